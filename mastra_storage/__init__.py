@@ -1,0 +1,43 @@
+"""mastra-storage: an async-first storage SDK for AI agent runtimes, the Python counterpart of
+Mastra's storage layer. Backends live in ``mastra_storage.libsql`` (the embedded default),
+``.pg``, ``.dynamodb`` and ``.clickhouse``; compose them with ``MastraStorage``."""
+
+from .composite import MastraCompositeStore, MastraStorage
+from .domains import (
+    DOMAINS,
+    AgentsStorage,
+    MemoryStorage,
+    ObservabilityStorage,
+    ScoresStorage,
+    WorkflowsStorage,
+)
+from .errors import (
+    BackendError,
+    ConflictError,
+    NotFoundError,
+    NotSupportedError,
+    StorageError,
+    StorageInitError,
+    ValidationError,
+)
+from .types import *  # noqa: F403
+from .types import __all__ as _types_all
+
+__all__ = [
+    "DOMAINS",
+    "AgentsStorage",
+    "BackendError",
+    "ConflictError",
+    "MastraCompositeStore",
+    "MastraStorage",
+    "MemoryStorage",
+    "NotFoundError",
+    "NotSupportedError",
+    "ObservabilityStorage",
+    "ScoresStorage",
+    "StorageError",
+    "StorageInitError",
+    "ValidationError",
+    "WorkflowsStorage",
+    *_types_all,
+]

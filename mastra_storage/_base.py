@@ -1,0 +1,164 @@
+"""What every store shares: coalesced init, auto-init, error wrapping, and the backend-store shape."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from .domains import DOMAINS, DomainName, DomainStore
+from .errors import BackendError, StorageError, StorageInitError, ValidationError, storage_error_id
+from .types import PruneResult
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class InitOnce:
+    """Runs an async initializer at most once; concurrent callers share the run, failures are not cached."""
+
+    def __init__(self, run: Callable[[], Awaitable[None]]) -> None:
+        self._run = run
+        self._task: asyncio.Future[None] | None = None
+        self.done = False
+
+    async def __call__(self) -> None:
+        if self.done:
+            return
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._attempt())
+        await asyncio.shield(self._task)
+
+    async def _attempt(self) -> None:
+        try:
+            await self._run()
+            self.done = True
+        finally:
+            if not self.done:
+                self._task = None
+
+    def reset(self) -> None:
+        self.done = False
+        self._task = None
+
+
+class DomainBase:
+    """Base of every domain store: ``init()`` once (coalesced), auto-init on first use unless disabled."""
+
+    store_name = "STORE"  # the <STORE> part of error ids, e.g. LIBSQL
+
+    def __init__(self, *, disable_init: bool = False) -> None:
+        self.disable_init = disable_init
+        self._init_once = InitOnce(self._initialize)
+
+    async def _initialize(self) -> None:
+        raise NotImplementedError
+
+    async def init(self) -> None:
+        try:
+            await self._init_once()
+        except StorageError as exc:
+            exc.complete_id(self.store_name, "INIT")
+            raise
+        except Exception as exc:
+            raise BackendError(f"{type(self).__name__} init failed: {exc}", id=_id(self, "INIT")) from exc
+
+    async def _ensure_ready(self) -> None:
+        if not self._init_once.done and not self.disable_init:
+            await self.init()
+
+    async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
+        return []
+
+
+def _id(store: DomainBase, operation: str) -> str:
+    return storage_error_id(store.store_name, operation, "FAILED")
+
+
+S = TypeVar("S", bound=DomainBase)
+
+
+def operation(
+    fn: Callable[Concatenate[S, P], Awaitable[R]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
+    """Wraps a public store method: auto-init first, complete error ids, wrap driver errors.
+
+    The operation name in error ids is the method name (``save_thread`` → ``SAVE_THREAD``).
+    """
+    op = fn.__name__
+
+    @functools.wraps(fn)
+    async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            await self._ensure_ready()
+            return await fn(self, *args, **kwargs)
+        except StorageError as exc:
+            exc.complete_id(self.store_name, op)
+            raise
+        except Exception as exc:
+            raise BackendError(
+                f"{type(self).__name__}.{op} failed: {type(exc).__name__}: {exc}", id=_id(self, op)
+            ) from exc
+
+    return wrapper
+
+
+class BackendStore:
+    """A backend that owns one connection and exposes a domain store for each domain it supports."""
+
+    def __init__(self, *, id: str, stores: Mapping[DomainName, DomainStore], disable_init: bool = False) -> None:
+        if not isinstance(id, str) or not id.strip():
+            raise ValidationError(f"{type(self).__name__}: id must be provided and cannot be empty.")
+        self.id = id
+        self.stores: dict[DomainName, DomainStore] = dict(stores)
+        self.disable_init = disable_init
+        self._init_once = InitOnce(self._initialize)
+
+    async def _initialize(self) -> None:
+        """Initializes the domains one after another (a backend may override to go concurrent)."""
+        failures: dict[str, BaseException] = {}
+        for name, store in self.stores.items():
+            try:
+                await store.init()
+            except Exception as exc:
+                failures[name] = exc
+        if failures:
+            raise StorageInitError(failures)
+
+    async def init(self) -> None:
+        await self._init_once()
+
+    async def get_store(self, name: str) -> Any:
+        if name not in DOMAINS:
+            raise ValidationError(f"unknown storage domain {name!r}; known: {list(DOMAINS)}")
+        return self.stores.get(name)  # type: ignore[call-overload]
+
+    async def close(self) -> None:
+        for store in _unique(self.stores.values()):
+            await store.close()
+        self._init_once.reset()
+
+    async def dangerously_clear_all(self) -> None:
+        for store in _unique(self.stores.values()):
+            await store.dangerously_clear_all()
+
+    async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
+        results: list[PruneResult] = []
+        for store in _unique(self.stores.values()):
+            results.extend(await store.prune(retention=retention))
+        return results
+
+    async def __aenter__(self) -> BackendStore:
+        await self.init()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _unique(stores: Any) -> list[DomainStore]:
+    seen: dict[int, DomainStore] = {}
+    for store in stores:
+        seen.setdefault(id(store), store)
+    return list(seen.values())

@@ -1,0 +1,73 @@
+"""Timestamps and JSON as every backend stores them.
+
+Timestamps are aware UTC datetimes truncated to the millisecond: that is what Mastra stores
+(JavaScript ``Date``), and its ISO text form (``2024-05-01T12:00:00.123Z``) sorts correctly as text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+_JSON_ENCODER = msgspec.json.Encoder()
+_JSON_DECODER = msgspec.json.Decoder()
+ONE_MS = timedelta(milliseconds=1)
+
+
+def to_utc_ms(value: datetime | str) -> datetime:
+    """Aware UTC datetime at millisecond precision; naive datetimes are taken as UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    elif value.utcoffset() != timedelta(0) or value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def utc_now() -> datetime:
+    return to_utc_ms(datetime.now(UTC))
+
+
+def iso(value: datetime) -> str:
+    """JavaScript ``Date.toISOString()`` form of an aware UTC millisecond datetime."""
+    value = to_utc_ms(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def from_iso(text: str) -> datetime:
+    return to_utc_ms(datetime.fromisoformat(text))
+
+
+def later_than(previous: datetime) -> datetime:
+    """Now, or one millisecond after ``previous`` if the clock has not moved past it."""
+    now = utc_now()
+    return now if now > previous else previous + ONE_MS
+
+
+def dumps(value: Any) -> str:
+    return _JSON_ENCODER.encode(value).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    return _JSON_DECODER.decode(text)
+
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: timedelta | int | float | str) -> timedelta:
+    """A retention age: a timedelta, milliseconds, or Mastra's ``"<n><ms|s|m|h|d|w>"``."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        return timedelta(milliseconds=value)
+    text = value.strip().lower()
+    for unit in ("ms", "s", "m", "h", "d", "w"):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return timedelta(seconds=float(text[: -len(unit)]) * _UNITS[unit])
+    raise ValueError(f"not a duration: {value!r} (use e.g. '30d', '12h', a timedelta or milliseconds)")

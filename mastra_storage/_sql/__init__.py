@@ -1,0 +1,1 @@
+"""What the libSQL and PostgreSQL backends share: Mastra's table schemas, pagination and query building."""

@@ -1,0 +1,138 @@
+"""Input validation shared by every backend: it runs before anything is written."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import msgspec
+
+from ._codec import to_utc_ms
+from .errors import ValidationError
+from .types import DateRange, PerPage
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+_METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_FORBIDDEN_KEYS = frozenset({"__proto__", "prototype", "constructor"})
+Scalar = str | int | float | bool | None
+
+
+def _encode_names(cls: type[msgspec.Struct]) -> dict[str, str]:
+    return {f.name: f.encode_name for f in msgspec.structs.fields(cls)}
+
+
+def coerce(cls: type[T], value: object, what: str) -> T:
+    """A validated ``cls`` from a Struct or a mapping with snake_case (or camelCase) keys.
+
+    A Struct built by its constructor is not type-checked by msgspec, so it is validated the same
+    way as a mapping: its fields go through ``msgspec.convert``.
+    """
+    names = _encode_names(cls)
+    if isinstance(value, msgspec.Struct):
+        raw: Mapping[str, Any] = {f: getattr(value, f) for f in value.__struct_fields__}
+    elif isinstance(value, Mapping):
+        raw = value
+    else:
+        raise ValidationError(f"{what} must be a {cls.__name__} or a mapping, got {type(value).__name__}")
+    wire = {names.get(key, key): item for key, item in raw.items()}
+    try:
+        return msgspec.convert(wire, cls)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
+    except (ValueError, TypeError) as exc:  # raised by __post_init__ on a malformed timestamp
+        raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
+
+
+def require_id(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{name} must be a non-empty string, got {value!r}", status=f"INVALID_{name}")
+    return value
+
+
+def require_ids(values: object, name: str) -> list[str]:
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise ValidationError(f"{name} must be a sequence of non-empty strings, got {values!r}")
+    return [require_id(v, name) for v in values]
+
+
+def check_metadata_key(key: object) -> str:
+    if not isinstance(key, str) or not _METADATA_KEY.match(key) or key in _FORBIDDEN_KEYS:
+        raise ValidationError(
+            f"Invalid metadata key: {key!r} (keys must match {_METADATA_KEY.pattern})",
+            status="INVALID_METADATA_KEY",
+            details={"key": key},
+        )
+    return key
+
+
+def check_scalar_filter(metadata: Mapping[str, object] | None) -> dict[str, Scalar]:
+    """A metadata filter whose keys are safe identifiers and whose values are JSON scalars."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ValidationError(f"metadata filter must be a mapping, got {type(metadata).__name__}")
+    checked: dict[str, Scalar] = {}
+    for key, value in metadata.items():
+        check_metadata_key(key)
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise ValidationError(
+                f"Invalid metadata filter value for key {key!r}: {value!r} (must be a str, number, bool or None)",
+                status="INVALID_METADATA_VALUE",
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(f"Invalid metadata filter value for key {key!r}: {value!r} is not finite")
+        checked[key] = value
+    return checked
+
+
+def check_page(page: object, per_page: object) -> tuple[int, PerPage]:
+    if isinstance(page, bool) or not isinstance(page, int) or page < 0:
+        raise ValidationError("page must be >= 0", status="INVALID_PAGE", details={"page": page})
+    if per_page is False:
+        return page, False
+    if isinstance(per_page, bool) or not isinstance(per_page, int):
+        raise ValidationError(
+            "perPage must be false or a non-negative integer", status="INVALID_PAGE", details={"perPage": per_page}
+        )
+    if per_page < 0:
+        raise ValidationError("perPage must be >= 0", status="INVALID_PAGE", details={"perPage": per_page})
+    return page, per_page
+
+
+def check_direction(direction: object) -> str:
+    if not isinstance(direction, str) or direction.upper() not in ("ASC", "DESC"):
+        raise ValidationError(f"direction must be 'ASC' or 'DESC', got {direction!r}")
+    return direction.upper()
+
+
+def check_choice(value: object, choices: Sequence[str], name: str) -> str:
+    if value not in choices:
+        raise ValidationError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return str(value)
+
+
+def check_date_range(value: object) -> DateRange | None:
+    if value is None:
+        return None
+    return coerce(DateRange, value, "date_range")
+
+
+def check_datetime(value: object, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime | str):
+        try:
+            return to_utc_ms(value)
+        except ValueError as exc:
+            raise ValidationError(f"{name} is not an ISO-8601 timestamp: {value!r}") from exc
+    raise ValidationError(f"{name} must be a datetime or ISO-8601 string, got {type(value).__name__}")
+
+
+def check_mapping(value: object, name: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{name} must be a mapping, got {type(value).__name__}")
+    return dict(value)

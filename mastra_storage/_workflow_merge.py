@@ -1,0 +1,75 @@
+"""Mastra's snapshot merges for workflow runs, the same on every backend (reference §3.2)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._codec import utc_now
+
+PENDING_MARKER = "__mastra_pending__"
+
+
+def empty_snapshot(run_id: str) -> dict[str, Any]:
+    """What ``update_workflow_results`` starts from when the run has no snapshot yet."""
+    return {
+        "context": {},
+        "activePaths": [],
+        "activeStepsPath": {},
+        "suspendedPaths": {},
+        "resumeLabels": {},
+        "serializedStepGraph": [],
+        "value": {},
+        "waitingPaths": {},
+        "status": "pending",
+        "runId": run_id,
+        "requestContext": {},
+        "timestamp": int(utc_now().timestamp() * 1000),
+    }
+
+
+def _is_pending(slot: Any) -> bool:
+    return isinstance(slot, Mapping) and slot.get(PENDING_MARKER) is True
+
+
+def _slot_open(slot: Any) -> bool:
+    return slot is None or _is_pending(slot) or (isinstance(slot, Mapping) and slot.get("status") == "suspended")
+
+
+def merge_step_result(old: Any, new: Mapping[str, Any]) -> dict[str, Any]:
+    """``context[step] = result``, except for foreach steps whose ``output`` arrays merge by slot:
+    a non-null new value wins, the pending marker resets a still-open slot to null."""
+    old_out = old.get("output") if isinstance(old, Mapping) else None
+    new_out = new.get("output")
+    if not (isinstance(old_out, list) and isinstance(new_out, list)):
+        return dict(new)
+    merged: list[Any] = list(old_out) + [None] * max(0, len(new_out) - len(old_out))
+    pending_seen = False
+    for i, value in enumerate(new_out):
+        if _is_pending(value):
+            pending_seen = True
+            if _slot_open(merged[i]):
+                merged[i] = None
+        elif value is not None:
+            merged[i] = value
+    base = {**old, **new} if pending_seen and isinstance(old, Mapping) else dict(new)
+    base["output"] = merged
+    return base
+
+
+def apply_step_result(
+    snapshot: dict[str, Any], step_id: str, result: Mapping[str, Any], request_context: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Merges one step's result and request context into ``snapshot`` (in place); returns the context."""
+    context = snapshot.setdefault("context", {})
+    context[step_id] = merge_step_result(context.get(step_id), result)
+    snapshot["requestContext"] = {**(snapshot.get("requestContext") or {}), **request_context}
+    return copy.deepcopy(context)
+
+
+def status_matches(snapshot: Mapping[str, Any], expected: str | Sequence[str] | None) -> bool:
+    if expected is None:
+        return True
+    allowed = [expected] if isinstance(expected, str) else list(expected)
+    return snapshot.get("status") in allowed

@@ -1,0 +1,591 @@
+"""Memory on libSQL: threads, messages and resources in Mastra's ``mastra_threads``,
+``mastra_messages`` and ``mastra_resources`` tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from .._codec import dumps, iso, later_than, loads, utc_now
+from .._sql.pagination import Window, window
+from .._sql.params import Params, where
+from .._sql.schema import MESSAGES, RESOURCES, THREADS
+from .._validate import (
+    check_choice,
+    check_date_range,
+    check_datetime,
+    check_direction,
+    check_mapping,
+    check_scalar_filter,
+    coerce,
+    require_id,
+    require_ids,
+)
+from .._base import operation
+from ..errors import ConflictError, NotFoundError, ValidationError
+from ..types import (
+    CloneThreadResult,
+    DateRange,
+    IncludeContext,
+    ListMessagesResult,
+    ListThreadsResult,
+    Message,
+    MessageUpdate,
+    PerPage,
+    StorageResource,
+    StorageThread,
+)
+from .base import LibSQLDomain
+from .codec import RowCodec
+from .connection import Stmt, Tx
+from .sqlfrag import bumped, date_range, json_equals
+
+_CREATED = '"createdAt"'
+_UPDATED = '"updatedAt"'
+_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-variable limit
+
+
+def _content(value: Any) -> Any:
+    """Mastra's content column is JSON text; legacy rows hold plain text, wrapped as a v2 text part."""
+    if value is None:
+        return None
+    try:
+        parsed = loads(value)
+    except Exception:
+        parsed = value
+    if isinstance(parsed, str):
+        return {"format": 2, "content": parsed, "parts": [{"type": "text", "text": parsed}]}
+    return parsed
+
+
+THREAD = RowCodec(StorageThread, THREADS)
+MESSAGE = RowCodec(Message, MESSAGES, columns={"thread_id": "thread_id"}, json=("content",), decoders={"content": _content})
+RESOURCE = RowCodec(StorageResource, RESOURCES)
+
+_UPSERT_MESSAGE = (
+    f"INSERT INTO mastra_messages ({MESSAGE.columns}) VALUES ({MESSAGE.placeholders}) "
+    'ON CONFLICT (id) DO UPDATE SET thread_id = excluded.thread_id, content = excluded.content, '
+    'role = excluded.role, type = excluded.type, "resourceId" = excluded."resourceId"'
+)
+_UPSERT_THREAD = (
+    f"INSERT INTO mastra_threads ({THREAD.columns}) VALUES ({THREAD.placeholders}) "
+    'ON CONFLICT (id) DO UPDATE SET "resourceId" = excluded."resourceId", title = excluded.title, '
+    'metadata = excluded.metadata, "createdAt" = excluded."createdAt", "updatedAt" = excluded."updatedAt"'
+)
+_UPSERT_RESOURCE = (
+    f"INSERT INTO mastra_resources ({RESOURCE.columns}) VALUES ({RESOURCE.placeholders}) "
+    'ON CONFLICT (id) DO UPDATE SET "workingMemory" = excluded."workingMemory", metadata = excluded.metadata, '
+    '"createdAt" = excluded."createdAt", "updatedAt" = excluded."updatedAt"'
+)
+
+
+def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+
+def _bump_threads(thread_ids: Sequence[str]) -> Stmt:
+    p = Params()
+    now = p(iso(utc_now()))
+    return Stmt(f'UPDATE mastra_threads SET "updatedAt" = {bumped(_UPDATED, now)} '
+                f"WHERE id IN ({p.many(list(thread_ids))})", p.values)
+
+
+def _check_thread_ids(thread_id: object) -> list[str]:
+    ids = [thread_id] if isinstance(thread_id, str) else thread_id
+    if (
+        not isinstance(ids, Sequence)
+        or not ids
+        or not all(isinstance(t, str) and t.strip() for t in ids)
+    ):
+        raise ValidationError(
+            "threadId must be a non-empty string or array of non-empty strings",
+            status="INVALID_THREAD_ID",
+            details={"threadId": repr(thread_id)},
+        )
+    return list(ids)  # type: ignore[arg-type]
+
+
+def _in_range(created: datetime, rng: DateRange | None) -> bool:
+    if rng is None:
+        return True
+    if rng.start is not None and (created <= rng.start if rng.start_exclusive else created < rng.start):
+        return False
+    return not (rng.end is not None and (created >= rng.end if rng.end_exclusive else created > rng.end))
+
+
+class MemoryLibSQL(LibSQLDomain):
+    """Threads, messages and resources on a libSQL/SQLite database."""
+
+    tables = (THREADS, MESSAGES, RESOURCES)
+    indexes = (
+        'CREATE INDEX IF NOT EXISTS idx_messages_thread_created_at ON mastra_messages (thread_id, "createdAt")',
+        "CREATE INDEX IF NOT EXISTS idx_messages_thread_resource_created_at "
+        'ON mastra_messages (thread_id, "resourceId", "createdAt")',
+        'CREATE INDEX IF NOT EXISTS idx_messages_resource_created_at ON mastra_messages ("resourceId", "createdAt")',
+        'CREATE INDEX IF NOT EXISTS idx_threads_resource_created_at ON mastra_threads ("resourceId", "createdAt")',
+        'CREATE INDEX IF NOT EXISTS idx_threads_resource_updated_at ON mastra_threads ("resourceId", "updatedAt")',
+    )
+    domain: ClassVar[str] = "memory"
+    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {
+        "messages": ("mastra_messages", "createdAt"),
+        "resources": ("mastra_resources", "createdAt"),
+        "threads": ("mastra_threads", "createdAt"),
+    }
+
+    # ------------------------------------------------------------ threads
+
+    @operation
+    async def get_thread_by_id(self, *, thread_id: str, resource_id: str | None = None) -> StorageThread | None:
+        require_id(thread_id, "thread_id")
+        p = Params()
+        clauses = [f"id = {p(thread_id)}"]
+        if resource_id is not None:
+            clauses.append(f'"resourceId" = {p(resource_id)}')
+        rows = await self.db.query(f"SELECT {THREAD.select} FROM mastra_threads{where(clauses)}", p.values)
+        return THREAD.decode(rows[0]) if rows else None
+
+    @operation
+    async def save_thread(self, *, thread: StorageThread | Mapping[str, Any]) -> StorageThread:
+        record = coerce(StorageThread, thread, "thread")
+        require_id(record.id, "thread.id")
+        require_id(record.resource_id, "thread.resource_id")
+        await self.db.execute(_UPSERT_THREAD, THREAD.params(record))
+        return record
+
+    @operation
+    async def update_thread(
+        self, *, id: str, title: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> StorageThread:
+        require_id(id, "id")
+        if title is not None and not isinstance(title, str):
+            raise ValidationError(f"title must be a string, got {type(title).__name__}")
+        patch = check_mapping(metadata, "metadata") if metadata is not None else None
+
+        async def body(tx: Tx) -> StorageThread:
+            rows = await tx.query(f"SELECT {THREAD.select} FROM mastra_threads WHERE id = ?", (id,))
+            if not rows:
+                raise NotFoundError(f"Thread {id} not found", details={"status": 404, "threadId": id})
+            thread = THREAD.decode(rows[0])
+            if title is not None:
+                thread.title = title
+            if patch is not None:
+                thread.metadata = {**(thread.metadata or {}), **patch}
+            thread.updated_at = later_than(thread.updated_at)
+            await tx.execute(
+                'UPDATE mastra_threads SET title = ?, metadata = ?, "updatedAt" = ? WHERE id = ?',
+                (thread.title, dumps(thread.metadata), iso(thread.updated_at), id),
+            )
+            return thread
+
+        return await self.db.transaction(body)
+
+    @operation
+    async def delete_thread(self, *, thread_id: str) -> None:
+        require_id(thread_id, "thread_id")
+        await self.db.batch(
+            [
+                Stmt("DELETE FROM mastra_messages WHERE thread_id = ?", (thread_id,)),
+                Stmt("DELETE FROM mastra_threads WHERE id = ?", (thread_id,)),
+            ]
+        )
+
+    @operation
+    async def list_threads(
+        self,
+        *,
+        resource_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        page: int = 0,
+        per_page: PerPage = 100,
+        order_by: str = "created_at",
+        direction: str = "DESC",
+    ) -> ListThreadsResult:
+        win = window(page, per_page)
+        column = {"created_at": "createdAt", "updated_at": "updatedAt"}[
+            check_choice(order_by, ("created_at", "updated_at"), "order_by")
+        ]
+        dir_ = check_direction(direction)
+        filters = check_scalar_filter(metadata)
+        p = Params()
+        clauses: list[str] = []
+        if resource_id is not None:
+            clauses.append(f'"resourceId" = {p(resource_id)}')
+        clauses += json_equals("metadata", "", filters, p)
+        rows, total = await self._paged(
+            f'SELECT {THREAD.select}, COUNT(*) OVER () FROM mastra_threads{where(clauses)} '
+            f'ORDER BY "{column}" {dir_}, id {dir_}',
+            p.values,
+            win,
+            f"SELECT COUNT(*) FROM mastra_threads{where(clauses)}",
+        )
+        return ListThreadsResult(
+            threads=THREAD.decode_all(rows), total=total, page=win.page, per_page=win.per_page,
+            has_more=win.has_more(total),
+        )
+
+    # ------------------------------------------------------------ messages
+
+    @operation
+    async def save_messages(self, *, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
+        if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+            raise ValidationError("messages must be a sequence of messages")
+        records = [coerce(Message, m, "message") for m in messages]
+        for m in records:
+            require_id(m.id, "message.id")
+            if not isinstance(m.thread_id, str) or not m.thread_id.strip():
+                raise ValidationError(f"Expected to find a threadId for message {m.id!r}", details={"messageId": m.id})
+            if not isinstance(m.resource_id, str) or not m.resource_id.strip():
+                raise ValidationError(
+                    f"Expected to find a resourceId for message {m.id!r}", details={"messageId": m.id}
+                )
+        if not records:
+            return []
+        threads = list(dict.fromkeys(m.thread_id for m in records if m.thread_id))
+        await self.db.batch(
+            [Stmt(_UPSERT_MESSAGE, [MESSAGE.params(m) for m in records], many=True), _bump_threads(threads)]
+        )
+        return records
+
+    def _message_filters(
+        self,
+        p: Params,
+        base: list[str],
+        resource_id: str | None,
+        rng: DateRange | None,
+        filters: Mapping[str, Any],
+    ) -> list[str]:
+        clauses = list(base)
+        if resource_id is not None:
+            clauses.append(f'"resourceId" = {p(resource_id)}')
+        clauses += date_range('"createdAt"', rng, p)
+        clauses += json_equals("content", "metadata.", filters, p)
+        return clauses
+
+    @operation
+    async def list_messages(
+        self,
+        *,
+        thread_id: str | Sequence[str],
+        resource_id: str | None = None,
+        include: Sequence[IncludeContext | Mapping[str, Any]] = (),
+        page: int = 0,
+        per_page: PerPage = 40,
+        date_range: DateRange | Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        direction: str = "ASC",
+        include_total: bool = True,
+    ) -> ListMessagesResult:
+        thread_ids = _check_thread_ids(thread_id)
+        p = Params()
+        base = [f"thread_id IN ({p.many(thread_ids)})"]
+        wanted = set(thread_ids)
+        return await self._list(
+            p, base, lambda m: m.thread_id in wanted and (resource_id is None or m.resource_id == resource_id),
+            resource_id, include, page, per_page, date_range, metadata, direction, include_total,
+        )
+
+    @operation
+    async def list_messages_by_resource_id(
+        self,
+        *,
+        resource_id: str,
+        include: Sequence[IncludeContext | Mapping[str, Any]] = (),
+        page: int = 0,
+        per_page: PerPage = 40,
+        date_range: DateRange | Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        direction: str = "ASC",
+        include_total: bool = True,
+    ) -> ListMessagesResult:
+        if not isinstance(resource_id, str) or not resource_id.strip():
+            raise ValidationError("resourceId must be a non-empty string", status="INVALID_QUERY")
+        return await self._list(
+            Params(), [], lambda m: m.resource_id == resource_id,
+            resource_id, include, page, per_page, date_range, metadata, direction, include_total,
+        )
+
+    async def _list(
+        self,
+        p: Params,
+        base: list[str],
+        in_base: Callable[[Message], bool],
+        resource_id: str | None,
+        include: Sequence[IncludeContext | Mapping[str, Any]],
+        page: int,
+        per_page: PerPage,
+        date_range_: DateRange | Mapping[str, Any] | None,
+        metadata: Mapping[str, Any] | None,
+        direction: str,
+        include_total: bool,
+    ) -> ListMessagesResult:
+        win = window(page, per_page)
+        dir_ = check_direction(direction)
+        rng = check_date_range(date_range_)
+        filters = check_scalar_filter(metadata)
+        if isinstance(include, str | bytes) or not isinstance(include, Sequence):
+            raise ValidationError("include must be a sequence of IncludeContext")
+        includes = [coerce(IncludeContext, inc, "include") for inc in include]
+        for inc in includes:
+            require_id(inc.id, "include.id")
+            if inc.with_previous_messages < 0 or inc.with_next_messages < 0:
+                raise ValidationError("include window sizes must be >= 0")
+
+        included = await self._included(includes, resource_id)
+        if win.limit == 0:
+            return self._result(included, dir_, win, total=0, has_more=False)
+
+        clauses = self._message_filters(p, base, resource_id, rng, filters)
+        order = f'ORDER BY "createdAt" {dir_}, id {dir_}'
+        if include_total:
+            rows, total = await self._paged(
+                f"SELECT {MESSAGE.select}, COUNT(*) OVER () FROM mastra_messages{where(clauses)} {order}",
+                p.values, win, f"SELECT COUNT(*) FROM mastra_messages{where(clauses)}",
+            )
+            page_msgs = MESSAGE.decode_all(rows)
+        else:
+            sql = f"SELECT {MESSAGE.select} FROM mastra_messages{where(clauses)} {order}"
+            args = list(p.values)
+            if win.limit is not None:
+                sql += " LIMIT ? OFFSET ?"
+                args += [win.limit + 1, win.offset]
+            page_msgs = MESSAGE.decode_all(await self.db.query(sql, args))
+            peeked = win.limit is not None and len(page_msgs) > win.limit
+            page_msgs = page_msgs[: win.limit] if win.limit is not None else page_msgs
+            return self._result(
+                page_msgs + included, dir_, win, total=win.offset + len(page_msgs), has_more=peeked
+            )
+
+        if filters:
+            has_more = win.limit is not None and win.offset + len(page_msgs) < total
+        else:
+            returned = {m.id for m in page_msgs} | {m.id for m in included if in_base(m) and _in_range(m.created_at, rng)}
+            has_more = win.has_more(total) and len(returned) < total
+        return self._result(page_msgs + included, dir_, win, total=total, has_more=has_more)
+
+    @staticmethod
+    def _result(messages: list[Message], direction: str, win: Window, *, total: int, has_more: bool) -> ListMessagesResult:
+        unique = list({m.id: m for m in messages}.values())
+        unique.sort(key=lambda m: (m.created_at, m.id), reverse=direction == "DESC")
+        return ListMessagesResult(
+            messages=unique, total=total, page=win.page, per_page=win.per_page, has_more=has_more
+        )
+
+    async def _included(self, includes: list[IncludeContext], resource_id: str | None) -> list[Message]:
+        """Every include window in one statement: the target, up to N older and M newer messages of
+        the target's own thread (inside ``resource_id`` when given)."""
+        if not includes:
+            return []
+        p = Params()
+        parts: list[str] = []
+        scoped = resource_id is not None and resource_id != ""
+        for inc in includes:
+            target = "SELECT {col} FROM mastra_messages WHERE id = {id}" + (' AND "resourceId" = {rid}' if scoped else "")
+
+            def sub(col: str, inc: IncludeContext = inc, target: str = target) -> str:
+                return "(" + target.format(col=col, id=p(inc.id), rid=p(resource_id) if scoped else "") + ")"
+
+            scope = f' AND "resourceId" = {p(resource_id)}' if scoped else ""
+            parts.append(
+                f"SELECT * FROM (SELECT {MESSAGE.select} FROM mastra_messages WHERE thread_id = {sub('thread_id')}"
+                f' AND "createdAt" <= {sub(_CREATED)}{scope}'
+                f' ORDER BY "createdAt" DESC, id DESC LIMIT {p(inc.with_previous_messages + 1)})'
+            )
+            if inc.with_next_messages > 0:
+                scope = f' AND "resourceId" = {p(resource_id)}' if scoped else ""
+                parts.append(
+                    f"SELECT * FROM (SELECT {MESSAGE.select} FROM mastra_messages WHERE thread_id = {sub('thread_id')}"
+                    f' AND "createdAt" > {sub(_CREATED)}{scope}'
+                    f' ORDER BY "createdAt" ASC, id ASC LIMIT {p(inc.with_next_messages)})'
+                )
+        return MESSAGE.decode_all(await self.db.query(" UNION ALL ".join(parts), p.values))
+
+    @operation
+    async def list_messages_by_id(self, *, message_ids: Sequence[str]) -> list[Message]:
+        ids = require_ids(message_ids, "message_ids")
+        found: list[Message] = []
+        for chunk in _chunks(ids):
+            p = Params()
+            found += MESSAGE.decode_all(
+                await self.db.query(f"SELECT {MESSAGE.select} FROM mastra_messages WHERE id IN ({p.many(list(chunk))})", p.values)
+            )
+        found.sort(key=lambda m: (m.created_at, m.id))
+        return found
+
+    @operation
+    async def update_messages(self, *, messages: Sequence[MessageUpdate | Mapping[str, Any]]) -> list[Message]:
+        if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+            raise ValidationError("messages must be a sequence of MessageUpdate")
+        updates = [coerce(MessageUpdate, m, "message update") for m in messages]
+        for u in updates:
+            require_id(u.id, "message.id")
+            for name in ("thread_id", "resource_id", "role", "type"):
+                value = getattr(u, name)
+                if value is not None and not value.strip():
+                    raise ValidationError(f"message {u.id!r}: {name} must not be empty")
+        if not updates:
+            return []
+        ids = list(dict.fromkeys(u.id for u in updates))
+
+        async def body(tx: Tx) -> list[Message]:
+            current: dict[str, Message] = {}
+            for chunk in _chunks(ids):
+                p = Params()
+                rows = await tx.query(
+                    f"SELECT {MESSAGE.select} FROM mastra_messages WHERE id IN ({p.many(list(chunk))})", p.values
+                )
+                current.update((m.id, m) for m in MESSAGE.decode_all(rows))
+            touched: dict[str, None] = {}
+            for u in updates:
+                msg = current.get(u.id)
+                if msg is None:
+                    continue
+                touched[str(msg.thread_id)] = None
+                if u.content is not None:
+                    merged = {**msg.content, **u.content}
+                    old_meta, new_meta = msg.content.get("metadata"), u.content.get("metadata")
+                    if isinstance(old_meta, dict) and isinstance(new_meta, dict):
+                        merged["metadata"] = {**old_meta, **new_meta}
+                    msg.content = merged
+                for name in ("role", "type", "thread_id", "resource_id"):
+                    if getattr(u, name) is not None:
+                        setattr(msg, name, getattr(u, name))
+                touched[str(msg.thread_id)] = None
+            changed = [current[i] for i in ids if i in current]
+            if changed:
+                await tx.executemany(
+                    'UPDATE mastra_messages SET thread_id = ?, content = ?, role = ?, type = ?, "resourceId" = ? '
+                    "WHERE id = ?",
+                    [(m.thread_id, dumps(m.content), m.role, m.type, m.resource_id, m.id) for m in changed],
+                )
+                bump = _bump_threads(list(touched))
+                await tx.execute(bump.sql, bump.params)
+            return changed
+
+        return await self.db.transaction(body)
+
+    @operation
+    async def delete_messages(self, *, message_ids: Sequence[str]) -> None:
+        ids = list(dict.fromkeys(require_ids(message_ids, "message_ids")))
+        if not ids:
+            return
+
+        async def body(tx: Tx) -> None:
+            threads: dict[str, None] = {}
+            for chunk in _chunks(ids):
+                p = Params()
+                in_list = p.many(list(chunk))
+                rows = await tx.query(f"SELECT DISTINCT thread_id FROM mastra_messages WHERE id IN ({in_list})", p.values)
+                threads.update((str(r[0]), None) for r in rows)
+                await tx.execute(f"DELETE FROM mastra_messages WHERE id IN ({in_list})", p.values)
+            if threads:
+                bump = _bump_threads(list(threads))
+                await tx.execute(bump.sql, bump.params)
+
+        await self.db.transaction(body)
+
+    @operation
+    async def clone_thread(
+        self,
+        *,
+        source_thread_id: str,
+        new_thread_id: str | None = None,
+        resource_id: str | None = None,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        message_limit: int | None = None,
+        message_ids: Sequence[str] | None = None,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+    ) -> CloneThreadResult:
+        require_id(source_thread_id, "source_thread_id")
+        target_id = require_id(new_thread_id, "new_thread_id") if new_thread_id is not None else str(uuid.uuid4())
+        if resource_id is not None:
+            require_id(resource_id, "resource_id")
+        extra = check_mapping(metadata, "metadata") if metadata is not None else {}
+        if message_limit is not None and (isinstance(message_limit, bool) or not isinstance(message_limit, int) or message_limit < 0):
+            raise ValidationError(f"message_limit must be a non-negative integer, got {message_limit!r}")
+        only_ids = require_ids(message_ids, "message_ids") if message_ids is not None else None
+        start, end = check_datetime(start_date, "start_date"), check_datetime(end_date, "end_date")
+
+        async def body(tx: Tx) -> CloneThreadResult:
+            rows = await tx.query(f"SELECT {THREAD.select} FROM mastra_threads WHERE id = ?", (source_thread_id,))
+            if not rows:
+                raise NotFoundError(f"Source thread with id {source_thread_id} not found", status="SOURCE_NOT_FOUND")
+            source = THREAD.decode(rows[0])
+            if await tx.query("SELECT 1 FROM mastra_threads WHERE id = ?", (target_id,)):
+                raise ConflictError(f"Thread with id {target_id} already exists", status="THREAD_EXISTS")
+            p = Params()
+            clauses = [f"thread_id = {p(source_thread_id)}"]
+            if only_ids is not None:
+                clauses.append(f"id IN ({p.many(only_ids)})" if only_ids else "0")
+            clauses += date_range('"createdAt"', DateRange(start=start, end=end), p)
+            sql = f'SELECT {MESSAGE.select} FROM mastra_messages{where(clauses)} ORDER BY "createdAt" DESC, id DESC'
+            if message_limit is not None:
+                sql += f" LIMIT {p(message_limit)}"
+            originals = MESSAGE.decode_all(await tx.query(sql, p.values))[::-1]
+            now = utc_now()
+            clone_info: dict[str, Any] = {"sourceThreadId": source_thread_id, "clonedAt": iso(now)}
+            if originals:
+                clone_info["lastMessageId"] = originals[-1].id
+            thread = StorageThread(
+                id=target_id,
+                resource_id=resource_id or source.resource_id,
+                title=title if title is not None else (f"Clone of {source.title}" if source.title else ""),
+                metadata={**extra, "clone": clone_info},
+                created_at=now,
+                updated_at=now,
+            )
+            id_map = {m.id: str(uuid.uuid4()) for m in originals}
+            copies = [
+                Message(id=id_map[m.id], role=m.role, content=m.content, created_at=m.created_at,
+                        thread_id=target_id, resource_id=thread.resource_id, type=m.type)
+                for m in originals
+            ]
+            await tx.execute(_UPSERT_THREAD, THREAD.params(thread))
+            if copies:
+                await tx.executemany(_UPSERT_MESSAGE, [MESSAGE.params(m) for m in copies])
+            return CloneThreadResult(thread=thread, cloned_messages=copies, message_id_map=id_map)
+
+        return await self.db.transaction(body)
+
+    # ------------------------------------------------------------ resources
+
+    @operation
+    async def get_resource_by_id(self, *, resource_id: str) -> StorageResource | None:
+        require_id(resource_id, "resource_id")
+        rows = await self.db.query(f"SELECT {RESOURCE.select} FROM mastra_resources WHERE id = ?", (resource_id,))
+        return RESOURCE.decode(rows[0]) if rows else None
+
+    @operation
+    async def save_resource(self, *, resource: StorageResource | Mapping[str, Any]) -> StorageResource:
+        record = coerce(StorageResource, resource, "resource")
+        require_id(record.id, "resource.id")
+        await self.db.execute(_UPSERT_RESOURCE, RESOURCE.params(record))
+        return record
+
+    @operation
+    async def update_resource(
+        self, *, resource_id: str, working_memory: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> StorageResource:
+        require_id(resource_id, "resource_id")
+        if working_memory is not None and not isinstance(working_memory, str):
+            raise ValidationError(f"working_memory must be a string, got {type(working_memory).__name__}")
+        patch = check_mapping(metadata, "metadata") if metadata is not None else None
+
+        async def body(tx: Tx) -> StorageResource:
+            rows = await tx.query(f"SELECT {RESOURCE.select} FROM mastra_resources WHERE id = ?", (resource_id,))
+            if rows:
+                res = RESOURCE.decode(rows[0])
+                if working_memory is not None:
+                    res.working_memory = working_memory
+                if patch is not None:
+                    res.metadata = {**(res.metadata or {}), **patch}
+                res.updated_at = later_than(res.updated_at)
+            else:
+                res = StorageResource(id=resource_id, working_memory=working_memory, metadata=patch or {})
+            await tx.execute(_UPSERT_RESOURCE, RESOURCE.params(res))
+            return res
+
+        return await self.db.transaction(body)

@@ -1,0 +1,226 @@
+"""Traces and spans on libSQL, in Mastra's ``mastra_ai_spans`` table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import msgspec
+
+from .._base import operation
+from .._codec import iso, utc_now
+from .._sql.pagination import window
+from .._sql.params import Params, where
+from .._sql.schema import AI_SPANS
+from .._validate import check_choice, check_direction, check_metadata_key, check_scalar_filter, coerce, require_id, require_ids
+from ..errors import ValidationError
+from ..types import ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
+from .base import LibSQLDomain
+from .codec import RowCodec, encode_value
+from .connection import Stmt, Tx
+from .sqlfrag import date_range, json_equals
+
+SPAN = RowCodec(SpanRecord, AI_SPANS)
+_UPSERT = (
+    f"INSERT INTO mastra_ai_spans ({SPAN.columns}) VALUES ({SPAN.placeholders}) "
+    'ON CONFLICT ("spanId", "traceId") DO UPDATE SET '
+    + ", ".join(f'"{c}" = excluded."{c}"' for _, _, c, _ in SPAN.fields if c not in ("traceId", "spanId", "createdAt"))
+)
+
+
+def _status(alias: str) -> str:
+    """A trace's status from its root span: an error wins, then no end means still running."""
+    return f"CASE WHEN {alias}.error IS NOT NULL THEN 'error' WHEN {alias}.\"endedAt\" IS NULL THEN 'running' ELSE 'success' END"
+
+
+# Fields update_span may change; ids and createdAt are fixed, updatedAt is the store's.
+_UPDATABLE = {
+    attr: (column, kind)
+    for attr, _, column, kind in SPAN.fields
+    if attr not in ("trace_id", "span_id", "created_at", "updated_at")
+}
+_SPAN_TYPES = {f.name: f.type for f in msgspec.structs.fields(SpanRecord)}
+_EQUALITY_FILTERS = [
+    f.name
+    for f in msgspec.structs.fields(TracesFilter)
+    if f.name not in ("started_at", "ended_at", "status", "has_child_error", "metadata", "scope", "tags")
+]
+
+
+def _spans(records: Sequence[SpanRecord | Mapping[str, Any]]) -> list[SpanRecord]:
+    now = utc_now()
+    spans = []
+    for record in records:
+        span = coerce(SpanRecord, record, "span")
+        require_id(span.trace_id, "span.trace_id")
+        require_id(span.span_id, "span.span_id")
+        span.created_at = span.updated_at = now
+        spans.append(span)
+    return spans
+
+
+def _check_updates(updates: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(updates, Mapping):
+        raise ValidationError("updates must be a mapping of SpanRecord field names to values")
+    checked: dict[str, Any] = {}
+    for key, value in updates.items():
+        if key not in _UPDATABLE:
+            raise ValidationError(f"cannot update span field {key!r}; updatable: {sorted(_UPDATABLE)}")
+        try:
+            checked[key] = msgspec.convert(value, _SPAN_TYPES[key])
+        except msgspec.ValidationError as exc:
+            raise ValidationError(f"invalid value for span field {key!r}: {exc}") from exc
+    return checked
+
+
+def _update_stmt(trace_id: str, span_id: str, changes: dict[str, Any]) -> Stmt:
+    p = Params()
+    sets = [f'"{_UPDATABLE[k][0]}" = {p(encode_value(_UPDATABLE[k][1], v))}' for k, v in changes.items()]
+    sets.append(f'"updatedAt" = {p(iso(utc_now()))}')
+    return Stmt(
+        f'UPDATE mastra_ai_spans SET {", ".join(sets)} WHERE "traceId" = {p(trace_id)} AND "spanId" = {p(span_id)}',
+        p.values,
+    )
+
+
+class ObservabilityLibSQL(LibSQLDomain):
+    """Spans on a libSQL/SQLite database; traces are listed by their root spans."""
+
+    tables = (AI_SPANS,)
+    indexes = (
+        'CREATE UNIQUE INDEX IF NOT EXISTS mastra_ai_spans_spanid_traceid_idx ON mastra_ai_spans ("spanId", "traceId")',
+        'CREATE INDEX IF NOT EXISTS mastra_ai_spans_roots_started_at_idx ON mastra_ai_spans ("startedAt" DESC) '
+        'WHERE "parentSpanId" IS NULL',
+        'CREATE INDEX IF NOT EXISTS mastra_ai_spans_trace_started_at_idx ON mastra_ai_spans ("traceId", "startedAt")',
+        'CREATE INDEX IF NOT EXISTS mastra_ai_spans_roots_ended_at_idx ON mastra_ai_spans ("endedAt") '
+        'WHERE "parentSpanId" IS NULL',
+    )
+    domain: ClassVar[str] = "observability"
+    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
+
+    @operation
+    async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
+        (record,) = _spans([span])
+        await self.db.execute(_UPSERT, SPAN.params(record))
+
+    @operation
+    async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
+        if isinstance(spans, str | bytes) or not isinstance(spans, Sequence):
+            raise ValidationError("spans must be a sequence of spans")
+        records = _spans(spans)
+        if records:
+            await self.db.batch([Stmt(_UPSERT, [SPAN.params(r) for r in records], many=True)])
+
+    @operation
+    async def update_span(self, *, trace_id: str, span_id: str, updates: Mapping[str, Any]) -> None:
+        require_id(trace_id, "trace_id")
+        require_id(span_id, "span_id")
+        changes = _check_updates(updates)
+        stmt = _update_stmt(trace_id, span_id, changes)
+        await self.db.execute(stmt.sql, stmt.params)
+
+    @operation
+    async def batch_update_spans(self, *, updates: Sequence[SpanUpdate | Mapping[str, Any]]) -> None:
+        if isinstance(updates, str | bytes) or not isinstance(updates, Sequence):
+            raise ValidationError("updates must be a sequence of SpanUpdate")
+        stmts = []
+        for item in updates:
+            upd = coerce(SpanUpdate, item, "span update")
+            require_id(upd.trace_id, "trace_id")
+            require_id(upd.span_id, "span_id")
+            stmts.append(_update_stmt(upd.trace_id, upd.span_id, _check_updates(upd.updates)))
+        await self.db.batch(stmts)
+
+    @operation
+    async def get_span(self, *, trace_id: str, span_id: str) -> SpanRecord | None:
+        require_id(trace_id, "trace_id")
+        require_id(span_id, "span_id")
+        rows = await self.db.query(
+            f'SELECT {SPAN.select} FROM mastra_ai_spans WHERE "traceId" = ? AND "spanId" = ?', (trace_id, span_id)
+        )
+        return SPAN.decode(rows[0]) if rows else None
+
+    @operation
+    async def get_root_span(self, *, trace_id: str) -> SpanRecord | None:
+        require_id(trace_id, "trace_id")
+        rows = await self.db.query(
+            f'SELECT {SPAN.select} FROM mastra_ai_spans WHERE "traceId" = ? AND "parentSpanId" IS NULL '
+            'ORDER BY "startedAt" LIMIT 1',
+            (trace_id,),
+        )
+        return SPAN.decode(rows[0]) if rows else None
+
+    @operation
+    async def get_trace(self, *, trace_id: str) -> Trace | None:
+        require_id(trace_id, "trace_id")
+        rows = await self.db.query(
+            f'SELECT {SPAN.select} FROM mastra_ai_spans WHERE "traceId" = ? ORDER BY "startedAt", "spanId"', (trace_id,)
+        )
+        return Trace(trace_id=trace_id, spans=SPAN.decode_all(rows)) if rows else None
+
+    @operation
+    async def list_traces(
+        self,
+        *,
+        filters: TracesFilter | Mapping[str, Any] | None = None,
+        page: int = 0,
+        per_page: PerPage = 10,
+        order_by: str = "started_at",
+        direction: str = "DESC",
+    ) -> ListTracesResult:
+        win = window(page, per_page)
+        column = {"started_at": "startedAt", "ended_at": "endedAt"}[
+            check_choice(order_by, ("started_at", "ended_at"), "order_by")
+        ]
+        dir_ = check_direction(direction)
+        f = coerce(TracesFilter, filters, "filters") if filters is not None else TracesFilter()
+        p = Params()
+        clauses = ['r."parentSpanId" IS NULL']
+        for name in _EQUALITY_FILTERS:
+            value = getattr(f, name)
+            if value is not None:
+                clauses.append(f'r."{SPAN.column_of[name]}" = {p(value)}')
+        clauses += date_range('r."startedAt"', f.started_at, p)
+        clauses += date_range('r."endedAt"', f.ended_at, p)
+        if f.status is not None:
+            clauses.append(f"{_status('r')} = {p(f.status)}")
+        if f.has_child_error is not None:
+            exists = (
+                'EXISTS (SELECT 1 FROM mastra_ai_spans c WHERE c."traceId" = r."traceId" AND c.error IS NOT NULL '
+                'AND c."parentSpanId" IS NOT NULL)'
+            )
+            clauses.append(exists if f.has_child_error else f"NOT {exists}")
+        for col, values in (("metadata", f.metadata), ("scope", f.scope)):
+            if values:
+                for key in values:
+                    check_metadata_key(key)
+                clauses += json_equals(f"r.{col}", "", check_scalar_filter(values), p)
+        for tag in f.tags or []:
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each(r.tags) WHERE value = {p(tag)})")
+        nulls = "NULLS FIRST" if dir_ == "DESC" else "NULLS LAST"
+        order = f'r."{column}" {dir_} {nulls if column == "endedAt" else ""}, r."spanId" {dir_}'
+        rows, total = await self._paged(
+            f"SELECT {SPAN.select_from('r')}, {_status('r')}, COUNT(*) OVER () "
+            f"FROM mastra_ai_spans r{where(clauses)} ORDER BY {order}",
+            p.values,
+            win,
+            f"SELECT COUNT(*) FROM mastra_ai_spans r{where(clauses)}",
+        )
+        spans = []
+        for row in rows:
+            span = SPAN.decode(row[:-1])
+            spans.append(TraceSpan(**msgspec.structs.asdict(span), status=row[-1]))
+        return ListTracesResult(spans=spans, total=total, page=win.page, per_page=win.per_page, has_more=win.has_more(total))
+
+    @operation
+    async def batch_delete_traces(self, *, trace_ids: Sequence[str]) -> None:
+        ids = require_ids(trace_ids, "trace_ids")
+        if not ids:
+            return
+
+        async def body(tx: Tx) -> None:
+            for i in range(0, len(ids), 500):
+                p = Params()
+                await tx.execute(f'DELETE FROM mastra_ai_spans WHERE "traceId" IN ({p.many(ids[i : i + 500])})', p.values)
+
+        await self.db.transaction(body)

@@ -1,0 +1,120 @@
+"""Evaluation scores on libSQL, in Mastra's ``mastra_scorers`` table."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import msgspec
+
+from .._base import operation
+from .._codec import utc_now
+from .._sql.pagination import window
+from .._sql.params import Params, where
+from .._sql.schema import SCORERS
+from .._validate import check_choice, coerce, require_id
+from ..errors import ValidationError
+from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
+from .base import LibSQLDomain
+from .codec import RowCodec
+
+SCORE = RowCodec(ScoreRow, SCORERS)
+_UPSERT = f"INSERT OR REPLACE INTO mastra_scorers ({SCORE.columns}) VALUES ({SCORE.placeholders})"
+
+
+class ScoresLibSQL(LibSQLDomain):
+    """Scores on a libSQL/SQLite database; every list is newest first."""
+
+    tables = (SCORERS,)
+    indexes = (
+        'CREATE INDEX IF NOT EXISTS idx_scorers_scorer_created_at ON mastra_scorers ("scorerId", "createdAt")',
+        'CREATE INDEX IF NOT EXISTS idx_scorers_run_created_at ON mastra_scorers ("runId", "createdAt")',
+        "CREATE INDEX IF NOT EXISTS idx_scorers_entity_created_at "
+        'ON mastra_scorers ("entityId", "entityType", "createdAt")',
+        'CREATE INDEX IF NOT EXISTS idx_scorers_span_created_at ON mastra_scorers ("traceId", "spanId", "createdAt")',
+    )
+    domain: ClassVar[str] = "scores"
+    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
+
+    @operation
+    async def save_score(self, *, score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
+        try:
+            payload = coerce(ScorePayload, score, "score")
+        except ValidationError as exc:
+            exc.status = "VALIDATION_FAILED"
+            raise
+        for name in ("scorer_id", "entity_id", "run_id"):
+            require_id(getattr(payload, name), name)
+        if payload.id is not None:
+            require_id(payload.id, "id")
+        now = utc_now()
+        fields = msgspec.structs.asdict(payload)
+        fields["id"] = payload.id or str(uuid.uuid4())
+        row = ScoreRow(**fields, created_at=now, updated_at=now)
+        await self.db.execute(_UPSERT, SCORE.params(row))
+        return row
+
+    @operation
+    async def get_score_by_id(self, *, id: str) -> ScoreRow | None:
+        require_id(id, "id")
+        rows = await self.db.query(f"SELECT {SCORE.select} FROM mastra_scorers WHERE id = ?", (id,))
+        return SCORE.decode(rows[0]) if rows else None
+
+    async def _list(self, equals: dict[str, Any], page: int, per_page: PerPage) -> ListScoresResult:
+        win = window(page, per_page)
+        p = Params()
+        clauses = [f'"{column}" = {p(value)}' for column, value in equals.items() if value is not None]
+        rows, total = await self._paged(
+            f'SELECT {SCORE.select}, COUNT(*) OVER () FROM mastra_scorers{where(clauses)} '
+            'ORDER BY "createdAt" DESC, rowid DESC',
+            p.values,
+            win,
+            f"SELECT COUNT(*) FROM mastra_scorers{where(clauses)}",
+        )
+        return ListScoresResult(
+            scores=SCORE.decode_all(rows),
+            total=total,
+            page=win.page,
+            per_page=win.per_page,
+            has_more=win.has_more(total),
+        )
+
+    @operation
+    async def list_scores_by_scorer_id(
+        self,
+        *,
+        scorer_id: str,
+        entity_id: str | None = None,
+        entity_type: str | None = None,
+        source: str | None = None,
+        page: int = 0,
+        per_page: PerPage = 100,
+    ) -> ListScoresResult:
+        require_id(scorer_id, "scorer_id")
+        if source is not None:
+            check_choice(source, ("LIVE", "TEST"), "source")
+        return await self._list(
+            {"scorerId": scorer_id, "entityId": entity_id, "entityType": entity_type, "source": source}, page, per_page
+        )
+
+    @operation
+    async def list_scores_by_run_id(self, *, run_id: str, page: int = 0, per_page: PerPage = 100) -> ListScoresResult:
+        require_id(run_id, "run_id")
+        return await self._list({"runId": run_id}, page, per_page)
+
+    @operation
+    async def list_scores_by_entity_id(
+        self, *, entity_id: str, entity_type: str, page: int = 0, per_page: PerPage = 100
+    ) -> ListScoresResult:
+        require_id(entity_id, "entity_id")
+        require_id(entity_type, "entity_type")
+        return await self._list({"entityId": entity_id, "entityType": entity_type}, page, per_page)
+
+    @operation
+    async def list_scores_by_span(
+        self, *, trace_id: str, span_id: str, page: int = 0, per_page: PerPage = 100
+    ) -> ListScoresResult:
+        require_id(trace_id, "trace_id")
+        require_id(span_id, "span_id")
+        return await self._list({"traceId": trace_id, "spanId": span_id}, page, per_page)
