@@ -1,0 +1,31 @@
+"""The conformance suite: the same behavioural tests for every backend (and third-party adapters).
+
+Subclass a suite in a pytest module and provide a ``backend`` fixture — an initialized store whose
+``get_store(domain)`` returns empty domain stores — and pytest runs every test against it::
+
+    @pytest.fixture
+    async def backend():
+        async with LibSQLStore(id="t", url=":memory:") as store:
+            yield store
+
+    class TestMemory(MemoryConformance):
+        pass
+
+Requires pytest and pytest-asyncio (``asyncio_mode = "auto"``).
+"""
+
+from .agents import AgentsConformance
+from .composite import CompositeConformance
+from .memory import MemoryConformance
+from .observability import ObservabilityConformance
+from .scores import ScoresConformance
+from .workflows import WorkflowsConformance
+
+__all__ = [
+    "AgentsConformance",
+    "CompositeConformance",
+    "MemoryConformance",
+    "ObservabilityConformance",
+    "ScoresConformance",
+    "WorkflowsConformance",
+]

@@ -1,0 +1,53 @@
+"""The conformance suite against libSQL: a local file, ``:memory:``, and a remote URL (stand-in)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mastra_storage.libsql import LibSQLStore
+from mastra_storage.testing import (
+    AgentsConformance,
+    MemoryConformance,
+    ObservabilityConformance,
+    ScoresConformance,
+    WorkflowsConformance,
+)
+
+from .hrana_server import HranaStandIn
+
+
+@pytest.fixture(params=["file", "memory", "remote"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path, hrana: HranaStandIn) -> AsyncIterator[LibSQLStore]:
+    url = {
+        "file": f"file:{tmp_path / 'mastra.db'}",
+        "memory": ":memory:",
+        "remote": hrana.url(f"db-{uuid.uuid4().hex}"),
+    }[request.param]
+    store = LibSQLStore(id=f"libsql-{request.param}", url=url)
+    await store.init()
+    yield store
+    await store.close()
+
+
+class TestMemory(MemoryConformance):
+    pass
+
+
+class TestWorkflows(WorkflowsConformance):
+    pass
+
+
+class TestScores(ScoresConformance):
+    pass
+
+
+class TestObservability(ObservabilityConformance):
+    pass
+
+
+class TestAgents(AgentsConformance):
+    pass
