@@ -90,9 +90,14 @@ def operation(
 
     @functools.wraps(fn)
     async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        call = fn(self, *args, **kwargs)  # a wrong call raises TypeError here, unwrapped, as for any function
         try:
-            await self._ensure_ready()
-            return await fn(self, *args, **kwargs)
+            try:
+                await self._ensure_ready()
+            except BaseException:
+                call.close()  # type: ignore[attr-defined]
+                raise
+            return await call
         except StorageError as exc:
             exc.complete_id(self.store_name, op)
             raise

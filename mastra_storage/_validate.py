@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -9,6 +10,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
+import msgspec.inspect
 
 from ._codec import to_utc_ms
 from .errors import ValidationError
@@ -21,8 +23,30 @@ _FORBIDDEN_KEYS = frozenset({"__proto__", "prototype", "constructor"})
 Scalar = str | int | float | bool | None
 
 
-def _encode_names(cls: type[msgspec.Struct]) -> dict[str, str]:
-    return {f.name: f.encode_name for f in msgspec.structs.fields(cls)}
+@functools.cache
+def _wire_names(cls: type[msgspec.Struct]) -> dict[str, tuple[str, type[msgspec.Struct] | None]]:
+    """attribute name -> (wire name, the Struct type of a nested record field, if any)."""
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    names: dict[str, tuple[str, type[msgspec.Struct] | None]] = {}
+    for f in info.fields:
+        options = f.type.types if isinstance(f.type, msgspec.inspect.UnionType) else (f.type,)
+        nested = next((o.cls for o in options if isinstance(o, msgspec.inspect.StructType)), None)
+        names[f.name] = (f.encode_name, nested)
+    return names
+
+
+def _to_wire(cls: type[msgspec.Struct], value: Mapping[str, Any] | msgspec.Struct) -> dict[str, Any]:
+    """A mapping (or Struct) keyed by attribute names, rewritten to wire names, nested records too."""
+    names = _wire_names(cls)
+    raw = {f: getattr(value, f) for f in value.__struct_fields__} if isinstance(value, msgspec.Struct) else value
+    wire: dict[str, Any] = {}
+    for key, item in raw.items():
+        encode_name, nested = names.get(key, (key, None))
+        if nested is not None and isinstance(item, Mapping | msgspec.Struct):
+            item = _to_wire(nested, item)
+        wire[encode_name] = item
+    return wire
 
 
 def coerce(cls: type[T], value: object, what: str) -> T:
@@ -31,16 +55,10 @@ def coerce(cls: type[T], value: object, what: str) -> T:
     A Struct built by its constructor is not type-checked by msgspec, so it is validated the same
     way as a mapping: its fields go through ``msgspec.convert``.
     """
-    names = _encode_names(cls)
-    if isinstance(value, msgspec.Struct):
-        raw: Mapping[str, Any] = {f: getattr(value, f) for f in value.__struct_fields__}
-    elif isinstance(value, Mapping):
-        raw = value
-    else:
+    if not isinstance(value, msgspec.Struct | Mapping):
         raise ValidationError(f"{what} must be a {cls.__name__} or a mapping, got {type(value).__name__}")
-    wire = {names.get(key, key): item for key, item in raw.items()}
     try:
-        return msgspec.convert(wire, cls)
+        return msgspec.convert(_to_wire(cls, value), cls)
     except msgspec.ValidationError as exc:
         raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
     except (ValueError, TypeError) as exc:  # raised by __post_init__ on a malformed timestamp

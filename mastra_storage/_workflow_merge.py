@@ -42,8 +42,10 @@ def merge_step_result(old: Any, new: Mapping[str, Any]) -> dict[str, Any]:
     a non-null new value wins, the pending marker resets a still-open slot to null."""
     old_out = old.get("output") if isinstance(old, Mapping) else None
     new_out = new.get("output")
-    if not (isinstance(old_out, list) and isinstance(new_out, list)):
+    if not isinstance(new_out, list):
         return dict(new)
+    if not isinstance(old_out, list):
+        old_out = []
     merged: list[Any] = list(old_out) + [None] * max(0, len(new_out) - len(old_out))
     pending_seen = False
     for i, value in enumerate(new_out):

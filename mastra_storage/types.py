@@ -50,7 +50,7 @@ JSONDict = dict[str, Any]
 PerPage = int | bool  # an int, or False for "all rows"
 
 
-class Record(msgspec.Struct, kw_only=True, rename="camel"):
+class Record(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
     """Base of every record: normalizes the timestamp fields named in ``_timestamps``."""
 
     _timestamps: ClassVar[tuple[str, ...]] = ()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from mastra_storage.libsql import LibSQLStore
 from mastra_storage.testing import (
     AgentsConformance,
+    CompositeConformance,
     MemoryConformance,
     ObservabilityConformance,
     ScoresConformance,
@@ -50,4 +51,21 @@ class TestObservability(ObservabilityConformance):
 
 
 class TestAgents(AgentsConformance):
+    pass
+
+
+@pytest.fixture
+async def make_backend(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[LibSQLStore]]]:
+    made: list[LibSQLStore] = []
+
+    async def make(name: str) -> LibSQLStore:
+        made.append(LibSQLStore(id=name, url=f"file:{tmp_path / name}.db"))
+        return made[-1]
+
+    yield make
+    for store in made:
+        await store.close()
+
+
+class TestComposite(CompositeConformance):
     pass

@@ -1,3 +1,129 @@
-"""placeholder"""
+"""Conformance tests for ``MastraStorage`` composition (reference §10 composite-tests.ts).
+
+Needs a ``make_backend`` fixture: an async factory ``await make_backend(name)`` returning a new,
+uninitialized backend store (two calls give two independent databases; the test closes them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from ..composite import MastraStorage
+from ..domains import DOMAINS
+from ..errors import StorageInitError, ValidationError
+from .samples import sample_message, sample_thread
+
+MakeBackend = Callable[[str], Awaitable[Any]]
+
+
 class CompositeConformance:
-    pass
+    async def test_default_serves_every_domain(self, make_backend: MakeBackend) -> None:
+        backend = await make_backend("default")
+        async with MastraStorage(id="composite", default=backend) as storage:
+            for name in DOMAINS:
+                assert await storage.get_store(name) is backend.stores[name]
+            memory = await storage.get_store("memory")
+            thread = await memory.save_thread(thread=sample_thread())
+            assert await memory.get_thread_by_id(thread_id=thread.id) == thread
+
+    async def test_overrides_route_and_isolate(self, make_backend: MakeBackend) -> None:
+        default, alternate = await make_backend("default"), await make_backend("alternate")
+        storage = MastraStorage(id="composite", default=default, domains={"memory": alternate.stores["memory"]})
+        try:
+            await storage.init()
+            assert await storage.get_store("memory") is alternate.stores["memory"]
+            assert await storage.get_store("workflows") is default.stores["workflows"]
+            memory = await storage.get_store("memory")
+            thread = await memory.save_thread(thread=sample_thread())
+            assert await default.stores["memory"].get_thread_by_id(thread_id=thread.id) is None
+            assert await alternate.stores["memory"].get_thread_by_id(thread_id=thread.id) == thread
+        finally:
+            await storage.close()
+            await alternate.close()
+
+    async def test_domains_without_default_and_disabled(self, make_backend: MakeBackend) -> None:
+        a, b = await make_backend("a"), await make_backend("b")
+        storage = MastraStorage(
+            id="composite", domains={"memory": a.stores["memory"], "workflows": b.stores["workflows"], "scores": False}
+        )
+        try:
+            assert await storage.get_store("observability") is None
+            assert await storage.get_store("agents") is None
+            assert await storage.get_store("scores") is None
+            memory, workflows = await storage.get_store("memory"), await storage.get_store("workflows")
+            thread = await memory.save_thread(thread=sample_thread())
+            await memory.save_messages(messages=[sample_message(thread)])
+            await workflows.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"status": "running"})
+            assert (await memory.list_messages(thread_id=thread.id)).total == 1
+        finally:
+            await storage.close()
+
+    async def test_disabled_domain_does_not_fall_back(self, make_backend: MakeBackend) -> None:
+        backend = await make_backend("default")
+        storage = MastraStorage(id="composite", default=backend, domains={"observability": False, "memory": None})
+        assert await storage.get_store("observability") is None
+        assert await storage.get_store("memory") is backend.stores["memory"]
+        await storage.close()
+
+    async def test_configuration_errors(self, make_backend: MakeBackend) -> None:
+        backend = await make_backend("default")
+        with pytest.raises(ValidationError):
+            MastraStorage(id="")
+        with pytest.raises(ValidationError):
+            MastraStorage(id="c")
+        with pytest.raises(ValidationError):
+            MastraStorage(id="c", domains={"memory": False})
+        with pytest.raises(ValidationError):
+            MastraStorage(id="c", default=backend, domains={"vectors": backend.stores["memory"]})
+        storage = MastraStorage(id="c", default=backend, domains={})
+        with pytest.raises(ValidationError):
+            await storage.get_store("vectors")
+        await storage.close()
+
+    async def test_init_is_coalesced_and_auto(self, make_backend: MakeBackend) -> None:
+        backend = await make_backend("default")
+        storage = MastraStorage(id="composite", default=backend, disable_init=True)
+        memory = await storage.get_store("memory")
+        thread = await memory.save_thread(thread=sample_thread())  # auto-init by the domain store itself
+        await asyncio.gather(*(storage.init() for _ in range(5)))
+        await storage.init()
+        assert await memory.get_thread_by_id(thread_id=thread.id) == thread
+        await storage.close()
+
+    async def test_failed_init_names_the_domain_and_is_retried(self, make_backend: MakeBackend) -> None:
+        backend = await make_backend("default")
+        failing = _FailingStore()
+        storage = MastraStorage(id="composite", default=backend, domains={"scores": failing})
+        with pytest.raises(StorageInitError) as err:
+            await storage.init()
+        assert list(err.value.failures) == ["scores"] and "scores" in str(err.value)
+        failing.broken = False
+        await storage.init()
+        assert failing.inits == 2
+        await storage.close()
+
+
+class _FailingStore:
+    """A domain store whose init fails until ``broken`` is cleared (exercises the composite only)."""
+
+    def __init__(self) -> None:
+        self.broken = True
+        self.inits = 0
+
+    async def init(self) -> None:
+        self.inits += 1
+        if self.broken:
+            raise RuntimeError("cannot reach the scores database")
+
+    async def close(self) -> None:
+        return None
+
+    async def dangerously_clear_all(self) -> None:
+        return None
+
+    async def prune(self, *, retention: Any) -> list[Any]:
+        return []

@@ -1,3 +1,221 @@
-"""placeholder"""
+"""Conformance tests for ``ObservabilityStorage`` (reference §10 observability/index.ts)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from .._codec import utc_now
+from ..domains import ObservabilityStorage
+from ..errors import ValidationError
+from ..types import SpanRecord, SpanUpdate
+from .samples import sample_span, uid
+
+
 class ObservabilityConformance:
-    pass
+    """Behaviour every ``ObservabilityStorage`` must have; needs a ``backend`` fixture (see package docs)."""
+
+    @pytest.fixture
+    async def observability(self, backend: Any) -> ObservabilityStorage:
+        store: ObservabilityStorage = await backend.get_store("observability")
+        return store
+
+    @pytest.fixture
+    async def traces(self, observability: ObservabilityStorage) -> list[SpanRecord]:
+        """Four root spans a minute apart (trace-1 oldest) and an errored child in trace-1."""
+        base = utc_now() - timedelta(hours=1)
+        roots = [
+            sample_span(trace_id="trace-1", span_type="agent_run", started_at=base, ended_at=base + timedelta(seconds=5),
+                        run_id="run-1", session_id="sess-1", thread_id="th-1", request_id="req-1", source="cloud",
+                        service_name="svc-a", organization_id="org-1", resource_id="res-1", tags=["prod", "eu"]),
+            sample_span(trace_id="trace-2", span_type="workflow_run", entity_type="workflow_run", entity_id="wf-1",
+                        entity_name="Flow", user_id="user-2", environment="staging", started_at=base + timedelta(minutes=1),
+                        ended_at=base + timedelta(minutes=1, seconds=1), error={"message": "boom"}, tags=["prod"]),
+            sample_span(trace_id="trace-3", started_at=base + timedelta(minutes=2), ended_at=None,
+                        metadata={"tenant": "globex", "tier": 2}),
+            sample_span(trace_id="trace-4", started_at=base + timedelta(minutes=3),
+                        ended_at=base + timedelta(minutes=3, seconds=30)),
+        ]
+        child = sample_span(trace_id="trace-1", parent_span_id=roots[0].span_id, span_type="tool_call", name="tool",
+                            started_at=base + timedelta(seconds=1), error={"message": "tool failed"})
+        await observability.batch_create_spans(spans=[*roots, child])
+        return roots
+
+    async def test_create_span_and_get_trace(self, observability: ObservabilityStorage) -> None:
+        span = sample_span(input="plain string input", tags=["a", "b"], links=[{"traceId": "x"}])
+        before = utc_now()
+        await observability.create_span(span=span)
+        trace = await observability.get_trace(trace_id=span.trace_id)
+        assert trace is not None and trace.trace_id == span.trace_id
+        (stored,) = trace.spans
+        assert stored.created_at is not None and stored.updated_at is not None and stored.created_at >= before
+        for name in ("name", "span_type", "entity_type", "entity_id", "entity_name", "user_id", "environment",
+                     "input", "output", "attributes", "metadata", "tags", "links", "started_at", "ended_at"):
+            assert getattr(stored, name) == getattr(span, name), name
+        assert stored.parent_span_id is None and stored.is_event is False
+        assert await observability.get_trace(trace_id="no-such-trace") is None
+
+    async def test_span_from_mapping_and_invalid_spans(self, observability: ObservabilityStorage) -> None:
+        await observability.create_span(
+            span={"trace_id": "t-map", "span_id": "s", "name": "n", "span_type": "generic", "started_at": utc_now()}
+        )
+        assert await observability.get_span(trace_id="t-map", span_id="s") is not None
+        good = sample_span(trace_id="t-bad")
+        with pytest.raises(ValidationError):
+            await observability.batch_create_spans(spans=[good, {"trace_id": "t-bad", "span_id": "x", "name": "n"}])
+        with pytest.raises(ValidationError):
+            await observability.create_span(span=sample_span(trace_id="t-bad", span_id=""))
+        assert await observability.get_trace(trace_id="t-bad") is None
+
+    async def test_batch_create_and_hierarchy(self, observability: ObservabilityStorage) -> None:
+        root = sample_span()
+        children = [
+            sample_span(trace_id=root.trace_id, parent_span_id=root.span_id, started_at=root.started_at + timedelta(seconds=i))
+            for i in (2, 1)
+        ]
+        other = sample_span()
+        await observability.batch_create_spans(spans=[children[0], root, children[1], other])
+        await observability.batch_create_spans(spans=[])
+        trace = await observability.get_trace(trace_id=root.trace_id)
+        assert trace is not None
+        assert [s.span_id for s in trace.spans] == [root.span_id, children[1].span_id, children[0].span_id]
+        fetched_root = await observability.get_root_span(trace_id=root.trace_id)
+        assert fetched_root is not None and fetched_root.span_id == root.span_id and fetched_root.parent_span_id is None
+        assert await observability.get_root_span(trace_id="none") is None
+        assert await observability.get_trace(trace_id=other.trace_id) is not None
+
+    async def test_create_span_upserts(self, observability: ObservabilityStorage) -> None:
+        span = sample_span(name="first")
+        await observability.create_span(span=span)
+        span.name = "second"
+        await observability.create_span(span=span)
+        trace = await observability.get_trace(trace_id=span.trace_id)
+        assert trace is not None and [s.name for s in trace.spans] == ["second"]
+
+    async def test_get_span(self, observability: ObservabilityStorage) -> None:
+        span = sample_span()
+        await observability.create_span(span=span)
+        fetched = await observability.get_span(trace_id=span.trace_id, span_id=span.span_id)
+        assert fetched is not None and fetched.span_id == span.span_id and fetched.input == span.input
+        assert await observability.get_span(trace_id=span.trace_id, span_id="missing") is None
+        assert await observability.get_span(trace_id="missing", span_id=span.span_id) is None
+
+    async def test_update_span_is_partial(self, observability: ObservabilityStorage) -> None:
+        span = sample_span(ended_at=None, output=None)
+        await observability.create_span(span=span)
+        created = await observability.get_span(trace_id=span.trace_id, span_id=span.span_id)
+        assert created is not None and created.updated_at is not None
+        ended = span.started_at + timedelta(seconds=3)
+        await observability.update_span(
+            trace_id=span.trace_id, span_id=span.span_id, updates={"output": {"text": "done"}, "ended_at": ended, "name": "renamed"}
+        )
+        fetched = await observability.get_span(trace_id=span.trace_id, span_id=span.span_id)
+        assert fetched is not None and fetched.updated_at is not None
+        assert (fetched.output, fetched.ended_at, fetched.name) == ({"text": "done"}, ended, "renamed")
+        assert fetched.input == span.input and fetched.attributes == span.attributes
+        assert fetched.updated_at >= created.updated_at
+        with pytest.raises(ValidationError):
+            await observability.update_span(trace_id=span.trace_id, span_id=span.span_id, updates={"trace_id": "other"})
+        with pytest.raises(ValidationError):
+            await observability.update_span(trace_id=span.trace_id, span_id=span.span_id, updates={"is_event": "yes"})
+
+    async def test_batch_update_spans(self, observability: ObservabilityStorage) -> None:
+        spans = [sample_span(), sample_span()]
+        await observability.batch_create_spans(spans=spans)
+        await observability.batch_update_spans(
+            updates=[
+                SpanUpdate(trace_id=spans[0].trace_id, span_id=spans[0].span_id, updates={"name": "one"}),
+                {"trace_id": spans[1].trace_id, "span_id": spans[1].span_id, "updates": {"name": "two"}},
+            ]
+        )
+        names = [await observability.get_span(trace_id=s.trace_id, span_id=s.span_id) for s in spans]
+        assert [n.name if n else None for n in names] == ["one", "two"]
+
+    async def test_batch_delete_traces(self, observability: ObservabilityStorage, traces: list[SpanRecord]) -> None:
+        await observability.batch_delete_traces(trace_ids=["trace-1", "trace-2", "never-existed"])
+        assert await observability.get_trace(trace_id="trace-1") is None
+        assert await observability.get_trace(trace_id="trace-2") is None
+        assert await observability.get_trace(trace_id="trace-3") is not None
+        await observability.batch_delete_traces(trace_ids=[])
+
+    async def test_list_traces_pagination(self, observability: ObservabilityStorage, traces: list[SpanRecord]) -> None:
+        result = await observability.list_traces()
+        assert [s.trace_id for s in result.spans] == ["trace-4", "trace-3", "trace-2", "trace-1"]
+        assert (result.total, result.page, result.per_page, result.has_more) == (4, 0, 10, False)
+        first = await observability.list_traces(per_page=3)
+        second = await observability.list_traces(page=1, per_page=3)
+        assert (len(first.spans), first.has_more, len(second.spans), second.has_more) == (3, True, 1, False)
+
+    async def test_list_traces_empty(self, observability: ObservabilityStorage) -> None:
+        result = await observability.list_traces()
+        assert (result.spans, result.total) == ([], 0)
+
+    async def test_list_traces_filters(self, observability: ObservabilityStorage, traces: list[SpanRecord]) -> None:
+        async def ids(**filters: Any) -> list[str]:
+            return [s.trace_id for s in (await observability.list_traces(filters=filters)).spans]
+
+        assert await ids(span_type="workflow_run") == ["trace-2"]
+        assert await ids(entity_type="workflow_run") == ["trace-2"]
+        assert await ids(entity_id="wf-1") == ["trace-2"]
+        assert await ids(entity_name="Flow") == ["trace-2"]
+        assert await ids(user_id="user-2") == ["trace-2"]
+        assert await ids(environment="staging") == ["trace-2"]
+        assert await ids(run_id="run-1") == ["trace-1"]
+        assert await ids(session_id="sess-1") == ["trace-1"]
+        assert await ids(thread_id="th-1") == ["trace-1"]
+        assert await ids(request_id="req-1") == ["trace-1"]
+        assert await ids(source="cloud") == ["trace-1"]
+        assert await ids(service_name="svc-a") == ["trace-1"]
+        assert await ids(organization_id="org-1") == ["trace-1"]
+        assert await ids(resource_id="res-1") == ["trace-1"]
+        assert await ids(environment="nowhere") == []
+        assert await ids(metadata={"tenant": "globex"}) == ["trace-3"]
+        assert await ids(metadata={"tier": 2}) == ["trace-3"]
+        assert await ids(metadata={"tier": "2"}) == []
+        assert await ids(tags=["prod"]) == ["trace-2", "trace-1"]
+        assert await ids(tags=["prod", "eu"]) == ["trace-1"]
+        assert await ids(span_type="agent_run", environment="test", tags=["eu"]) == ["trace-1"]
+        with pytest.raises(ValidationError):
+            await observability.list_traces(filters={"metadata": {"bad-key": 1}})
+        with pytest.raises(ValidationError):
+            await observability.list_traces(filters={"unknown_field": 1})
+
+    async def test_list_traces_status(self, observability: ObservabilityStorage, traces: list[SpanRecord]) -> None:
+        result = await observability.list_traces()
+        assert {s.trace_id: s.status for s in result.spans} == {
+            "trace-1": "success", "trace-2": "error", "trace-3": "running", "trace-4": "success"
+        }
+
+        async def ids(**filters: Any) -> list[str]:
+            return [s.trace_id for s in (await observability.list_traces(filters=filters)).spans]
+
+        assert await ids(status="success") == ["trace-4", "trace-1"]
+        assert await ids(status="error") == ["trace-2"]
+        assert await ids(status="running") == ["trace-3"]
+        assert await ids(has_child_error=True) == ["trace-1"]
+        assert "trace-1" not in await ids(has_child_error=False)
+
+    async def test_list_traces_date_ranges(self, observability: ObservabilityStorage, traces: list[SpanRecord]) -> None:
+        async def ids(**filters: Any) -> list[str]:
+            return [s.trace_id for s in (await observability.list_traces(filters=filters)).spans]
+
+        assert await ids(started_at={"start": traces[1].started_at, "end": traces[2].started_at}) == ["trace-3", "trace-2"]
+        assert await ids(started_at={"start": traces[2].started_at}) == ["trace-4", "trace-3"]
+        assert await ids(started_at={"start": traces[2].started_at, "start_exclusive": True}) == ["trace-4"]
+
+    async def test_list_traces_ordering(self, observability: ObservabilityStorage, traces: list[SpanRecord]) -> None:
+        async def ids(**kw: Any) -> list[str]:
+            return [s.trace_id for s in (await observability.list_traces(**kw)).spans]
+
+        assert await ids(direction="ASC") == ["trace-1", "trace-2", "trace-3", "trace-4"]
+        assert await ids(order_by="ended_at") == ["trace-3", "trace-4", "trace-2", "trace-1"]
+        assert await ids(order_by="ended_at", direction="ASC") == ["trace-1", "trace-2", "trace-4", "trace-3"]
+        with pytest.raises(ValidationError):
+            await observability.list_traces(order_by="name")
+
+    async def test_root_filter_ignores_children(self, observability: ObservabilityStorage, traces: list[SpanRecord]) -> None:
+        assert [s.trace_id for s in (await observability.list_traces(filters={"span_type": "tool_call"})).spans] == []
+        unrelated = uid("trace")
+        assert await observability.get_root_span(trace_id=unrelated) is None
