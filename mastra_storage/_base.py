@@ -5,9 +5,18 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast, overload
 
-from .domains import DOMAINS, DomainName, DomainStore
+from .domains import (
+    DOMAINS,
+    AgentsStorage,
+    DomainName,
+    DomainStore,
+    MemoryStorage,
+    ObservabilityStorage,
+    ScoresStorage,
+    WorkflowsStorage,
+)
 from .errors import BackendError, StorageError, StorageInitError, ValidationError, storage_error_id
 from .types import PruneResult
 
@@ -109,7 +118,32 @@ def operation(
     return wrapper
 
 
-class BackendStore:
+class StoreLookup:
+    """``get_store(name)``, typed per domain; ``stores`` maps each served domain to its store."""
+
+    stores: dict[DomainName, DomainStore]
+
+    @overload
+    async def get_store(self, name: Literal["memory"]) -> MemoryStorage | None: ...
+    @overload
+    async def get_store(self, name: Literal["workflows"]) -> WorkflowsStorage | None: ...
+    @overload
+    async def get_store(self, name: Literal["scores"]) -> ScoresStorage | None: ...
+    @overload
+    async def get_store(self, name: Literal["observability"]) -> ObservabilityStorage | None: ...
+    @overload
+    async def get_store(self, name: Literal["agents"]) -> AgentsStorage | None: ...
+    @overload
+    async def get_store(self, name: str) -> DomainStore | None: ...
+
+    async def get_store(self, name: str) -> DomainStore | None:
+        """The store serving ``name`` — the very object configured — or None if it is missing or disabled."""
+        if name not in DOMAINS:
+            raise ValidationError(f"unknown storage domain {name!r}; known: {list(DOMAINS)}")
+        return self.stores.get(name)
+
+
+class BackendStore(StoreLookup):
     """A backend that owns one connection and exposes a domain store for each domain it supports."""
 
     def __init__(self, *, id: str, stores: Mapping[DomainName, DomainStore], disable_init: bool = False) -> None:
@@ -133,11 +167,6 @@ class BackendStore:
 
     async def init(self) -> None:
         await self._init_once()
-
-    async def get_store(self, name: str) -> Any:
-        if name not in DOMAINS:
-            raise ValidationError(f"unknown storage domain {name!r}; known: {list(DOMAINS)}")
-        return self.stores.get(name)  # type: ignore[call-overload]
 
     async def close(self) -> None:
         for store in _unique(self.stores.values()):

@@ -114,7 +114,9 @@ def check_page(page: object, per_page: object) -> tuple[int, PerPage]:
         return page, False
     if isinstance(per_page, bool) or not isinstance(per_page, int):
         raise ValidationError(
-            "perPage must be false or a non-negative integer", status="INVALID_PAGE", details={"perPage": per_page}
+            "perPage must be false or a non-negative integer",
+            status="INVALID_PAGE",
+            details={"perPage": per_page},
         )
     if per_page < 0:
         raise ValidationError("perPage must be >= 0", status="INVALID_PAGE", details={"perPage": per_page})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from ._base import BackendStore, InitOnce
+from ._base import BackendStore, InitOnce, StoreLookup
 from .domains import DOMAINS, DomainName, DomainStore
 from .errors import StorageInitError, ValidationError
 from .types import PruneResult
@@ -14,7 +14,7 @@ from .types import PruneResult
 __all__ = ["MastraCompositeStore", "MastraStorage"]
 
 
-class MastraStorage:
+class MastraStorage(StoreLookup):
     """A composite store: each domain comes from ``domains[name]`` if given (``False`` disables it),
     else from the ``default`` backend.
 
@@ -43,7 +43,7 @@ class MastraStorage:
         self.id = id
         self.default = default
         self.disable_init = disable_init
-        self._stores: dict[DomainName, DomainStore] = {}
+        self.stores = {}
         self._from_default: set[DomainName] = set()
         for name in DOMAINS:
             override = overrides.get(name)
@@ -51,12 +51,14 @@ class MastraStorage:
                 continue
             if override is not None:
                 if not isinstance(override, DomainStore):
-                    raise ValidationError(f"domains[{name!r}] must be a domain store or False, got {type(override).__name__}")
-                self._stores[name] = override
+                    raise ValidationError(
+                        f"domains[{name!r}] must be a domain store or False, got {type(override).__name__}"
+                    )
+                self.stores[name] = override
             elif default is not None and name in default.stores:
-                self._stores[name] = default.stores[name]
+                self.stores[name] = default.stores[name]
                 self._from_default.add(name)
-        if default is None and not self._stores:
+        if default is None and not self.stores:
             raise ValidationError(
                 "MastraStorage requires at least one storage source. Provide a default storage or domain overrides."
             )
@@ -72,7 +74,7 @@ class MastraStorage:
             except Exception as exc:
                 failures.update({name: exc for name in self._from_default})
         pending: dict[int, tuple[list[str], DomainStore]] = {}
-        for name, store in self._stores.items():
+        for name, store in self.stores.items():
             if name not in self._from_default:
                 pending.setdefault(id(store), ([], store))[0].append(name)
 
@@ -91,22 +93,12 @@ class MastraStorage:
     async def init(self) -> None:
         await self._init_once()
 
-    async def get_store(self, name: str) -> Any:
-        """The store serving ``name`` (``None`` if that domain is missing or disabled)."""
-        if name not in DOMAINS:
-            raise ValidationError(f"unknown storage domain {name!r}; known: {list(DOMAINS)}")
-        return self._stores.get(name)  # type: ignore[call-overload]
-
-    @property
-    def stores(self) -> dict[DomainName, DomainStore]:
-        return dict(self._stores)
-
     def _owned(self) -> list[Any]:
         """Everything this composite closes: the default backend and each override store, once each."""
         owned: dict[int, Any] = {}
         if self.default is not None:
             owned[id(self.default)] = self.default
-        for name, store in self._stores.items():
+        for name, store in self.stores.items():
             if name not in self._from_default:
                 owned.setdefault(id(store), store)
         return list(owned.values())
@@ -118,7 +110,7 @@ class MastraStorage:
 
     async def dangerously_clear_all(self) -> None:
         """Deletes every row of every configured domain (tests use it)."""
-        for store in {id(s): s for s in self._stores.values()}.values():
+        for store in {id(s): s for s in self.stores.values()}.values():
             await store.dangerously_clear_all()
 
     async def prune(self, *, retention: Mapping[str, Mapping[str, Any]]) -> list[PruneResult]:
@@ -131,7 +123,7 @@ class MastraStorage:
             raise ValidationError(f"unknown storage domain(s) in retention: {unknown}")
         results: list[PruneResult] = []
         for name, policies in retention.items():
-            store = self._stores.get(name)  # type: ignore[call-overload]
+            store = self.stores.get(cast(DomainName, name))
             if store is not None and policies:
                 results.extend(await store.prune(retention={name: policies}))
         return results

@@ -131,7 +131,11 @@ class MemoryStorage(DomainStore, Protocol):
     async def get_resource_by_id(self, *, resource_id: str) -> StorageResource | None: ...
     async def save_resource(self, *, resource: StorageResource | Mapping[str, Any]) -> StorageResource: ...
     async def update_resource(
-        self, *, resource_id: str, working_memory: str | None = None, metadata: Mapping[str, Any] | None = None
+        self,
+        *,
+        resource_id: str,
+        working_memory: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> StorageResource: ...
 
 
@@ -195,7 +199,9 @@ class ScoresStorage(DomainStore, Protocol):
         page: int = 0,
         per_page: PerPage = 100,
     ) -> ListScoresResult: ...
-    async def list_scores_by_run_id(self, *, run_id: str, page: int = 0, per_page: PerPage = 100) -> ListScoresResult: ...
+    async def list_scores_by_run_id(
+        self, *, run_id: str, page: int = 0, per_page: PerPage = 100
+    ) -> ListScoresResult: ...
     async def list_scores_by_entity_id(
         self, *, entity_id: str, entity_type: str, page: int = 0, per_page: PerPage = 100
     ) -> ListScoresResult: ...

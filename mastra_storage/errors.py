@@ -33,7 +33,7 @@ def _upper_snake(part: str) -> str:
 
 
 def storage_error_id(store: str, operation: str, status: str) -> str:
-    """``storage_error_id("libsql", "updateThread", "not found")`` → ``MASTRA_STORAGE_LIBSQL_UPDATE_THREAD_NOT_FOUND``."""
+    """``("libsql", "updateThread", "not found")`` → ``MASTRA_STORAGE_LIBSQL_UPDATE_THREAD_NOT_FOUND``."""
     return "_".join(["MASTRA_STORAGE", _upper_snake(store), _upper_snake(operation), _upper_snake(status)])
 
 

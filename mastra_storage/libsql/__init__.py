@@ -8,4 +8,11 @@ from .scores import ScoresLibSQL
 from .store import LibSQLStore
 from .workflows import WorkflowsLibSQL
 
-__all__ = ["AgentsLibSQL", "LibSQLStore", "MemoryLibSQL", "ObservabilityLibSQL", "ScoresLibSQL", "WorkflowsLibSQL"]
+__all__ = [
+    "AgentsLibSQL",
+    "LibSQLStore",
+    "MemoryLibSQL",
+    "ObservabilityLibSQL",
+    "ScoresLibSQL",
+    "WorkflowsLibSQL",
+]

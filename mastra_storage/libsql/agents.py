@@ -126,7 +126,7 @@ class AgentsLibSQL(LibSQLDomain):
             return None
         version: AgentVersion | None = None
         if version_id is not None:
-            version = await self._version_where("id = ? AND \"agentId\" = ?", (require_id(version_id, "version_id"), id))
+            version = await self._version_where('id = ? AND "agentId" = ?', (require_id(version_id, "version_id"), id))
         elif status != "draft" and agent.active_version_id:
             version = await self._version_where("id = ?", (agent.active_version_id,))
         if version is None and version_id is None:
@@ -148,7 +148,12 @@ class AgentsLibSQL(LibSQLDomain):
         if status is not None:
             check_choice(status, AGENT_STATUSES, "status")
         patch = check_mapping(metadata, "metadata") if metadata is not None else None
-        changes = {"status": status, "active_version_id": active_version_id, "author_id": author_id, "visibility": visibility}
+        changes = {
+            "status": status,
+            "active_version_id": active_version_id,
+            "author_id": author_id,
+            "visibility": visibility,
+        }
 
         async def body(tx: Tx) -> StoredAgent:
             agent = await self._get(tx, id)
@@ -160,7 +165,10 @@ class AgentsLibSQL(LibSQLDomain):
             if patch is not None:
                 agent.metadata = {**(agent.metadata or {}), **patch}
             agent.updated_at = later_than(agent.updated_at)
-            await tx.execute(f"INSERT OR REPLACE INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders})", AGENT.params(agent))
+            await tx.execute(
+                f"INSERT OR REPLACE INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders})",
+                AGENT.params(agent),
+            )
             return agent
 
         return await self.db.transaction(body)
@@ -200,14 +208,17 @@ class AgentsLibSQL(LibSQLDomain):
             clauses.append(f'"authorId" = {p(author_id)}')
         clauses += json_equals("metadata", "", check_scalar_filter(metadata), p)
         rows, total = await self._paged(
-            f'SELECT {AGENT.select}, COUNT(*) OVER () FROM mastra_agents{where(clauses)} '
+            f"SELECT {AGENT.select}, COUNT(*) OVER () FROM mastra_agents{where(clauses)} "
             f'ORDER BY "{column}" {dir_}, id ASC',
             p.values,
             win,
             f"SELECT COUNT(*) FROM mastra_agents{where(clauses)}",
         )
         return ListAgentsResult(
-            agents=AGENT.decode_all(rows), total=total, page=win.page, per_page=win.per_page,
+            agents=AGENT.decode_all(rows),
+            total=total,
+            page=win.page,
+            per_page=win.per_page,
             has_more=win.has_more(total),
         )
 
@@ -221,7 +232,9 @@ class AgentsLibSQL(LibSQLDomain):
         version_number: int | None = None,
     ) -> AgentVersion:
         require_id(agent_id, "agent_id")
-        if version_number is not None and (isinstance(version_number, bool) or not isinstance(version_number, int) or version_number < 1):
+        if version_number is not None and (
+            isinstance(version_number, bool) or not isinstance(version_number, int) or version_number < 1
+        ):
             raise ValidationError(f"version_number must be a positive integer, got {version_number!r}")
         if change_message is not None and not isinstance(change_message, str):
             raise ValidationError("change_message must be a string")
@@ -236,12 +249,18 @@ class AgentsLibSQL(LibSQLDomain):
             full, changed = next_config(latest, config)
             number = version_number if version_number is not None else (latest.version_number + 1 if latest else 1)
             if version_number is not None and await tx.query(
-                'SELECT 1 FROM mastra_agent_versions WHERE "agentId" = ? AND "versionNumber" = ?', (agent_id, number)
+                'SELECT 1 FROM mastra_agent_versions WHERE "agentId" = ? AND "versionNumber" = ?',
+                (agent_id, number),
             ):
                 raise ConflictError(f"Agent {agent_id} already has version {number}")
             version = AgentVersion(
-                **full, id=str(uuid.uuid4()), agent_id=agent_id, version_number=number, created_at=utc_now(),
-                changed_fields=changed, change_message=change_message,
+                **full,
+                id=str(uuid.uuid4()),
+                agent_id=agent_id,
+                version_number=number,
+                created_at=utc_now(),
+                changed_fields=changed,
+                change_message=change_message,
             )
             await tx.execute(_INSERT_VERSION, VERSION.params(version))
             return version
@@ -249,7 +268,11 @@ class AgentsLibSQL(LibSQLDomain):
         return await self.db.transaction(body)
 
     async def _version_where(self, clause: str | None, args: tuple[Any, ...]) -> AgentVersion | None:
-        rows = await self.db.query(f"SELECT {VERSION.select} FROM mastra_agent_versions WHERE {clause} LIMIT 1", args) if clause else await self.db.query(_LATEST, args)
+        rows = (
+            await self.db.query(f"SELECT {VERSION.select} FROM mastra_agent_versions WHERE {clause} LIMIT 1", args)
+            if clause
+            else await self.db.query(_LATEST, args)
+        )
         return VERSION.decode(rows[0]) if rows else None
 
     @operation
@@ -280,7 +303,10 @@ class AgentsLibSQL(LibSQLDomain):
             'SELECT COUNT(*) FROM mastra_agent_versions WHERE "agentId" = ?',
         )
         return ListAgentVersionsResult(
-            versions=VERSION.decode_all(rows), total=total, page=win.page, per_page=win.per_page,
+            versions=VERSION.decode_all(rows),
+            total=total,
+            page=win.page,
+            per_page=win.per_page,
             has_more=win.has_more(total),
         )
 
@@ -291,6 +317,7 @@ class AgentsLibSQL(LibSQLDomain):
     @operation
     async def count_versions(self, *, agent_id: str) -> int:
         rows = await self.db.query(
-            'SELECT COUNT(*) FROM mastra_agent_versions WHERE "agentId" = ?', (require_id(agent_id, "agent_id"),)
+            'SELECT COUNT(*) FROM mastra_agent_versions WHERE "agentId" = ?',
+            (require_id(agent_id, "agent_id"),),
         )
         return int(rows[0][0])

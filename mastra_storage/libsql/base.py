@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import ClassVar
-
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from .._base import DomainBase, InitOnce, operation
 from .._codec import iso, parse_duration, utc_now
@@ -190,9 +188,13 @@ class LibSQLDomain(DomainBase):
             if key not in policies:
                 continue
             policy = policies[key]
-            max_age, batch = (policy.get("max_age"), policy.get("batch_size", 1000)) if isinstance(policy, Mapping) else (policy, 1000)
+            max_age, batch = (
+                (policy.get("max_age"), policy.get("batch_size", 1000))
+                if isinstance(policy, Mapping)
+                else (policy, 1000)
+            )
             try:
-                age = parse_duration(max_age)
+                age = parse_duration(max_age)  # type: ignore[arg-type]  # validated by the call
             except (ValueError, TypeError, AttributeError) as exc:
                 raise ValidationError(f"retention {self.domain}.{key}: {exc}") from exc
             if not isinstance(batch, int) or batch <= 0:
@@ -200,7 +202,9 @@ class LibSQLDomain(DomainBase):
             plans.append((key, table, column, iso(utc_now() - age), batch))
         results: list[PruneResult] = []
         for key, table, column, cutoff, batch in plans:
-            await self.db.execute(f'CREATE INDEX IF NOT EXISTS "idx_retention_{table}_{column}" ON "{table}" ("{column}")')
+            await self.db.execute(
+                f'CREATE INDEX IF NOT EXISTS "idx_retention_{table}_{column}" ON "{table}" ("{column}")'
+            )
             deleted = 0
             while True:
                 n = await self.db.execute(

@@ -83,7 +83,8 @@ class RowCodec(Generic[T]):
 
     def params(self, record: T) -> tuple[Any, ...]:
         return tuple(
-            self.encoders[column](getattr(record, attr)) if column in self.encoders
+            self.encoders[column](getattr(record, attr))
+            if column in self.encoders
             else encode_value(kind, getattr(record, attr))
             for attr, _, column, kind in self.fields
         )
@@ -102,7 +103,9 @@ class RowCodec(Generic[T]):
         try:
             return msgspec.convert(data, self.record)
         except msgspec.ValidationError as exc:
-            raise BackendError(f"stored {self.table.name} row does not decode as {self.record.__name__}: {exc}") from exc
+            raise BackendError(
+                f"stored {self.table.name} row does not decode as {self.record.__name__}: {exc}"
+            ) from exc
 
     def decode_all(self, rows: list[tuple[Any, ...]]) -> list[T]:
         return [self.decode(row) for row in rows]

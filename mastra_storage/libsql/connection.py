@@ -65,7 +65,13 @@ class RetryPolicy:
         raise AssertionError("unreachable")
 
 
-_LOCK_MARKERS = ("database is locked", "database table is locked", "table is locked", "sqlite_busy", "sqlite_locked")
+_LOCK_MARKERS = (
+    "database is locked",
+    "database table is locked",
+    "table is locked",
+    "sqlite_busy",
+    "sqlite_locked",
+)
 
 
 def is_lock_error(exc: Exception) -> bool:
@@ -126,11 +132,15 @@ class LocalConnection:
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self._lock:
-            return await self.retry.run(lambda: self._call(lambda: self._db.execute(sql, params).fetchall()), is_lock_error)
+            return await self.retry.run(
+                lambda: self._call(lambda: self._db.execute(sql, params).fetchall()), is_lock_error
+            )
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         async with self._lock:
-            return await self.retry.run(lambda: self._call(lambda: self._db.execute(sql, params).rowcount), is_lock_error)
+            return await self.retry.run(
+                lambda: self._call(lambda: self._db.execute(sql, params).rowcount), is_lock_error
+            )
 
     def _run_batch(self, statements: Sequence[Stmt]) -> None:
         db = self._db

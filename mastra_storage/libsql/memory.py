@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+from .._base import operation
 from .._codec import dumps, iso, later_than, loads, utc_now
 from .._sql.pagination import Window, window
 from .._sql.params import Params, where
@@ -23,7 +24,6 @@ from .._validate import (
     require_id,
     require_ids,
 )
-from .._base import operation
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..types import (
     CloneThreadResult,
@@ -61,12 +61,14 @@ def _content(value: Any) -> Any:
 
 
 THREAD = RowCodec(StorageThread, THREADS)
-MESSAGE = RowCodec(Message, MESSAGES, columns={"thread_id": "thread_id"}, json=("content",), decoders={"content": _content})
+MESSAGE = RowCodec(
+    Message, MESSAGES, columns={"thread_id": "thread_id"}, json=("content",), decoders={"content": _content}
+)
 RESOURCE = RowCodec(StorageResource, RESOURCES)
 
 _UPSERT_MESSAGE = (
     f"INSERT INTO mastra_messages ({MESSAGE.columns}) VALUES ({MESSAGE.placeholders}) "
-    'ON CONFLICT (id) DO UPDATE SET thread_id = excluded.thread_id, content = excluded.content, '
+    "ON CONFLICT (id) DO UPDATE SET thread_id = excluded.thread_id, content = excluded.content, "
     'role = excluded.role, type = excluded.type, "resourceId" = excluded."resourceId"'
 )
 _UPSERT_THREAD = (
@@ -88,23 +90,21 @@ def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
 def _bump_threads(thread_ids: Sequence[str]) -> Stmt:
     p = Params()
     now = p(iso(utc_now()))
-    return Stmt(f'UPDATE mastra_threads SET "updatedAt" = {bumped(_UPDATED, now)} '
-                f"WHERE id IN ({p.many(list(thread_ids))})", p.values)
+    return Stmt(
+        f'UPDATE mastra_threads SET "updatedAt" = {bumped(_UPDATED, now)} WHERE id IN ({p.many(list(thread_ids))})',
+        p.values,
+    )
 
 
 def _check_thread_ids(thread_id: object) -> list[str]:
     ids = [thread_id] if isinstance(thread_id, str) else thread_id
-    if (
-        not isinstance(ids, Sequence)
-        or not ids
-        or not all(isinstance(t, str) and t.strip() for t in ids)
-    ):
+    if not isinstance(ids, list | tuple) or not ids or not all(isinstance(t, str) and t.strip() for t in ids):
         raise ValidationError(
             "threadId must be a non-empty string or array of non-empty strings",
             status="INVALID_THREAD_ID",
             details={"threadId": repr(thread_id)},
         )
-    return list(ids)  # type: ignore[arg-type]
+    return [str(t) for t in ids]
 
 
 def _in_range(created: datetime, rng: DateRange | None) -> bool:
@@ -214,14 +214,17 @@ class MemoryLibSQL(LibSQLDomain):
             clauses.append(f'"resourceId" = {p(resource_id)}')
         clauses += json_equals("metadata", "", filters, p)
         rows, total = await self._paged(
-            f'SELECT {THREAD.select}, COUNT(*) OVER () FROM mastra_threads{where(clauses)} '
+            f"SELECT {THREAD.select}, COUNT(*) OVER () FROM mastra_threads{where(clauses)} "
             f'ORDER BY "{column}" {dir_}, id {dir_}',
             p.values,
             win,
             f"SELECT COUNT(*) FROM mastra_threads{where(clauses)}",
         )
         return ListThreadsResult(
-            threads=THREAD.decode_all(rows), total=total, page=win.page, per_page=win.per_page,
+            threads=THREAD.decode_all(rows),
+            total=total,
+            page=win.page,
+            per_page=win.per_page,
             has_more=win.has_more(total),
         )
 
@@ -282,8 +285,17 @@ class MemoryLibSQL(LibSQLDomain):
         base = [f"thread_id IN ({p.many(thread_ids)})"]
         wanted = set(thread_ids)
         return await self._list(
-            p, base, lambda m: m.thread_id in wanted and (resource_id is None or m.resource_id == resource_id),
-            resource_id, include, page, per_page, date_range, metadata, direction, include_total,
+            p,
+            base,
+            lambda m: m.thread_id in wanted and (resource_id is None or m.resource_id == resource_id),
+            resource_id,
+            include,
+            page,
+            per_page,
+            date_range,
+            metadata,
+            direction,
+            include_total,
         )
 
     @operation
@@ -302,8 +314,17 @@ class MemoryLibSQL(LibSQLDomain):
         if not isinstance(resource_id, str) or not resource_id.strip():
             raise ValidationError("resourceId must be a non-empty string", status="INVALID_QUERY")
         return await self._list(
-            Params(), [], lambda m: m.resource_id == resource_id,
-            resource_id, include, page, per_page, date_range, metadata, direction, include_total,
+            Params(),
+            [],
+            lambda m: m.resource_id == resource_id,
+            resource_id,
+            include,
+            page,
+            per_page,
+            date_range,
+            metadata,
+            direction,
+            include_total,
         )
 
     async def _list(
@@ -341,7 +362,9 @@ class MemoryLibSQL(LibSQLDomain):
         if include_total:
             rows, total = await self._paged(
                 f"SELECT {MESSAGE.select}, COUNT(*) OVER () FROM mastra_messages{where(clauses)} {order}",
-                p.values, win, f"SELECT COUNT(*) FROM mastra_messages{where(clauses)}",
+                p.values,
+                win,
+                f"SELECT COUNT(*) FROM mastra_messages{where(clauses)}",
             )
             page_msgs = MESSAGE.decode_all(rows)
         else:
@@ -353,24 +376,24 @@ class MemoryLibSQL(LibSQLDomain):
             page_msgs = MESSAGE.decode_all(await self.db.query(sql, args))
             peeked = win.limit is not None and len(page_msgs) > win.limit
             page_msgs = page_msgs[: win.limit] if win.limit is not None else page_msgs
-            return self._result(
-                page_msgs + included, dir_, win, total=win.offset + len(page_msgs), has_more=peeked
-            )
+            return self._result(page_msgs + included, dir_, win, total=win.offset + len(page_msgs), has_more=peeked)
 
         if filters:
             has_more = win.limit is not None and win.offset + len(page_msgs) < total
         else:
-            returned = {m.id for m in page_msgs} | {m.id for m in included if in_base(m) and _in_range(m.created_at, rng)}
+            returned = {m.id for m in page_msgs} | {
+                m.id for m in included if in_base(m) and _in_range(m.created_at, rng)
+            }
             has_more = win.has_more(total) and len(returned) < total
         return self._result(page_msgs + included, dir_, win, total=total, has_more=has_more)
 
     @staticmethod
-    def _result(messages: list[Message], direction: str, win: Window, *, total: int, has_more: bool) -> ListMessagesResult:
+    def _result(
+        messages: list[Message], direction: str, win: Window, *, total: int, has_more: bool
+    ) -> ListMessagesResult:
         unique = list({m.id: m for m in messages}.values())
         unique.sort(key=lambda m: (m.created_at, m.id), reverse=direction == "DESC")
-        return ListMessagesResult(
-            messages=unique, total=total, page=win.page, per_page=win.per_page, has_more=has_more
-        )
+        return ListMessagesResult(messages=unique, total=total, page=win.page, per_page=win.per_page, has_more=has_more)
 
     async def _included(self, includes: list[IncludeContext], resource_id: str | None) -> list[Message]:
         """Every include window in one statement: the target, up to N older and M newer messages of
@@ -381,7 +404,9 @@ class MemoryLibSQL(LibSQLDomain):
         parts: list[str] = []
         scoped = resource_id is not None and resource_id != ""
         for inc in includes:
-            target = "SELECT {col} FROM mastra_messages WHERE id = {id}" + (' AND "resourceId" = {rid}' if scoped else "")
+            target = "SELECT {col} FROM mastra_messages WHERE id = {id}" + (
+                ' AND "resourceId" = {rid}' if scoped else ""
+            )
 
             def sub(col: str, inc: IncludeContext = inc, target: str = target) -> str:
                 return "(" + target.format(col=col, id=p(inc.id), rid=p(resource_id) if scoped else "") + ")"
@@ -408,7 +433,10 @@ class MemoryLibSQL(LibSQLDomain):
         for chunk in _chunks(ids):
             p = Params()
             found += MESSAGE.decode_all(
-                await self.db.query(f"SELECT {MESSAGE.select} FROM mastra_messages WHERE id IN ({p.many(list(chunk))})", p.values)
+                await self.db.query(
+                    f"SELECT {MESSAGE.select} FROM mastra_messages WHERE id IN ({p.many(list(chunk))})",
+                    p.values,
+                )
             )
         found.sort(key=lambda m: (m.created_at, m.id))
         return found
@@ -433,7 +461,8 @@ class MemoryLibSQL(LibSQLDomain):
             for chunk in _chunks(ids):
                 p = Params()
                 rows = await tx.query(
-                    f"SELECT {MESSAGE.select} FROM mastra_messages WHERE id IN ({p.many(list(chunk))})", p.values
+                    f"SELECT {MESSAGE.select} FROM mastra_messages WHERE id IN ({p.many(list(chunk))})",
+                    p.values,
                 )
                 current.update((m.id, m) for m in MESSAGE.decode_all(rows))
             touched: dict[str, None] = {}
@@ -476,7 +505,9 @@ class MemoryLibSQL(LibSQLDomain):
             for chunk in _chunks(ids):
                 p = Params()
                 in_list = p.many(list(chunk))
-                rows = await tx.query(f"SELECT DISTINCT thread_id FROM mastra_messages WHERE id IN ({in_list})", p.values)
+                rows = await tx.query(
+                    f"SELECT DISTINCT thread_id FROM mastra_messages WHERE id IN ({in_list})", p.values
+                )
                 threads.update((str(r[0]), None) for r in rows)
                 await tx.execute(f"DELETE FROM mastra_messages WHERE id IN ({in_list})", p.values)
             if threads:
@@ -504,7 +535,9 @@ class MemoryLibSQL(LibSQLDomain):
         if resource_id is not None:
             require_id(resource_id, "resource_id")
         extra = check_mapping(metadata, "metadata") if metadata is not None else {}
-        if message_limit is not None and (isinstance(message_limit, bool) or not isinstance(message_limit, int) or message_limit < 0):
+        if message_limit is not None and (
+            isinstance(message_limit, bool) or not isinstance(message_limit, int) or message_limit < 0
+        ):
             raise ValidationError(f"message_limit must be a non-negative integer, got {message_limit!r}")
         only_ids = require_ids(message_ids, "message_ids") if message_ids is not None else None
         start, end = check_datetime(start_date, "start_date"), check_datetime(end_date, "end_date")
@@ -539,8 +572,15 @@ class MemoryLibSQL(LibSQLDomain):
             )
             id_map = {m.id: str(uuid.uuid4()) for m in originals}
             copies = [
-                Message(id=id_map[m.id], role=m.role, content=m.content, created_at=m.created_at,
-                        thread_id=target_id, resource_id=thread.resource_id, type=m.type)
+                Message(
+                    id=id_map[m.id],
+                    role=m.role,
+                    content=m.content,
+                    created_at=m.created_at,
+                    thread_id=target_id,
+                    resource_id=thread.resource_id,
+                    type=m.type,
+                )
                 for m in originals
             ]
             await tx.execute(_UPSERT_THREAD, THREAD.params(thread))
@@ -567,7 +607,11 @@ class MemoryLibSQL(LibSQLDomain):
 
     @operation
     async def update_resource(
-        self, *, resource_id: str, working_memory: str | None = None, metadata: Mapping[str, Any] | None = None
+        self,
+        *,
+        resource_id: str,
+        working_memory: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> StorageResource:
         require_id(resource_id, "resource_id")
         if working_memory is not None and not isinstance(working_memory, str):

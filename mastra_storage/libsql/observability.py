@@ -12,7 +12,15 @@ from .._codec import iso, utc_now
 from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import AI_SPANS
-from .._validate import check_choice, check_direction, check_metadata_key, check_scalar_filter, coerce, require_id, require_ids
+from .._validate import (
+    check_choice,
+    check_direction,
+    check_metadata_key,
+    check_scalar_filter,
+    coerce,
+    require_id,
+    require_ids,
+)
 from ..errors import ValidationError
 from ..types import ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
 from .base import LibSQLDomain
@@ -30,7 +38,10 @@ _UPSERT = (
 
 def _status(alias: str) -> str:
     """A trace's status from its root span: an error wins, then no end means still running."""
-    return f"CASE WHEN {alias}.error IS NOT NULL THEN 'error' WHEN {alias}.\"endedAt\" IS NULL THEN 'running' ELSE 'success' END"
+    return (
+        f"CASE WHEN {alias}.error IS NOT NULL THEN 'error' "
+        f"WHEN {alias}.\"endedAt\" IS NULL THEN 'running' ELSE 'success' END"
+    )
 
 
 # Fields update_span may change; ids and createdAt are fixed, updatedAt is the store's.
@@ -136,7 +147,8 @@ class ObservabilityLibSQL(LibSQLDomain):
         require_id(trace_id, "trace_id")
         require_id(span_id, "span_id")
         rows = await self.db.query(
-            f'SELECT {SPAN.select} FROM mastra_ai_spans WHERE "traceId" = ? AND "spanId" = ?', (trace_id, span_id)
+            f'SELECT {SPAN.select} FROM mastra_ai_spans WHERE "traceId" = ? AND "spanId" = ?',
+            (trace_id, span_id),
         )
         return SPAN.decode(rows[0]) if rows else None
 
@@ -154,7 +166,8 @@ class ObservabilityLibSQL(LibSQLDomain):
     async def get_trace(self, *, trace_id: str) -> Trace | None:
         require_id(trace_id, "trace_id")
         rows = await self.db.query(
-            f'SELECT {SPAN.select} FROM mastra_ai_spans WHERE "traceId" = ? ORDER BY "startedAt", "spanId"', (trace_id,)
+            f'SELECT {SPAN.select} FROM mastra_ai_spans WHERE "traceId" = ? ORDER BY "startedAt", "spanId"',
+            (trace_id,),
         )
         return Trace(trace_id=trace_id, spans=SPAN.decode_all(rows)) if rows else None
 
@@ -210,7 +223,9 @@ class ObservabilityLibSQL(LibSQLDomain):
         for row in rows:
             span = SPAN.decode(row[:-1])
             spans.append(TraceSpan(**msgspec.structs.asdict(span), status=row[-1]))
-        return ListTracesResult(spans=spans, total=total, page=win.page, per_page=win.per_page, has_more=win.has_more(total))
+        return ListTracesResult(
+            spans=spans, total=total, page=win.page, per_page=win.per_page, has_more=win.has_more(total)
+        )
 
     @operation
     async def batch_delete_traces(self, *, trace_ids: Sequence[str]) -> None:
@@ -221,6 +236,8 @@ class ObservabilityLibSQL(LibSQLDomain):
         async def body(tx: Tx) -> None:
             for i in range(0, len(ids), 500):
                 p = Params()
-                await tx.execute(f'DELETE FROM mastra_ai_spans WHERE "traceId" IN ({p.many(ids[i : i + 500])})', p.values)
+                await tx.execute(
+                    f'DELETE FROM mastra_ai_spans WHERE "traceId" IN ({p.many(ids[i : i + 500])})', p.values
+                )
 
         await self.db.transaction(body)

@@ -66,7 +66,7 @@ class ScoresLibSQL(LibSQLDomain):
         p = Params()
         clauses = [f'"{column}" = {p(value)}' for column, value in equals.items() if value is not None]
         rows, total = await self._paged(
-            f'SELECT {SCORE.select}, COUNT(*) OVER () FROM mastra_scorers{where(clauses)} '
+            f"SELECT {SCORE.select}, COUNT(*) OVER () FROM mastra_scorers{where(clauses)} "
             'ORDER BY "createdAt" DESC, rowid DESC',
             p.values,
             win,
@@ -95,7 +95,9 @@ class ScoresLibSQL(LibSQLDomain):
         if source is not None:
             check_choice(source, ("LIVE", "TEST"), "source")
         return await self._list(
-            {"scorerId": scorer_id, "entityId": entity_id, "entityType": entity_type, "source": source}, page, per_page
+            {"scorerId": scorer_id, "entityId": entity_id, "entityType": entity_type, "source": source},
+            page,
+            per_page,
         )
 
     @operation

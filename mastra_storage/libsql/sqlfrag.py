@@ -39,9 +39,9 @@ def date_range(column: str, rng: DateRange | None, p: Params) -> list[str]:
     if rng is None:
         return clauses
     if rng.start is not None:
-        clauses.append(f'{column} {">" if rng.start_exclusive else ">="} {p(iso(rng.start))}')
+        clauses.append(f"{column} {'>' if rng.start_exclusive else '>='} {p(iso(rng.start))}")
     if rng.end is not None:
-        clauses.append(f'{column} {"<" if rng.end_exclusive else "<="} {p(iso(rng.end))}')
+        clauses.append(f"{column} {'<' if rng.end_exclusive else '<='} {p(iso(rng.end))}")
     return clauses
 
 

@@ -23,7 +23,7 @@ RUN = RowCodec(WorkflowRun, WORKFLOW_SNAPSHOT, columns={"workflow_name": "workfl
 
 _UPSERT = (
     f"INSERT INTO mastra_workflow_snapshot ({RUN.columns}) VALUES ({RUN.placeholders}) "
-    'ON CONFLICT (workflow_name, run_id) DO UPDATE SET snapshot = excluded.snapshot, '
+    "ON CONFLICT (workflow_name, run_id) DO UPDATE SET snapshot = excluded.snapshot, "
     '"updatedAt" = excluded."updatedAt", "resourceId" = COALESCE(excluded."resourceId", "resourceId")'
 )
 _LOAD = "SELECT json(snapshot) FROM mastra_workflow_snapshot WHERE workflow_name = ? AND run_id = ?"
@@ -108,7 +108,13 @@ class WorkflowsLibSQL(LibSQLDomain):
                 f"INSERT INTO mastra_workflow_snapshot ({RUN.columns}) VALUES ({RUN.placeholders}) "
                 "ON CONFLICT (workflow_name, run_id) DO UPDATE SET snapshot = excluded.snapshot",
                 RUN.params(
-                    WorkflowRun(workflow_name=workflow_name, run_id=run_id, snapshot=snapshot, created_at=now, updated_at=now)
+                    WorkflowRun(
+                        workflow_name=workflow_name,
+                        run_id=run_id,
+                        snapshot=snapshot,
+                        created_at=now,
+                        updated_at=now,
+                    )
                 ),
             )
             return context
@@ -200,5 +206,6 @@ class WorkflowsLibSQL(LibSQLDomain):
         require_id(run_id, "run_id")
         require_id(workflow_name, "workflow_name")
         await self.db.execute(
-            "DELETE FROM mastra_workflow_snapshot WHERE workflow_name = ? AND run_id = ?", (workflow_name, run_id)
+            "DELETE FROM mastra_workflow_snapshot WHERE workflow_name = ? AND run_id = ?",
+            (workflow_name, run_id),
         )

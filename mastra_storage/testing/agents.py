@@ -23,7 +23,12 @@ class AgentsConformance:
     async def test_create_writes_a_thin_agent_and_version_one(self, agents: AgentsStorage) -> None:
         spec = sample_agent()
         agent = await agents.create(agent=spec)
-        assert (agent.id, agent.status, agent.active_version_id, agent.favorite_count) == (spec["id"], "draft", None, 0)
+        assert (agent.id, agent.status, agent.active_version_id, agent.favorite_count) == (
+            spec["id"],
+            "draft",
+            None,
+            0,
+        )
         assert agent.created_at.tzinfo is not None and agent.updated_at == agent.created_at
         assert await agents.get_by_id(id=spec["id"]) == agent
         assert await agents.count_versions(agent_id=spec["id"]) == 1
@@ -32,13 +37,20 @@ class AgentsConformance:
         assert set(version.changed_fields or []) == {"name", "instructions", "model"}
         resolved = await agents.get_by_id_resolved(id=spec["id"])
         assert resolved is not None
-        assert (resolved.name, resolved.instructions, resolved.model) == (spec["name"], spec["instructions"], spec["model"])
+        assert (resolved.name, resolved.instructions, resolved.model) == (
+            spec["name"],
+            spec["instructions"],
+            spec["model"],
+        )
         assert resolved.resolved_version_id == version.id
 
     async def test_create_with_every_optional_field(self, agents: AgentsStorage) -> None:
         spec = sample_agent(
             description="desc",
-            instructions=[{"type": "text", "content": "Be brief."}, {"type": "prompt_block_ref", "id": "pb-1"}],
+            instructions=[
+                {"type": "text", "content": "Be brief."},
+                {"type": "prompt_block_ref", "id": "pb-1"},
+            ],
             tools={"search": {"description": "web"}},
             default_options={"maxSteps": 5},
             workflows={"wf": {}},
@@ -58,8 +70,21 @@ class AgentsConformance:
         assert agent.metadata == spec["metadata"]
         resolved = await agents.get_by_id_resolved(id=spec["id"])
         assert resolved is not None
-        for name in ("description", "instructions", "tools", "default_options", "workflows", "agents", "input_processors",
-                     "output_processors", "memory", "scorers", "request_context_schema", "skills_format", "durable"):
+        for name in (
+            "description",
+            "instructions",
+            "tools",
+            "default_options",
+            "workflows",
+            "agents",
+            "input_processors",
+            "output_processors",
+            "memory",
+            "scorers",
+            "request_context_schema",
+            "skills_format",
+            "durable",
+        ):
             assert getattr(resolved, name) == spec[name], name
 
     async def test_minimal_agent_and_visibility(self, agents: AgentsStorage) -> None:
@@ -96,7 +121,12 @@ class AgentsConformance:
     async def test_versions_and_resolution(self, agents: AgentsStorage) -> None:
         agent = await agents.create(agent=sample_agent())
         v2 = await agents.create_version(agent_id=agent.id, config={"instructions": "Version two"}, change_message="v2")
-        assert (v2.version_number, v2.changed_fields, v2.change_message, v2.name) == (2, ["instructions"], "v2", "Support agent")
+        assert (v2.version_number, v2.changed_fields, v2.change_message, v2.name) == (
+            2,
+            ["instructions"],
+            "v2",
+            "Support agent",
+        )
         v3 = await agents.create_version(agent_id=agent.id, config={"instructions": "Version three"})
         latest = await agents.get_by_id_resolved(id=agent.id)
         assert latest is not None and latest.instructions == "Version three" and latest.resolved_version_id == v3.id
@@ -117,7 +147,10 @@ class AgentsConformance:
         for i in range(4):
             await agents.create_version(agent_id=agent.id, config={"instructions": f"v{i + 2}"})
         desc = await agents.list_versions(agent_id=agent.id, per_page=2)
-        assert [v.version_number for v in desc.versions] == [5, 4] and (desc.total, desc.has_more) == (5, True)
+        assert [v.version_number for v in desc.versions] == [5, 4] and (desc.total, desc.has_more) == (
+            5,
+            True,
+        )
         asc = await agents.list_versions(agent_id=agent.id, direction="ASC", per_page=False)
         assert [v.version_number for v in asc.versions] == [1, 2, 3, 4, 5]
         await agents.delete_version(id=asc.versions[-1].id)

@@ -27,6 +27,7 @@ class CompositeConformance:
             for name in DOMAINS:
                 assert await storage.get_store(name) is backend.stores[name]
             memory = await storage.get_store("memory")
+            assert memory is not None
             thread = await memory.save_thread(thread=sample_thread())
             assert await memory.get_thread_by_id(thread_id=thread.id) == thread
 
@@ -38,9 +39,12 @@ class CompositeConformance:
             assert await storage.get_store("memory") is alternate.stores["memory"]
             assert await storage.get_store("workflows") is default.stores["workflows"]
             memory = await storage.get_store("memory")
+            assert memory is not None
             thread = await memory.save_thread(thread=sample_thread())
-            assert await default.stores["memory"].get_thread_by_id(thread_id=thread.id) is None
-            assert await alternate.stores["memory"].get_thread_by_id(thread_id=thread.id) == thread
+            default_memory: Any = default.stores["memory"]
+            alternate_memory: Any = alternate.stores["memory"]
+            assert await default_memory.get_thread_by_id(thread_id=thread.id) is None
+            assert await alternate_memory.get_thread_by_id(thread_id=thread.id) == thread
         finally:
             await storage.close()
             await alternate.close()
@@ -48,13 +52,15 @@ class CompositeConformance:
     async def test_domains_without_default_and_disabled(self, make_backend: MakeBackend) -> None:
         a, b = await make_backend("a"), await make_backend("b")
         storage = MastraStorage(
-            id="composite", domains={"memory": a.stores["memory"], "workflows": b.stores["workflows"], "scores": False}
+            id="composite",
+            domains={"memory": a.stores["memory"], "workflows": b.stores["workflows"], "scores": False},
         )
         try:
             assert await storage.get_store("observability") is None
             assert await storage.get_store("agents") is None
             assert await storage.get_store("scores") is None
             memory, workflows = await storage.get_store("memory"), await storage.get_store("workflows")
+            assert memory is not None and workflows is not None
             thread = await memory.save_thread(thread=sample_thread())
             await memory.save_messages(messages=[sample_message(thread)])
             await workflows.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"status": "running"})
@@ -88,6 +94,7 @@ class CompositeConformance:
         backend = await make_backend("default")
         storage = MastraStorage(id="composite", default=backend, disable_init=True)
         memory = await storage.get_store("memory")
+        assert memory is not None
         thread = await memory.save_thread(thread=sample_thread())  # auto-init by the domain store itself
         await asyncio.gather(*(storage.init() for _ in range(5)))
         await storage.init()

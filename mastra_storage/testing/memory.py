@@ -125,7 +125,13 @@ class MemoryConformance:
             await memory.save_thread(thread=sample_thread(resource_id=resource, created_at=at, updated_at=at))
         await memory.save_thread(thread=sample_thread())
         first = await memory.list_threads(resource_id=resource, page=0, per_page=7)
-        assert (len(first.threads), first.total, first.page, first.per_page, first.has_more) == (7, 17, 0, 7, True)
+        assert (len(first.threads), first.total, first.page, first.per_page, first.has_more) == (
+            7,
+            17,
+            0,
+            7,
+            True,
+        )
         last = await memory.list_threads(resource_id=resource, page=2, per_page=7)
         assert (len(last.threads), last.has_more) == (3, False)
         beyond = await memory.list_threads(resource_id=resource, page=5, per_page=7)
@@ -142,9 +148,11 @@ class MemoryConformance:
         for i in range(5):
             created = base + timedelta(seconds=i)
             updated = base + timedelta(seconds=10 - i)
-            threads.append(await memory.save_thread(
-                thread=sample_thread(resource_id=resource, created_at=created, updated_at=updated)
-            ))
+            threads.append(
+                await memory.save_thread(
+                    thread=sample_thread(resource_id=resource, created_at=created, updated_at=updated)
+                )
+            )
         ids = [t.id for t in threads]
 
         async def order(**kw: Any) -> list[str]:
@@ -157,14 +165,16 @@ class MemoryConformance:
         paged = [t for p in range(3) for t in await order(page=p, per_page=2)]
         assert paged == ids[::-1]
         with pytest.raises(ValidationError):
-            await memory.list_threads(order_by="title")
+            await memory.list_threads(order_by="title")  # type: ignore[arg-type]
         with pytest.raises(ValidationError):
-            await memory.list_threads(direction="SIDEWAYS")
+            await memory.list_threads(direction="SIDEWAYS")  # type: ignore[arg-type]
 
     async def test_list_threads_metadata_filter(self, memory: MemoryStorage) -> None:
         resource = uid("resource")
         a = await memory.save_thread(thread=sample_thread(resource_id=resource, metadata={"kind": "support", "n": 1}))
-        b = await memory.save_thread(thread=sample_thread(resource_id=resource, metadata={"kind": "support", "n": True}))
+        b = await memory.save_thread(
+            thread=sample_thread(resource_id=resource, metadata={"kind": "support", "n": True})
+        )
         c = await memory.save_thread(thread=sample_thread(metadata={"kind": "sales", "n": "1"}))
         await memory.save_thread(thread=sample_thread(metadata=None))
 
@@ -182,7 +192,7 @@ class MemoryConformance:
             with pytest.raises(ValidationError):
                 await memory.list_threads(metadata={bad: "x"})
         with pytest.raises(ValidationError):
-            await memory.list_threads(metadata={"kind": {"nested": 1}})
+            await memory.list_threads(metadata={"kind": {"nested": 1}})  # type: ignore[dict-item]
 
     async def test_bad_pagination_is_rejected(self, memory: MemoryStorage) -> None:
         with pytest.raises(ValidationError, match="page must be >= 0"):
@@ -265,7 +275,11 @@ class MemoryConformance:
     async def test_list_messages_pagination(self, memory: MemoryStorage) -> None:
         thread, messages = await _thread_with_messages(memory, 5)
         pages = [await memory.list_messages(thread_id=thread.id, page=p, per_page=2) for p in range(3)]
-        assert [_ids(p.messages) for p in pages] == [_ids(messages[0:2]), _ids(messages[2:4]), _ids(messages[4:])]
+        assert [_ids(p.messages) for p in pages] == [
+            _ids(messages[0:2]),
+            _ids(messages[2:4]),
+            _ids(messages[4:]),
+        ]
         assert [p.has_more for p in pages] == [True, True, False]
         assert all(p.total == 5 and p.per_page == 2 for p in pages)
         everything = await memory.list_messages(thread_id=thread.id, per_page=False)
@@ -333,7 +347,10 @@ class MemoryConformance:
         await memory.save_messages(messages=[sample_message(thread, created_at=utc_now() + timedelta(minutes=5))])
         cursor = newest.messages[-1].created_at
         older = await memory.list_messages(
-            thread_id=thread.id, direction="DESC", per_page=2, date_range={"end": cursor, "end_exclusive": True}
+            thread_id=thread.id,
+            direction="DESC",
+            per_page=2,
+            date_range={"end": cursor, "end_exclusive": True},
         )
         assert _ids(older.messages) == _ids(messages[:2][::-1]) and not older.has_more
 
@@ -349,7 +366,9 @@ class MemoryConformance:
         nxt = await ids(thread_id=other.id, per_page=0, include=[IncludeContext(id=m[1].id, with_next_messages=2)])
         assert nxt == _ids(m[1:4])
         both = await ids(
-            thread_id=thread.id, per_page=0, include=[{"id": m[2].id, "with_previous_messages": 1, "with_next_messages": 30}]
+            thread_id=thread.id,
+            per_page=0,
+            include=[{"id": m[2].id, "with_previous_messages": 1, "with_next_messages": 30}],
         )
         assert both == _ids(m[1:])
         overlapping = await ids(
@@ -364,16 +383,27 @@ class MemoryConformance:
         missing = await ids(thread_id=thread.id, per_page=0, include=[{"id": "no-such-message"}])
         assert missing == []
         assert await ids(thread_id=thread.id, per_page=0) == []
-        desc = await ids(thread_id=thread.id, per_page=0, direction="DESC", include=[{"id": m[2].id, "with_previous_messages": 1}])
+        desc = await ids(
+            thread_id=thread.id,
+            per_page=0,
+            direction="DESC",
+            include=[{"id": m[2].id, "with_previous_messages": 1}],
+        )
         assert desc == [m[2].id, m[1].id]
 
     async def test_include_with_pagination(self, memory: MemoryStorage) -> None:
         thread, m = await _thread_with_messages(memory, 5)
-        page = await memory.list_messages(thread_id=thread.id, per_page=3, include=[{"id": m[0].id, "with_next_messages": 10}])
+        page = await memory.list_messages(
+            thread_id=thread.id, per_page=3, include=[{"id": m[0].id, "with_next_messages": 10}]
+        )
         assert _ids(page.messages) == _ids(m) and page.total == 5 and not page.has_more
-        small = await memory.list_messages(thread_id=thread.id, per_page=2, include=[{"id": m[2].id, "with_previous_messages": 1}])
+        small = await memory.list_messages(
+            thread_id=thread.id, per_page=2, include=[{"id": m[2].id, "with_previous_messages": 1}]
+        )
         assert _ids(small.messages) == _ids(m[:3]) and small.has_more
-        only = await memory.list_messages(thread_id=thread.id, per_page=0, include=[{"id": m[3].id, "with_previous_messages": 1}])
+        only = await memory.list_messages(
+            thread_id=thread.id, per_page=0, include=[{"id": m[3].id, "with_previous_messages": 1}]
+        )
         assert (only.total, only.has_more, only.per_page) == (0, False, 0)
         last_two = await memory.list_messages(thread_id=thread.id, per_page=2, direction="DESC")
         assert _ids(last_two.messages) == [m[4].id, m[3].id]
@@ -381,7 +411,10 @@ class MemoryConformance:
     async def test_include_stays_inside_the_resource(self, memory: MemoryStorage) -> None:
         thread, m = await _thread_with_messages(memory, 3)
         result = await memory.list_messages(
-            thread_id=thread.id, resource_id="another-tenant", per_page=0, include=[{"id": m[1].id, "with_previous_messages": 1}]
+            thread_id=thread.id,
+            resource_id="another-tenant",
+            per_page=0,
+            include=[{"id": m[1].id, "with_previous_messages": 1}],
         )
         assert result.messages == []
 
@@ -399,8 +432,10 @@ class MemoryConformance:
     async def test_message_metadata_filter_is_type_exact(self, memory: MemoryStorage) -> None:
         thread = await memory.save_thread(thread=sample_thread())
         values: list[Any] = [1, True, "1", None, 1.5]
-        msgs = [sample_message(thread, created_at=utc_now() + timedelta(seconds=i), metadata={"v": v, "tag": "x"})
-                for i, v in enumerate(values)]
+        msgs = [
+            sample_message(thread, created_at=utc_now() + timedelta(seconds=i), metadata={"v": v, "tag": "x"})
+            for i, v in enumerate(values)
+        ]
         msgs.append(sample_message(thread, metadata={"tag": "x"}))
         await memory.save_messages(messages=msgs)
 
@@ -417,14 +452,14 @@ class MemoryConformance:
         with pytest.raises(ValidationError):
             await memory.list_messages(thread_id=thread.id, metadata={"bad key": 1})
         with pytest.raises(ValidationError):
-            await memory.list_messages(thread_id=thread.id, metadata={"v": [1]})
+            await memory.list_messages(thread_id=thread.id, metadata={"v": [1]})  # type: ignore[dict-item]
         with pytest.raises(ValidationError):
             await memory.list_messages(thread_id=thread.id, metadata={"v": float("nan")})
 
     async def test_list_messages_by_id(self, memory: MemoryStorage) -> None:
         assert await memory.list_messages_by_id(message_ids=[]) == []
-        a, ma = await _thread_with_messages(memory, 3)
-        b, mb = await _thread_with_messages(memory, 2)
+        _, ma = await _thread_with_messages(memory, 3)
+        _, mb = await _thread_with_messages(memory, 2)
         wanted = [mb[1].id, ma[0].id, "missing", ma[2].id]
         found = await memory.list_messages_by_id(message_ids=wanted)
         assert sorted(_ids(found)) == sorted([ma[0].id, ma[2].id, mb[1].id])
@@ -440,7 +475,10 @@ class MemoryConformance:
         assert updated.content["metadata"] == {"initial": True, "updated": True}
         assert updated.content["parts"] == msg.content["parts"] and updated.content["content"] == "original"
         (updated,) = await memory.update_messages(messages=[{"id": msg.id, "content": {"content": "changed"}}])
-        assert updated.content["content"] == "changed" and updated.content["metadata"] == {"initial": True, "updated": True}
+        assert updated.content["content"] == "changed" and updated.content["metadata"] == {
+            "initial": True,
+            "updated": True,
+        }
         (stored,) = await memory.list_messages_by_id(message_ids=[msg.id])
         assert stored == updated
         assert await memory.update_messages(messages=[{"id": "no-such-message", "role": "user"}]) == []
@@ -453,7 +491,10 @@ class MemoryConformance:
         before_a = await memory.get_thread_by_id(thread_id=a.id)
         assert before_a is not None
         await memory.update_messages(messages=[{"id": msg.id, "thread_id": b.id}])
-        after_a, after_b = await memory.get_thread_by_id(thread_id=a.id), await memory.get_thread_by_id(thread_id=b.id)
+        after_a, after_b = (
+            await memory.get_thread_by_id(thread_id=a.id),
+            await memory.get_thread_by_id(thread_id=b.id),
+        )
         assert after_a is not None and after_b is not None
         assert after_a.updated_at > before_a.updated_at and after_b.updated_at > b.updated_at
         assert _ids((await memory.list_messages(thread_id=b.id)).messages) == [msg.id]
@@ -476,7 +517,9 @@ class MemoryConformance:
 
         async def writer(n: int) -> None:
             for i in range(4):
-                await memory.save_messages(messages=timed_messages(thread, 5, start=utc_now() + timedelta(minutes=n, seconds=i * 10)))
+                await memory.save_messages(
+                    messages=timed_messages(thread, 5, start=utc_now() + timedelta(minutes=n, seconds=i * 10))
+                )
 
         await asyncio.gather(*(writer(n) for n in range(50)))
         assert (await memory.list_messages(thread_id=thread.id, per_page=1)).total == 1000
@@ -500,11 +543,15 @@ class MemoryConformance:
 
     async def test_clone_thread_selection_and_errors(self, memory: MemoryStorage) -> None:
         source, m = await _thread_with_messages(memory, 5)
-        limited = await memory.clone_thread(source_thread_id=source.id, message_limit=2, resource_id="new-owner", title="T")
+        limited = await memory.clone_thread(
+            source_thread_id=source.id, message_limit=2, resource_id="new-owner", title="T"
+        )
         assert [x.content for x in limited.cloned_messages] == [x.content for x in m[3:]]
         assert limited.thread.resource_id == "new-owner" and limited.thread.title == "T"
         assert all(x.resource_id == "new-owner" for x in limited.cloned_messages)
-        dated = await memory.clone_thread(source_thread_id=source.id, start_date=m[1].created_at, end_date=m[2].created_at)
+        dated = await memory.clone_thread(
+            source_thread_id=source.id, start_date=m[1].created_at, end_date=m[2].created_at
+        )
         assert len(dated.cloned_messages) == 2
         picked = await memory.clone_thread(source_thread_id=source.id, message_ids=[m[4].id, m[0].id])
         assert [x.content for x in picked.cloned_messages] == [m[0].content, m[4].content]
@@ -518,7 +565,9 @@ class MemoryConformance:
     async def test_resource_round_trips(self, memory: MemoryStorage) -> None:
         created = utc_now() - timedelta(days=1)
         resource = sample_resource(
-            created_at=created, updated_at=created, metadata={"nested": {"list": [1, {"x": None}]}, "flag": False}
+            created_at=created,
+            updated_at=created,
+            metadata={"nested": {"list": [1, {"x": None}]}, "flag": False},
         )
         assert await memory.save_resource(resource=resource) == resource
         assert await memory.get_resource_by_id(resource_id=resource.id) == resource
@@ -543,7 +592,11 @@ class MemoryConformance:
         only_wm = await memory.update_resource(resource_id=resource.id, working_memory="newer")
         assert only_wm.metadata == both.metadata and only_wm.updated_at > both.updated_at
         only_meta = await memory.update_resource(resource_id=resource.id, metadata={"added": True})
-        assert only_meta.working_memory == "newer" and only_meta.metadata == {"key": "v2", "keep": 1, "added": True}
+        assert only_meta.working_memory == "newer" and only_meta.metadata == {
+            "key": "v2",
+            "keep": 1,
+            "added": True,
+        }
         assert await memory.get_resource_by_id(resource_id=resource.id) == only_meta
 
     async def test_update_resource_creates_missing(self, memory: MemoryStorage) -> None:
@@ -553,6 +606,8 @@ class MemoryConformance:
 
     async def test_concurrent_resource_updates_merge(self, memory: MemoryStorage) -> None:
         resource = await memory.save_resource(resource=sample_resource(metadata={}))
-        await asyncio.gather(*(memory.update_resource(resource_id=resource.id, metadata={f"k{i}": i}) for i in range(3)))
+        await asyncio.gather(
+            *(memory.update_resource(resource_id=resource.id, metadata={f"k{i}": i}) for i in range(3))
+        )
         fetched = await memory.get_resource_by_id(resource_id=resource.id)
         assert fetched is not None and fetched.metadata == {"k0": 0, "k1": 1, "k2": 2}

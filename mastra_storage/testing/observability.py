@@ -27,19 +27,54 @@ class ObservabilityConformance:
         """Four root spans a minute apart (trace-1 oldest) and an errored child in trace-1."""
         base = utc_now() - timedelta(hours=1)
         roots = [
-            sample_span(trace_id="trace-1", span_type="agent_run", started_at=base, ended_at=base + timedelta(seconds=5),
-                        run_id="run-1", session_id="sess-1", thread_id="th-1", request_id="req-1", source="cloud",
-                        service_name="svc-a", organization_id="org-1", resource_id="res-1", tags=["prod", "eu"]),
-            sample_span(trace_id="trace-2", span_type="workflow_run", entity_type="workflow_run", entity_id="wf-1",
-                        entity_name="Flow", user_id="user-2", environment="staging", started_at=base + timedelta(minutes=1),
-                        ended_at=base + timedelta(minutes=1, seconds=1), error={"message": "boom"}, tags=["prod"]),
-            sample_span(trace_id="trace-3", started_at=base + timedelta(minutes=2), ended_at=None,
-                        metadata={"tenant": "globex", "tier": 2}),
-            sample_span(trace_id="trace-4", started_at=base + timedelta(minutes=3),
-                        ended_at=base + timedelta(minutes=3, seconds=30)),
+            sample_span(
+                trace_id="trace-1",
+                span_type="agent_run",
+                started_at=base,
+                ended_at=base + timedelta(seconds=5),
+                run_id="run-1",
+                session_id="sess-1",
+                thread_id="th-1",
+                request_id="req-1",
+                source="cloud",
+                service_name="svc-a",
+                organization_id="org-1",
+                resource_id="res-1",
+                tags=["prod", "eu"],
+            ),
+            sample_span(
+                trace_id="trace-2",
+                span_type="workflow_run",
+                entity_type="workflow_run",
+                entity_id="wf-1",
+                entity_name="Flow",
+                user_id="user-2",
+                environment="staging",
+                started_at=base + timedelta(minutes=1),
+                ended_at=base + timedelta(minutes=1, seconds=1),
+                error={"message": "boom"},
+                tags=["prod"],
+            ),
+            sample_span(
+                trace_id="trace-3",
+                started_at=base + timedelta(minutes=2),
+                ended_at=None,
+                metadata={"tenant": "globex", "tier": 2},
+            ),
+            sample_span(
+                trace_id="trace-4",
+                started_at=base + timedelta(minutes=3),
+                ended_at=base + timedelta(minutes=3, seconds=30),
+            ),
         ]
-        child = sample_span(trace_id="trace-1", parent_span_id=roots[0].span_id, span_type="tool_call", name="tool",
-                            started_at=base + timedelta(seconds=1), error={"message": "tool failed"})
+        child = sample_span(
+            trace_id="trace-1",
+            parent_span_id=roots[0].span_id,
+            span_type="tool_call",
+            name="tool",
+            started_at=base + timedelta(seconds=1),
+            error={"message": "tool failed"},
+        )
         await observability.batch_create_spans(spans=[*roots, child])
         return roots
 
@@ -51,15 +86,36 @@ class ObservabilityConformance:
         assert trace is not None and trace.trace_id == span.trace_id
         (stored,) = trace.spans
         assert stored.created_at is not None and stored.updated_at is not None and stored.created_at >= before
-        for name in ("name", "span_type", "entity_type", "entity_id", "entity_name", "user_id", "environment",
-                     "input", "output", "attributes", "metadata", "tags", "links", "started_at", "ended_at"):
+        for name in (
+            "name",
+            "span_type",
+            "entity_type",
+            "entity_id",
+            "entity_name",
+            "user_id",
+            "environment",
+            "input",
+            "output",
+            "attributes",
+            "metadata",
+            "tags",
+            "links",
+            "started_at",
+            "ended_at",
+        ):
             assert getattr(stored, name) == getattr(span, name), name
         assert stored.parent_span_id is None and stored.is_event is False
         assert await observability.get_trace(trace_id="no-such-trace") is None
 
     async def test_span_from_mapping_and_invalid_spans(self, observability: ObservabilityStorage) -> None:
         await observability.create_span(
-            span={"trace_id": "t-map", "span_id": "s", "name": "n", "span_type": "generic", "started_at": utc_now()}
+            span={
+                "trace_id": "t-map",
+                "span_id": "s",
+                "name": "n",
+                "span_type": "generic",
+                "started_at": utc_now(),
+            }
         )
         assert await observability.get_span(trace_id="t-map", span_id="s") is not None
         good = sample_span(trace_id="t-bad")
@@ -72,7 +128,11 @@ class ObservabilityConformance:
     async def test_batch_create_and_hierarchy(self, observability: ObservabilityStorage) -> None:
         root = sample_span()
         children = [
-            sample_span(trace_id=root.trace_id, parent_span_id=root.span_id, started_at=root.started_at + timedelta(seconds=i))
+            sample_span(
+                trace_id=root.trace_id,
+                parent_span_id=root.span_id,
+                started_at=root.started_at + timedelta(seconds=i),
+            )
             for i in (2, 1)
         ]
         other = sample_span()
@@ -109,7 +169,9 @@ class ObservabilityConformance:
         assert created is not None and created.updated_at is not None
         ended = span.started_at + timedelta(seconds=3)
         await observability.update_span(
-            trace_id=span.trace_id, span_id=span.span_id, updates={"output": {"text": "done"}, "ended_at": ended, "name": "renamed"}
+            trace_id=span.trace_id,
+            span_id=span.span_id,
+            updates={"output": {"text": "done"}, "ended_at": ended, "name": "renamed"},
         )
         fetched = await observability.get_span(trace_id=span.trace_id, span_id=span.span_id)
         assert fetched is not None and fetched.updated_at is not None
@@ -185,7 +247,10 @@ class ObservabilityConformance:
     async def test_list_traces_status(self, observability: ObservabilityStorage, traces: list[SpanRecord]) -> None:
         result = await observability.list_traces()
         assert {s.trace_id: s.status for s in result.spans} == {
-            "trace-1": "success", "trace-2": "error", "trace-3": "running", "trace-4": "success"
+            "trace-1": "success",
+            "trace-2": "error",
+            "trace-3": "running",
+            "trace-4": "success",
         }
 
         async def ids(**filters: Any) -> list[str]:
@@ -201,7 +266,10 @@ class ObservabilityConformance:
         async def ids(**filters: Any) -> list[str]:
             return [s.trace_id for s in (await observability.list_traces(filters=filters)).spans]
 
-        assert await ids(started_at={"start": traces[1].started_at, "end": traces[2].started_at}) == ["trace-3", "trace-2"]
+        assert await ids(started_at={"start": traces[1].started_at, "end": traces[2].started_at}) == [
+            "trace-3",
+            "trace-2",
+        ]
         assert await ids(started_at={"start": traces[2].started_at}) == ["trace-4", "trace-3"]
         assert await ids(started_at={"start": traces[2].started_at, "start_exclusive": True}) == ["trace-4"]
 
@@ -213,9 +281,11 @@ class ObservabilityConformance:
         assert await ids(order_by="ended_at") == ["trace-3", "trace-4", "trace-2", "trace-1"]
         assert await ids(order_by="ended_at", direction="ASC") == ["trace-1", "trace-2", "trace-4", "trace-3"]
         with pytest.raises(ValidationError):
-            await observability.list_traces(order_by="name")
+            await observability.list_traces(order_by="name")  # type: ignore[arg-type]
 
-    async def test_root_filter_ignores_children(self, observability: ObservabilityStorage, traces: list[SpanRecord]) -> None:
+    async def test_root_filter_ignores_children(
+        self, observability: ObservabilityStorage, traces: list[SpanRecord]
+    ) -> None:
         assert [s.trace_id for s in (await observability.list_traces(filters={"span_type": "tool_call"})).spans] == []
         unrelated = uid("trace")
         assert await observability.get_root_span(trace_id=unrelated) is None

@@ -51,7 +51,9 @@ def sample_message(
     )
 
 
-def timed_messages(thread: StorageThread, count: int, *, start: datetime | None = None, step_s: int = 1) -> list[Message]:
+def timed_messages(
+    thread: StorageThread, count: int, *, start: datetime | None = None, step_s: int = 1
+) -> list[Message]:
     """``count`` messages one ``step_s`` apart, oldest first, texts ``message 0`` … ``message N``."""
     base = start or utc_now()
     return [
@@ -79,7 +81,10 @@ def sample_snapshot(status: str, *, step_id: str | None = None, run_id: str | No
         "runId": run_id or uid("run"),
         "status": status,
         "value": {},
-        "context": {"input": {}, step: {"status": status, "payload": {}, "startedAt": now_ms, "endedAt": now_ms}},
+        "context": {
+            "input": {},
+            step: {"status": status, "payload": {}, "startedAt": now_ms, "endedAt": now_ms},
+        },
         "activePaths": [],
         "activeStepsPath": {},
         "suspendedPaths": {},

@@ -22,9 +22,19 @@ class ScoresConformance:
 
     async def test_saved_score_round_trips(self, scores: ScoresStorage) -> None:
         payload = sample_score(
-            trace_id="t", span_id="s", resource_id="r", thread_id="th", organization_id="org", project_id="proj",
-            batch_id="b", dataset_id="d", dataset_item_id="di", additional_context={"a": 1},
-            request_context={"user": "u"}, extract_prompt="p", analyze_step_result={"x": [1, 2]},
+            trace_id="t",
+            span_id="s",
+            resource_id="r",
+            thread_id="th",
+            organization_id="org",
+            project_id="proj",
+            batch_id="b",
+            dataset_id="d",
+            dataset_item_id="di",
+            additional_context={"a": 1},
+            request_context={"user": "u"},
+            extract_prompt="p",
+            analyze_step_result={"x": [1, 2]},
         )
         saved = await scores.save_score(score=payload)
         assert saved.id and saved.created_at.tzinfo is not None
@@ -59,7 +69,9 @@ class ScoresConformance:
     async def test_list_by_scorer_with_filters(self, scores: ScoresStorage) -> None:
         scorer = uid("scorer")
         for source, entity_type in (("LIVE", "AGENT"), ("TEST", "AGENT"), ("TEST", "WORKFLOW")):
-            await scores.save_score(score=sample_score(scorer_id=scorer, source=source, entity_type=entity_type, entity_id="e1"))
+            await scores.save_score(
+                score=sample_score(scorer_id=scorer, source=source, entity_type=entity_type, entity_id="e1")
+            )
         assert (await scores.list_scores_by_scorer_id(scorer_id=scorer)).total == 3
         assert (await scores.list_scores_by_scorer_id(scorer_id=scorer, source="TEST")).total == 2
         assert (await scores.list_scores_by_scorer_id(scorer_id=scorer, entity_type="WORKFLOW")).total == 1

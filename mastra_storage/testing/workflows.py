@@ -42,7 +42,11 @@ class WorkflowsConformance:
     async def test_persist_upserts_and_keeps_created_at_and_resource(self, workflows: WorkflowsStorage) -> None:
         created = utc_now() - timedelta(hours=1)
         await workflows.persist_workflow_snapshot(
-            workflow_name="wf", run_id="r", snapshot={"status": "running"}, resource_id="user-1", created_at=created
+            workflow_name="wf",
+            run_id="r",
+            snapshot={"status": "running"},
+            resource_id="user-1",
+            created_at=created,
         )
         await workflows.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"status": "success"})
         run = await workflows.get_workflow_run_by_id(run_id="r", workflow_name="wf")
@@ -64,12 +68,16 @@ class WorkflowsConformance:
         runs = []
         for i, (name, status) in enumerate([("a", "success"), ("a", "failed"), ("b", "success")]):
             at = base + timedelta(days=i)
-            runs.append(await self._persist(workflows, name, status, created_at=at, updated_at=at, resource_id=f"res-{i % 2}"))
+            runs.append(
+                await self._persist(workflows, name, status, created_at=at, updated_at=at, resource_id=f"res-{i % 2}")
+            )
         everything = await workflows.list_workflow_runs()
         assert [r.run_id for r in everything.runs] == runs[::-1] and everything.total == 3
         assert {r.run_id for r in (await workflows.list_workflow_runs(workflow_name="a")).runs} == set(runs[:2])
         assert [r.run_id for r in (await workflows.list_workflow_runs(status="failed")).runs] == [runs[1]]
-        ranged = await workflows.list_workflow_runs(from_date=base + timedelta(days=1), to_date=base + timedelta(days=2))
+        ranged = await workflows.list_workflow_runs(
+            from_date=base + timedelta(days=1), to_date=base + timedelta(days=2)
+        )
         assert [r.run_id for r in ranged.runs] == [runs[2], runs[1]]
         by_resource = await workflows.list_workflow_runs(resource_id="res-0")
         assert {r.run_id for r in by_resource.runs} == {runs[0], runs[2]}
@@ -94,12 +102,18 @@ class WorkflowsConformance:
         assert workflows.supports_concurrent_updates()
         run_id = await self._persist(workflows, "wf", "running")
         context = await workflows.update_workflow_results(
-            workflow_name="wf", run_id=run_id, step_id="s1", result={"status": "success", "output": 1},
+            workflow_name="wf",
+            run_id=run_id,
+            step_id="s1",
+            result={"status": "success", "output": 1},
             request_context={"a": 1},
         )
         assert context["s1"] == {"status": "success", "output": 1} and "input" in context
         context = await workflows.update_workflow_results(
-            workflow_name="wf", run_id=run_id, step_id="s1", result={"status": "success", "output": 2},
+            workflow_name="wf",
+            run_id=run_id,
+            step_id="s1",
+            result={"status": "success", "output": 2},
             request_context={"b": 2},
         )
         assert context["s1"]["output"] == 2
@@ -108,7 +122,11 @@ class WorkflowsConformance:
 
     async def test_update_results_creates_a_missing_run(self, workflows: WorkflowsStorage) -> None:
         context = await workflows.update_workflow_results(
-            workflow_name="wf", run_id="new-run", step_id="s", result={"status": "success"}, request_context={}
+            workflow_name="wf",
+            run_id="new-run",
+            step_id="s",
+            result={"status": "success"},
+            request_context={},
         )
         assert context == {"s": {"status": "success"}}
         snapshot = await workflows.load_workflow_snapshot(workflow_name="wf", run_id="new-run")
@@ -120,7 +138,10 @@ class WorkflowsConformance:
 
         async def write(output: list[Any]) -> dict[str, Any]:
             return await workflows.update_workflow_results(
-                workflow_name="wf", run_id=run_id, step_id="loop", result={"status": "running", "output": output},
+                workflow_name="wf",
+                run_id=run_id,
+                step_id="loop",
+                result={"status": "running", "output": output},
                 request_context={},
             )
 
@@ -134,7 +155,10 @@ class WorkflowsConformance:
         await asyncio.gather(
             *(
                 workflows.update_workflow_results(
-                    workflow_name="wf", run_id=run_id, step_id=f"step-{i}", result={"status": "success", "output": i},
+                    workflow_name="wf",
+                    run_id=run_id,
+                    step_id=f"step-{i}",
+                    result={"status": "success", "output": i},
                     request_context={f"k{i}": i},
                 )
                 for i in range(20)
@@ -154,7 +178,9 @@ class WorkflowsConformance:
         )
         assert state is not None and state["status"] == "suspended" and state["context"] == before["context"]
         assert await workflows.load_workflow_snapshot(workflow_name="wf", run_id=run_id) == state
-        assert await workflows.update_workflow_state(workflow_name="wf", run_id="missing", updates={"status": "x"}) is None
+        assert (
+            await workflows.update_workflow_state(workflow_name="wf", run_id="missing", updates={"status": "x"}) is None
+        )
 
     async def test_update_state_compare_and_set(self, workflows: WorkflowsStorage) -> None:
         run_id = await self._persist(workflows, "wf", "suspended")
@@ -165,7 +191,10 @@ class WorkflowsConformance:
         snapshot = await workflows.load_workflow_snapshot(workflow_name="wf", run_id=run_id)
         assert snapshot is not None and snapshot["status"] == "suspended"
         accepted = await workflows.update_workflow_state(
-            workflow_name="wf", run_id=run_id, updates={"status": "running"}, expected_status=["waiting", "suspended"]
+            workflow_name="wf",
+            run_id=run_id,
+            updates={"status": "running"},
+            expected_status=["waiting", "suspended"],
         )
         assert accepted is not None and accepted["status"] == "running"
 
@@ -174,7 +203,9 @@ class WorkflowsConformance:
         outcomes = await asyncio.gather(
             *(
                 workflows.update_workflow_state(
-                    workflow_name="wf", run_id=run_id, updates={"status": "running", "resumedBy": i},
+                    workflow_name="wf",
+                    run_id=run_id,
+                    updates={"status": "running", "resumedBy": i},
                     expected_status="suspended",
                 )
                 for i in range(10)
