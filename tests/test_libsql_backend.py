@@ -1,0 +1,282 @@
+"""What only the libSQL backend has: the event loop stays free, lock handling across processes,
+Mastra's on-disk format, migrations, shared connections, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlean
+
+from mastra_storage import (
+    AgentsStorage,
+    BackendError,
+    MastraStorage,
+    MemoryStorage,
+    ObservabilityStorage,
+    ScoresStorage,
+    ValidationError,
+    WorkflowsStorage,
+)
+from mastra_storage._codec import iso, utc_now
+from mastra_storage.libsql import (
+    AgentsLibSQL,
+    LibSQLStore,
+    MemoryLibSQL,
+    ObservabilityLibSQL,
+    ScoresLibSQL,
+    WorkflowsLibSQL,
+)
+from mastra_storage.testing.samples import sample_message, sample_span, sample_thread, timed_messages
+
+from .hrana_server import HranaStandIn
+
+
+def test_domain_classes_satisfy_the_protocols(tmp_path: Path) -> None:
+    url = f"file:{tmp_path / 'p.db'}"
+    memory: MemoryStorage = MemoryLibSQL(url=url)
+    workflows: WorkflowsStorage = WorkflowsLibSQL(url=url)
+    scores: ScoresStorage = ScoresLibSQL(url=url)
+    observability: ObservabilityStorage = ObservabilityLibSQL(url=url)
+    agents: AgentsStorage = AgentsLibSQL(url=url)
+    for store, protocol in (
+        (memory, MemoryStorage),
+        (workflows, WorkflowsStorage),
+        (scores, ScoresStorage),
+        (observability, ObservabilityStorage),
+        (agents, AgentsStorage),
+    ):
+        assert isinstance(store, protocol)
+
+
+async def test_event_loop_stays_responsive_while_writing(tmp_path: Path) -> None:
+    """A ticker asks for 1 ms sleeps while 1,000 messages are written one by one; none may be held up long."""
+    async with LibSQLStore(id="loop", url=f"file:{tmp_path / 'loop.db'}") as store:
+        memory = store.memory
+        thread = await memory.save_thread(thread=sample_thread())
+        delays: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            while not done.is_set():
+                start = time.perf_counter()
+                await asyncio.sleep(0.001)
+                delays.append(time.perf_counter() - start - 0.001)
+
+        tick = asyncio.create_task(ticker())
+        for message in timed_messages(thread, 1000):
+            await memory.save_messages(messages=[message])
+        done.set()
+        await tick
+        assert (await memory.list_messages(thread_id=thread.id, per_page=1)).total == 1000
+        assert len(delays) > 20
+        assert max(delays) < 0.03, f"the loop was blocked for {max(delays) * 1000:.1f} ms"
+
+
+_WRITER = """
+import asyncio, sys
+from datetime import timedelta
+from mastra_storage._codec import utc_now
+from mastra_storage.libsql import MemoryLibSQL
+from mastra_storage.testing.samples import sample_thread, timed_messages
+
+async def main(url, thread_id, resource_id, n):
+    memory = MemoryLibSQL(url=url, busy_timeout_ms=50, initial_backoff_ms=20, max_retries=10)
+    thread = sample_thread(id=thread_id, resource_id=resource_id)
+    await memory.save_thread(thread=thread)
+    for i in range(40):
+        await memory.save_messages(messages=timed_messages(thread, 5, start=utc_now() + timedelta(hours=n, minutes=i)))
+    await memory.close()
+
+asyncio.run(main(*sys.argv[1:4], int(sys.argv[4])))
+"""
+
+
+async def test_processes_writing_one_file_lose_nothing(tmp_path: Path) -> None:
+    """Three processes (each with its own connection) write to one file at once: lock waits are
+    retried with backoff, nothing surfaces as ``database is locked``, nothing is lost."""
+    url = f"file:{tmp_path / 'shared.db'}"
+    async with LibSQLStore(id="main", url=url) as store:
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _WRITER, url, "thread-shared", "res", str(n), stderr=subprocess.PIPE
+            )
+            for n in range(3)
+        ]
+        results = await asyncio.gather(*(p.communicate() for p in procs))
+        for proc, (_, err) in zip(procs, results, strict=True):
+            assert proc.returncode == 0, err.decode()
+        assert (await store.memory.list_messages(thread_id="thread-shared", per_page=1)).total == 600
+
+
+async def test_two_processes_can_init_one_file_at_once(tmp_path: Path) -> None:
+    url = f"file:{tmp_path / 'init.db'}"
+    script = (
+        "import asyncio, sys\nfrom mastra_storage.libsql import LibSQLStore\n"
+        "async def main():\n    async with LibSQLStore(id='p', url=sys.argv[1]):\n        pass\nasyncio.run(main())\n"
+    )
+    procs = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", script, url, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for proc in procs:
+        _, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+    tables = {r[0] for r in sqlite3.connect(tmp_path / "init.db").execute("SELECT name FROM sqlite_master")}
+    assert {"mastra_threads", "mastra_messages", "mastra_ai_spans", "mastra_agents"} <= tables
+
+
+async def test_domain_stores_of_one_file_share_one_connection(tmp_path: Path) -> None:
+    url = f"file:{tmp_path / 'shared-conn.db'}"
+    memory, workflows = MemoryLibSQL(url=url), WorkflowsLibSQL(url=url)
+    await memory.init()
+    await workflows.init()
+    assert memory.db is workflows.db
+    await memory.close()
+    await workflows.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"status": "running"})
+    await workflows.close()
+    other = MemoryLibSQL(url=":memory:")
+    await other.init()
+    assert other.db is not memory._handle.conn
+    await other.close()
+
+
+async def test_reads_rows_written_by_mastra(tmp_path: Path) -> None:
+    """Mastra's @mastra/libsql writes JSON columns as SQLite binary JSON (``jsonb(?)``)."""
+    path = tmp_path / "mastra-written.db"
+    async with LibSQLStore(id="m", url=f"file:{path}") as store:
+        pass
+    now = iso(utc_now())
+    db = sqlean.connect(str(path))
+    db.execute(
+        "INSERT INTO mastra_threads (id, resourceId, title, metadata, createdAt, updatedAt) VALUES (?, ?, ?, jsonb(?), ?, ?)",
+        ("t-ts", "r-ts", "From TypeScript", json.dumps({"origin": "ts", "n": 1}), now, now),
+    )
+    db.execute(
+        "INSERT INTO mastra_messages (id, thread_id, content, role, type, createdAt, resourceId) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ("m-legacy", "t-ts", json.dumps("plain legacy text"), "user", "v2", now, "r-ts"),
+    )
+    db.execute(
+        "INSERT INTO mastra_workflow_snapshot (workflow_name, run_id, snapshot, createdAt, updatedAt) "
+        "VALUES (?, ?, jsonb(?), ?, ?)",
+        ("wf", "run-ts", json.dumps({"status": "suspended", "context": {}}), now, now),
+    )
+    db.commit()
+    db.close()
+    async with LibSQLStore(id="m", url=f"file:{path}") as store:
+        thread = await store.memory.get_thread_by_id(thread_id="t-ts")
+        assert thread is not None and thread.metadata == {"origin": "ts", "n": 1}
+        assert [t.id for t in (await store.memory.list_threads(metadata={"n": 1})).threads] == ["t-ts"]
+        (message,) = (await store.memory.list_messages(thread_id="t-ts")).messages
+        assert message.content["parts"] == [{"type": "text", "text": "plain legacy text"}]
+        snapshot = await store.workflows.load_workflow_snapshot(workflow_name="wf", run_id="run-ts")
+        assert snapshot == {"status": "suspended", "context": {}}
+        context = await store.workflows.update_workflow_results(
+            workflow_name="wf", run_id="run-ts", step_id="s", result={"status": "success"}, request_context={}
+        )
+        assert context == {"s": {"status": "success"}}
+
+
+async def test_init_migrates_an_older_schema(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE mastra_messages (id TEXT NOT NULL PRIMARY KEY, thread_id TEXT NOT NULL, content TEXT NOT NULL, "
+        'role TEXT NOT NULL, type TEXT NOT NULL, "createdAt" TEXT NOT NULL)'
+    )
+    db.execute("CREATE TABLE mastra_scorers (id TEXT NOT NULL PRIMARY KEY, scorerId TEXT, createdAt TEXT)")
+    db.commit()
+    db.close()
+    async with LibSQLStore(id="old", url=f"file:{path}") as store:
+        thread = await store.memory.save_thread(thread=sample_thread())
+        await store.memory.save_messages(messages=[sample_message(thread)])
+        assert (await store.memory.list_messages(thread_id=thread.id, resource_id=thread.resource_id)).total == 1
+    columns = {r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(mastra_scorers)")}
+    assert {"spanId", "organizationId", "datasetItemId"} <= columns
+    indexes = {r[1] for r in sqlite3.connect(path).execute("PRAGMA index_list(mastra_messages)")}
+    assert "idx_messages_thread_created_at" in indexes
+
+
+async def test_list_queries_use_indexes(tmp_path: Path) -> None:
+    path = tmp_path / "plans.db"
+    async with LibSQLStore(id="plans", url=f"file:{path}"):
+        pass
+    db = sqlean.connect(str(path))
+    queries = {
+        "SELECT * FROM mastra_messages WHERE thread_id IN (?) ORDER BY createdAt": ("x",),
+        "SELECT * FROM mastra_threads WHERE resourceId = ? ORDER BY createdAt DESC": ("x",),
+        "SELECT * FROM mastra_workflow_snapshot WHERE workflow_name = ? ORDER BY createdAt DESC": ("x",),
+        "SELECT * FROM mastra_scorers WHERE scorerId = ? ORDER BY createdAt DESC": ("x",),
+        'SELECT * FROM mastra_ai_spans WHERE "parentSpanId" IS NULL ORDER BY "startedAt" DESC': (),
+        "SELECT * FROM mastra_ai_spans WHERE traceId = ? ORDER BY startedAt": ("x",),
+        "SELECT * FROM mastra_agent_versions WHERE agentId = ? ORDER BY versionNumber DESC": ("x",),
+    }
+    for sql, args in queries.items():
+        plan = " ".join(str(row[-1]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+        assert "USING" in plan and "TEMP B-TREE" not in plan, (sql, plan)
+
+
+async def test_remote_batches_are_one_request(hrana: HranaStandIn) -> None:
+    async with LibSQLStore(id="remote", url=hrana.url(f"db-{uuid.uuid4().hex}")) as store:
+        thread = await store.memory.save_thread(thread=sample_thread())
+        before = hrana.requests
+        await store.memory.save_messages(messages=timed_messages(thread, 10))
+        assert hrana.requests - before == 1
+        before = hrana.requests
+        await store.observability.batch_create_spans(spans=[sample_span() for _ in range(50)])
+        assert hrana.requests - before == 1
+
+
+async def test_driver_errors_are_wrapped(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    async with LibSQLStore(id="b", url=f"file:{path}") as store:
+        db = sqlite3.connect(path)
+        db.execute("DROP TABLE mastra_threads")
+        db.commit()
+        db.close()
+        with pytest.raises(BackendError) as err:
+            await store.memory.get_thread_by_id(thread_id="t")
+        assert err.value.id == "MASTRA_STORAGE_LIBSQL_GET_THREAD_BY_ID_FAILED"
+        assert err.value.category == "THIRD_PARTY" and isinstance(err.value.__cause__, sqlean.Error)
+
+
+async def test_bad_configuration() -> None:
+    with pytest.raises(ValidationError):
+        LibSQLStore(id="x", url="postgres://nope")
+    with pytest.raises(ValidationError):
+        LibSQLStore(id=" ", url=":memory:")
+    with pytest.raises(ValidationError):
+        MemoryLibSQL()
+
+
+async def test_prune_deletes_old_rows_in_batches(tmp_path: Path) -> None:
+    async with LibSQLStore(id="prune", url=f"file:{tmp_path / 'prune.db'}") as store:
+        storage = MastraStorage(id="c", default=store)
+        thread = await store.memory.save_thread(thread=sample_thread())
+        old = timed_messages(thread, 25, start=utc_now() - timedelta(days=40))
+        new = timed_messages(thread, 5)
+        await store.memory.save_messages(messages=old + new)
+        await store.observability.batch_create_spans(
+            spans=[sample_span(started_at=utc_now() - timedelta(days=10)), sample_span()]
+        )
+        results = await storage.prune(
+            retention={"memory": {"messages": {"max_age": "30d", "batch_size": 10}}, "observability": {"spans": "7d"}}
+        )
+        assert [(r.domain, r.table, r.deleted, r.done) for r in results] == [
+            ("memory", "messages", 25, True),
+            ("observability", "spans", 1, True),
+        ]
+        remaining = (await store.memory.list_messages(thread_id=thread.id)).messages
+        assert [m.id for m in remaining] == [m.id for m in new]
+        with pytest.raises(ValidationError):
+            await storage.prune(retention={"memory": {"messages": "forever"}})
+        with pytest.raises(ValidationError):
+            await storage.prune(retention={"memory": {"sessions": "1d"}})
