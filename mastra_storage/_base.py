@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast, overload
+from typing import Any, Concatenate, Literal, ParamSpec, Self, TypeVar, overload
 
 from .domains import (
     DOMAINS,
@@ -183,7 +183,7 @@ class BackendStore(StoreLookup):
             results.extend(await store.prune(retention=retention))
         return results
 
-    async def __aenter__(self) -> BackendStore:
+    async def __aenter__(self) -> Self:
         await self.init()
         return self
 

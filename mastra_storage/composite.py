@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, Literal, cast
+from typing import Any, Literal, Self, cast
 
 from ._base import BackendStore, InitOnce, StoreLookup
 from .domains import DOMAINS, DomainName, DomainStore
@@ -128,7 +128,7 @@ class MastraStorage(StoreLookup):
                 results.extend(await store.prune(retention={name: policies}))
         return results
 
-    async def __aenter__(self) -> MastraStorage:
+    async def __aenter__(self) -> Self:
         await self.init()
         return self
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import uuid
 from datetime import timedelta
@@ -73,13 +72,19 @@ async def session(url: str) -> None:
             },
         )
         # ...and is resumed by another process, as after a restart.
-        resumed = subprocess.run(
-            [sys.executable, "-m", "mastra_storage.demo", "--url", url, "--resume", run_id],
-            capture_output=True,
-            text=True,
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "mastra_storage.demo",
+            "--url",
+            url,
+            "--resume",
+            run_id,
+            stderr=asyncio.subprocess.PIPE,
         )
-        if resumed.returncode != 0:
-            raise SystemExit(f"the resuming process failed:\n{resumed.stderr}")
+        _, err = await worker.communicate()
+        if worker.returncode != 0:
+            raise SystemExit(f"the resuming process failed:\n{err.decode()}")
         final = await workflows.load_workflow_snapshot(workflow_name=WORKFLOW, run_id=run_id)
 
         # 3. Scores of the answer, and the trace of the agent run.
@@ -170,8 +175,9 @@ async def session(url: str) -> None:
             f"steps {sorted((final or {}).get('context', {}))}; {runs.total} run(s) of {WORKFLOW!r} stored"
         )
         print(f"scores: {relevancy.total} answer-relevancy score(s), latest {relevancy.scores[0].score:.2f}")
+        span_names = [s.name for s in (trace.spans if trace else [])]
         print(
-            f"trace: {len(trace.spans) if trace else 0} spans ({', '.join(s.name for s in trace.spans) if trace else ''}); "
+            f"trace: {len(span_names)} spans ({', '.join(span_names)}); "
             f"{traces.total} trace(s) stored, newest is {traces.spans[0].status!r}"
         )
         print(

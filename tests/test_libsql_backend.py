@@ -157,11 +157,13 @@ async def test_reads_rows_written_by_mastra(tmp_path: Path) -> None:
     now = iso(utc_now())
     db = sqlean.connect(str(path))
     db.execute(
-        "INSERT INTO mastra_threads (id, resourceId, title, metadata, createdAt, updatedAt) VALUES (?, ?, ?, jsonb(?), ?, ?)",
+        "INSERT INTO mastra_threads (id, resourceId, title, metadata, createdAt, updatedAt) "
+        "VALUES (?, ?, ?, jsonb(?), ?, ?)",
         ("t-ts", "r-ts", "From TypeScript", json.dumps({"origin": "ts", "n": 1}), now, now),
     )
     db.execute(
-        "INSERT INTO mastra_messages (id, thread_id, content, role, type, createdAt, resourceId) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO mastra_messages (id, thread_id, content, role, type, createdAt, resourceId) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
         ("m-legacy", "t-ts", json.dumps("plain legacy text"), "user", "v2", now, "r-ts"),
     )
     db.execute(
