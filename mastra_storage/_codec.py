@@ -20,6 +20,8 @@ def to_utc_ms(value: datetime | str) -> datetime:
     """Aware UTC datetime at millisecond precision; naive datetimes are taken as UTC."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
+    if value.tzinfo is UTC and value.microsecond % 1000 == 0:
+        return value  # the common case: already normalized (e.g. read back from storage)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     elif value.utcoffset() != timedelta(0) or value.tzinfo is not UTC:

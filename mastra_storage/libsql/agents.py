@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from .._agents import AGENT_STATUSES, config_of, next_config, resolve
 from .._base import operation
-from .._codec import dumps, later_than, loads, utc_now
+from .._codec import dumps, later_than, utc_now
 from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import AGENT_VERSIONS, AGENTS
@@ -34,21 +34,15 @@ def _instructions_out(value: Any) -> Any:
     return dumps(value) if isinstance(value, list) else value
 
 
-def _instructions_in(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith("["):
-        try:
-            return loads(value)
-        except Exception:
-            return value
-    return value
-
-
 AGENT = RowCodec(StoredAgent, AGENTS)
 VERSION = RowCodec(
     AgentVersion,
     AGENT_VERSIONS,
     encoders={"instructions": _instructions_out},
-    decoders={"instructions": _instructions_in},
+    reads={
+        "instructions": "CASE WHEN {a}instructions LIKE '[%' AND json_valid({a}instructions) "
+        "THEN json({a}instructions) ELSE {a}instructions END"
+    },
 )
 _INSERT_AGENT = f"INSERT INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders})"
 _INSERT_VERSION = f"INSERT INTO mastra_agent_versions ({VERSION.columns}) VALUES ({VERSION.placeholders})"
@@ -208,8 +202,7 @@ class AgentsLibSQL(LibSQLDomain):
             clauses.append(f'"authorId" = {p(author_id)}')
         clauses += json_equals("metadata", "", check_scalar_filter(metadata), p)
         rows, total = await self._paged(
-            f"SELECT {AGENT.select}, COUNT(*) OVER () FROM mastra_agents{where(clauses)} "
-            f'ORDER BY "{column}" {dir_}, id ASC',
+            f'SELECT {AGENT.select} FROM mastra_agents{where(clauses)} ORDER BY "{column}" {dir_}, id ASC',
             p.values,
             win,
             f"SELECT COUNT(*) FROM mastra_agents{where(clauses)}",
@@ -296,8 +289,7 @@ class AgentsLibSQL(LibSQLDomain):
         win = window(page, per_page)
         dir_ = check_direction(direction)
         rows, total = await self._paged(
-            f'SELECT {VERSION.select}, COUNT(*) OVER () FROM mastra_agent_versions WHERE "agentId" = ? '
-            f'ORDER BY "versionNumber" {dir_}',
+            f'SELECT {VERSION.select} FROM mastra_agent_versions WHERE "agentId" = ? ORDER BY "versionNumber" {dir_}',
             [agent_id],
             win,
             'SELECT COUNT(*) FROM mastra_agent_versions WHERE "agentId" = ?',

@@ -155,20 +155,14 @@ class LibSQLDomain(DomainBase):
         await self._ensure_ready()
         await self.db.batch([Stmt(f'DELETE FROM "{table.name}"') for table in self.tables])
 
-    async def _paged(self, sql: str, values: list[Any], win: Window, count_sql: str) -> tuple[list[Any], int]:
-        """Rows of one page with the total from ``COUNT(*) OVER ()`` (the last column), in one round
-        trip; only a page past the end needs the separate count."""
+    async def _paged(self, page_sql: str, values: list[Any], win: Window, count_sql: str) -> tuple[list[Any], int]:
+        """One page of rows and the total, in one trip: ``page_sql`` and ``count_sql`` share ``values``."""
         args = list(values)
         if win.limit is not None:
-            sql += " LIMIT ? OFFSET ?"
+            page_sql += " LIMIT ? OFFSET ?"
             args += [win.limit, win.offset]
-        rows = await self.db.query(sql, args)
-        if rows:
-            return [row[:-1] for row in rows], int(rows[0][-1])
-        if win.offset == 0:
-            return [], 0
-        count = await self.db.query(count_sql, values)
-        return [], int(count[0][0])
+        rows, count = await self.db.read([Stmt(page_sql, args), Stmt(count_sql, values)])
+        return rows, int(count[0][0])
 
     @operation
     async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from .._codec import dumps, iso, loads
+from .._codec import dumps, iso
 from .._sql.schema import Table
 from ..errors import BackendError
 
@@ -39,8 +39,13 @@ class RowCodec(Generic[T]):
     """Columns of ``table`` that back the fields of ``record``, in one fixed order.
 
     A field's column is its camelCase wire name unless ``columns`` maps it elsewhere (Mastra's
-    ``thread_id``); ``json`` names text columns that hold JSON; ``encoders``/``decoders`` replace
-    the default conversion of a column.
+    ``thread_id``); ``json`` names text columns that hold JSON; ``encoders`` replace the default
+    conversion of a column on write.
+
+    Reads select one column per row: ``json_object(...)`` of the record's wire names, built by
+    SQLite and decoded straight into the Struct by msgspec, both in C. ``reads`` replaces a
+    column's expression in it and ``computed`` adds fields that are not columns; both are SQL
+    templates where ``{a}`` stands for the table alias prefix.
     """
 
     def __init__(
@@ -50,8 +55,9 @@ class RowCodec(Generic[T]):
         *,
         columns: Mapping[str, str] | None = None,
         json: tuple[str, ...] = (),
-        decoders: Mapping[str, Callable[[Any], Any]] | None = None,
         encoders: Mapping[str, Callable[[Any], Any]] | None = None,
+        reads: Mapping[str, str] | None = None,
+        computed: Mapping[str, str] | None = None,
     ) -> None:
         self.record = record
         self.table = table
@@ -64,22 +70,29 @@ class RowCodec(Generic[T]):
                 kind = "json" if column in json else _kind(table.column(column).type)
                 self.fields.append((info.name, info.encode_name, column, kind))
         self.column_of = {attr: column for attr, _, column, _ in self.fields}
-        self.kind_of = {column: kind for _, _, column, kind in self.fields}
-        self.decoders = dict(decoders or {})
         self.encoders = dict(encoders or {})
         self.columns = ", ".join(f'"{column}"' for _, _, column, _ in self.fields)
-        self.select = self.select_from("")
         self.placeholders = ", ".join("?" for _ in self.fields)
+        templates = []
+        for _, wire, column, kind in self.fields:
+            if reads and column in reads:
+                expr = reads[column]
+            elif kind == "json" and table.column(column).type == "jsonb":
+                expr = f'json({{a}}"{column}")'
+            elif kind == "boolean":
+                col = f'{{a}}"{column}"'
+                expr = f"CASE WHEN {col} IS NULL THEN NULL WHEN {col} THEN json('true') ELSE json('false') END"
+            else:
+                expr = f'{{a}}"{column}"'
+            templates.append(f"'{wire}', {expr}")
+        templates += [f"'{wire}', {expr}" for wire, expr in (computed or {}).items()]
+        self._template = "json_object(" + ", ".join(templates) + ")"
+        self.select = self.select_from("")
+        self._decoder = msgspec.json.Decoder(record)
 
     def select_from(self, alias: str) -> str:
-        """The select list, qualified by a table alias when given (for joins and subqueries)."""
-        prefix = f"{alias}." if alias else ""
-        return ", ".join(
-            f'json({prefix}"{column}") AS "{column}"'
-            if self.table.column(column).type == "jsonb"
-            else f'{prefix}"{column}"'
-            for _, _, column, _ in self.fields
-        )
+        """The one-column select list, qualified by a table alias when given."""
+        return self._template.replace("{a}", f"{alias}." if alias else "")
 
     def params(self, record: T) -> tuple[Any, ...]:
         return tuple(
@@ -90,18 +103,8 @@ class RowCodec(Generic[T]):
         )
 
     def decode(self, row: tuple[Any, ...] | list[Any]) -> T:
-        data: dict[str, Any] = {}
-        for (_, wire, column, kind), value in zip(self.fields, row, strict=True):
-            if column in self.decoders:
-                value = self.decoders[column](value)
-            elif value is not None:
-                if kind == "json":
-                    value = loads(value)
-                elif kind == "boolean":
-                    value = bool(value)
-            data[wire] = value
         try:
-            return msgspec.convert(data, self.record)
+            return self._decoder.decode(row[0])
         except msgspec.ValidationError as exc:
             raise BackendError(
                 f"stored {self.table.name} row does not decode as {self.record.__name__}: {exc}"

@@ -43,6 +43,7 @@ class Connection(Protocol):
     async def open(self) -> None: ...
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+    async def read(self, statements: Sequence[Stmt]) -> list[list[Row]]: ...
     async def batch(self, statements: Sequence[Stmt]) -> None: ...
     async def transaction(self, body: Callable[[Tx], Awaitable[T]]) -> T: ...
     async def close(self) -> None: ...
@@ -142,6 +143,15 @@ class LocalConnection:
                 lambda: self._call(lambda: self._db.execute(sql, params).rowcount), is_lock_error
             )
 
+    async def read(self, statements: Sequence[Stmt]) -> list[list[Row]]:
+        """Several queries in one trip to the database thread (e.g. a page and its total)."""
+
+        def run() -> list[list[Row]]:
+            return [self._db.execute(stmt.sql, stmt.params).fetchall() for stmt in statements]
+
+        async with self._lock:
+            return await self.retry.run(lambda: self._call(run), is_lock_error)
+
     def _run_batch(self, statements: Sequence[Stmt]) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -226,6 +236,13 @@ class RemoteConnection:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         result = await self.retry.run(lambda: self._client.execute(sql, list(params)), is_lock_error)
         return int(result.rows_affected)
+
+    async def read(self, statements: Sequence[Stmt]) -> list[list[Row]]:
+        """Several queries in one request (a Hrana batch)."""
+        results = await self.retry.run(
+            lambda: self._client.batch([(stmt.sql, list(stmt.params)) for stmt in statements]), is_lock_error
+        )
+        return [[row.astuple() for row in result.rows] for result in results]
 
     async def batch(self, statements: Sequence[Stmt]) -> None:
         if not statements:

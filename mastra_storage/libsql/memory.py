@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from .._base import operation
-from .._codec import dumps, iso, later_than, loads, utc_now
+from .._codec import dumps, iso, later_than, utc_now
 from .._sql.pagination import Window, window
 from .._sql.params import Params, where
 from .._sql.schema import MESSAGES, RESOURCES, THREADS
@@ -47,22 +47,21 @@ _UPDATED = '"updatedAt"'
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-variable limit
 
 
-def _content(value: Any) -> Any:
-    """Mastra's content column is JSON text; legacy rows hold plain text, wrapped as a v2 text part."""
-    if value is None:
-        return None
-    try:
-        parsed = loads(value)
-    except Exception:
-        parsed = value
-    if isinstance(parsed, str):
-        return {"format": 2, "content": parsed, "parts": [{"type": "text", "text": parsed}]}
-    return parsed
+# Mastra's content column is JSON text of a v2 content object; legacy rows hold a JSON string or
+# plain text, which reads back wrapped as a v2 text part.
+_LEGACY_TEXT = "CASE WHEN json_valid({a}content) THEN json_extract({a}content, '$') ELSE {a}content END"
+_CONTENT = (
+    "CASE WHEN {a}content LIKE '{%' THEN json({a}content) ELSE json_object('format', 2, 'content', "
+    + _LEGACY_TEXT
+    + ", 'parts', json_array(json_object('type', 'text', 'text', "
+    + _LEGACY_TEXT
+    + "))) END"
+)
 
 
 THREAD = RowCodec(StorageThread, THREADS)
 MESSAGE = RowCodec(
-    Message, MESSAGES, columns={"thread_id": "thread_id"}, json=("content",), decoders={"content": _content}
+    Message, MESSAGES, columns={"thread_id": "thread_id"}, json=("content",), reads={"content": _CONTENT}
 )
 RESOURCE = RowCodec(StorageResource, RESOURCES)
 
@@ -214,8 +213,7 @@ class MemoryLibSQL(LibSQLDomain):
             clauses.append(f'"resourceId" = {p(resource_id)}')
         clauses += json_equals("metadata", "", filters, p)
         rows, total = await self._paged(
-            f"SELECT {THREAD.select}, COUNT(*) OVER () FROM mastra_threads{where(clauses)} "
-            f'ORDER BY "{column}" {dir_}, id {dir_}',
+            f'SELECT {THREAD.select} FROM mastra_threads{where(clauses)} ORDER BY "{column}" {dir_}, id {dir_}',
             p.values,
             win,
             f"SELECT COUNT(*) FROM mastra_threads{where(clauses)}",
@@ -353,30 +351,33 @@ class MemoryLibSQL(LibSQLDomain):
             if inc.with_previous_messages < 0 or inc.with_next_messages < 0:
                 raise ValidationError("include window sizes must be >= 0")
 
-        included = await self._included(includes, resource_id)
+        include_stmt = self._include_stmt(includes, resource_id)
         if win.limit == 0:
+            included = MESSAGE.decode_all((await self.db.read([include_stmt]))[0]) if include_stmt else []
             return self._result(included, dir_, win, total=0, has_more=False)
 
+        # The page, its total and the include windows travel together in one read.
         clauses = self._message_filters(p, base, resource_id, rng, filters)
-        order = f'ORDER BY "createdAt" {dir_}, id {dir_}'
+        page_sql = (
+            f'SELECT {MESSAGE.select} FROM mastra_messages{where(clauses)} ORDER BY "createdAt" {dir_}, id {dir_}'
+        )
+        args = list(p.values)
+        if win.limit is not None:
+            page_sql += " LIMIT ? OFFSET ?"
+            args += [win.limit if include_total else win.limit + 1, win.offset]  # +1: peek for has_more
+        reads = [Stmt(page_sql, args)]
         if include_total:
-            rows, total = await self._paged(
-                f"SELECT {MESSAGE.select}, COUNT(*) OVER () FROM mastra_messages{where(clauses)} {order}",
-                p.values,
-                win,
-                f"SELECT COUNT(*) FROM mastra_messages{where(clauses)}",
-            )
-            page_msgs = MESSAGE.decode_all(rows)
-        else:
-            sql = f"SELECT {MESSAGE.select} FROM mastra_messages{where(clauses)} {order}"
-            args = list(p.values)
-            if win.limit is not None:
-                sql += " LIMIT ? OFFSET ?"
-                args += [win.limit + 1, win.offset]
-            page_msgs = MESSAGE.decode_all(await self.db.query(sql, args))
+            reads.append(Stmt(f"SELECT COUNT(*) FROM mastra_messages{where(clauses)}", p.values))
+        if include_stmt:
+            reads.append(include_stmt)
+        results = await self.db.read(reads)
+        page_msgs = MESSAGE.decode_all(results[0])
+        included = MESSAGE.decode_all(results[-1]) if include_stmt else []
+        if not include_total:
             peeked = win.limit is not None and len(page_msgs) > win.limit
             page_msgs = page_msgs[: win.limit] if win.limit is not None else page_msgs
             return self._result(page_msgs + included, dir_, win, total=win.offset + len(page_msgs), has_more=peeked)
+        total = int(results[1][0][0])
 
         if filters:
             has_more = win.limit is not None and win.offset + len(page_msgs) < total
@@ -395,11 +396,12 @@ class MemoryLibSQL(LibSQLDomain):
         unique.sort(key=lambda m: (m.created_at, m.id), reverse=direction == "DESC")
         return ListMessagesResult(messages=unique, total=total, page=win.page, per_page=win.per_page, has_more=has_more)
 
-    async def _included(self, includes: list[IncludeContext], resource_id: str | None) -> list[Message]:
+    @staticmethod
+    def _include_stmt(includes: list[IncludeContext], resource_id: str | None) -> Stmt | None:
         """Every include window in one statement: the target, up to N older and M newer messages of
         the target's own thread (inside ``resource_id`` when given)."""
         if not includes:
-            return []
+            return None
         p = Params()
         parts: list[str] = []
         scoped = resource_id is not None and resource_id != ""
@@ -424,7 +426,7 @@ class MemoryLibSQL(LibSQLDomain):
                     f' AND "createdAt" > {sub(_CREATED)}{scope}'
                     f' ORDER BY "createdAt" ASC, id ASC LIMIT {p(inc.with_next_messages)})'
                 )
-        return MESSAGE.decode_all(await self.db.query(" UNION ALL ".join(parts), p.values))
+        return Stmt(" UNION ALL ".join(parts), p.values)
 
     @operation
     async def list_messages_by_id(self, *, message_ids: Sequence[str]) -> list[Message]:

@@ -36,14 +36,9 @@ _UPSERT = (
 )
 
 
-def _status(alias: str) -> str:
-    """A trace's status from its root span: an error wins, then no end means still running."""
-    return (
-        f"CASE WHEN {alias}.error IS NOT NULL THEN 'error' "
-        f"WHEN {alias}.\"endedAt\" IS NULL THEN 'running' ELSE 'success' END"
-    )
-
-
+# A trace's status from its root span: an error wins, then no end means still running.
+_STATUS = "CASE WHEN {a}error IS NOT NULL THEN 'error' WHEN {a}\"endedAt\" IS NULL THEN 'running' ELSE 'success' END"
+TRACE_SPAN = RowCodec(TraceSpan, AI_SPANS, computed={"status": _STATUS})
 # Fields update_span may change; ids and createdAt are fixed, updatedAt is the store's.
 _UPDATABLE = {
     attr: (column, kind)
@@ -196,7 +191,7 @@ class ObservabilityLibSQL(LibSQLDomain):
         clauses += date_range('r."startedAt"', f.started_at, p)
         clauses += date_range('r."endedAt"', f.ended_at, p)
         if f.status is not None:
-            clauses.append(f"{_status('r')} = {p(f.status)}")
+            clauses.append(f"{_STATUS.replace('{a}', 'r.')} = {p(f.status)}")
         if f.has_child_error is not None:
             exists = (
                 'EXISTS (SELECT 1 FROM mastra_ai_spans c WHERE c."traceId" = r."traceId" AND c.error IS NOT NULL '
@@ -213,18 +208,17 @@ class ObservabilityLibSQL(LibSQLDomain):
         nulls = "NULLS FIRST" if dir_ == "DESC" else "NULLS LAST"
         order = f'r."{column}" {dir_} {nulls if column == "endedAt" else ""}, r."spanId" {dir_}'
         rows, total = await self._paged(
-            f"SELECT {SPAN.select_from('r')}, {_status('r')}, COUNT(*) OVER () "
-            f"FROM mastra_ai_spans r{where(clauses)} ORDER BY {order}",
+            f"SELECT {TRACE_SPAN.select_from('r')} FROM mastra_ai_spans r{where(clauses)} ORDER BY {order}",
             p.values,
             win,
             f"SELECT COUNT(*) FROM mastra_ai_spans r{where(clauses)}",
         )
-        spans = []
-        for row in rows:
-            span = SPAN.decode(row[:-1])
-            spans.append(TraceSpan(**msgspec.structs.asdict(span), status=row[-1]))
         return ListTracesResult(
-            spans=spans, total=total, page=win.page, per_page=win.per_page, has_more=win.has_more(total)
+            spans=TRACE_SPAN.decode_all(rows),
+            total=total,
+            page=win.page,
+            per_page=win.per_page,
+            has_more=win.has_more(total),
         )
 
     @operation

@@ -66,8 +66,7 @@ class ScoresLibSQL(LibSQLDomain):
         p = Params()
         clauses = [f'"{column}" = {p(value)}' for column, value in equals.items() if value is not None]
         rows, total = await self._paged(
-            f"SELECT {SCORE.select}, COUNT(*) OVER () FROM mastra_scorers{where(clauses)} "
-            'ORDER BY "createdAt" DESC, rowid DESC',
+            f'SELECT {SCORE.select} FROM mastra_scorers{where(clauses)} ORDER BY "createdAt" DESC, rowid DESC',
             p.values,
             win,
             f"SELECT COUNT(*) FROM mastra_scorers{where(clauses)}",

@@ -1,0 +1,43 @@
+"""Timing helpers shared by the backend benchmarks: ops/s of ours next to the raw driver's (the floor)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Result:
+    operation: str
+    ours: float  # ops/s through mastra_storage
+    floor: float  # ops/s of the raw driver doing the same work
+
+    @property
+    def ratio(self) -> float:
+        """How many times slower than the floor (1.0 = as fast as the raw driver)."""
+        return self.floor / self.ours
+
+
+async def ops_per_second(op: Callable[[int], Awaitable[object]], n: int, rounds: int = 3) -> float:
+    """Best of ``rounds`` runs of ``n`` sequential calls ``op(i)``: the least disturbed measurement."""
+    best = float("inf")
+    for r in range(rounds):
+        start = time.perf_counter()
+        for i in range(n):
+            await op(r * n + i)
+        best = min(best, time.perf_counter() - start)
+    return n / best
+
+
+def table(title: str, results: list[Result], target: float) -> str:
+    lines = [
+        f"### {title}",
+        "",
+        "| operation | mastra_storage ops/s | raw driver ops/s (floor) | ratio | within target |",
+        "|---|---:|---:|---:|:---:|",
+    ]
+    for r in results:
+        ok = "yes" if r.ratio <= target else "NO"
+        lines.append(f"| {r.operation} | {r.ours:,.0f} | {r.floor:,.0f} | {r.ratio:.2f}x | {ok} |")
+    return "\n".join(lines)
