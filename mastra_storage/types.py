@@ -33,6 +33,7 @@ __all__ = [
     "ResolvedAgent",
     "ScorePayload",
     "ScoreRow",
+    "SpanContext",
     "SpanRecord",
     "SpanUpdate",
     "StorageResource",
@@ -235,26 +236,9 @@ class ListScoresResult(Page, kw_only=True):
 TraceStatus = Literal["success", "error", "running"]
 
 
-class SpanRecord(Record, kw_only=True):
-    """A row of Mastra's ``mastra_ai_spans``; ``created_at``/``updated_at`` are set by the store."""
+class SpanContext(Record, kw_only=True):
+    """Who and where a span ran: what ``list_traces`` filters by equality."""
 
-    _timestamps = ("started_at", "ended_at", "created_at", "updated_at")
-
-    trace_id: str
-    span_id: str
-    name: str
-    span_type: str
-    started_at: datetime
-    is_event: bool = False
-    parent_span_id: str | None = None
-    ended_at: datetime | None = None
-    attributes: Any = None
-    metadata: JSONDict | None = None
-    tags: list[str] | None = None
-    links: Any = None
-    input: Any = None
-    output: Any = None
-    error: Any = None
     entity_type: str | None = None
     entity_id: str | None = None
     entity_name: str | None = None
@@ -278,6 +262,28 @@ class SpanRecord(Record, kw_only=True):
     environment: str | None = None
     service_name: str | None = None
     source: str | None = None
+
+
+class SpanRecord(SpanContext, kw_only=True):
+    """A row of Mastra's ``mastra_ai_spans``; ``created_at``/``updated_at`` are set by the store."""
+
+    _timestamps = ("started_at", "ended_at", "created_at", "updated_at")
+
+    trace_id: str
+    span_id: str
+    name: str
+    span_type: str
+    started_at: datetime
+    is_event: bool = False
+    parent_span_id: str | None = None
+    ended_at: datetime | None = None
+    attributes: Any = None
+    metadata: JSONDict | None = None
+    tags: list[str] | None = None
+    links: Any = None
+    input: Any = None
+    output: Any = None
+    error: Any = None
     scope: JSONDict | None = None
     request_context: JSONDict | None = None
     created_at: datetime | None = None
@@ -303,8 +309,8 @@ class Trace(Record, kw_only=True):
     spans: list[SpanRecord]
 
 
-class TracesFilter(Record, kw_only=True):
-    """Filters of ``list_traces``; every context field filters by equality."""
+class TracesFilter(SpanContext, kw_only=True):
+    """Filters of ``list_traces``; every ``SpanContext`` field filters by equality."""
 
     started_at: DateRange | None = None
     ended_at: DateRange | None = None
@@ -315,29 +321,6 @@ class TracesFilter(Record, kw_only=True):
     scope: JSONDict | None = None
     tags: list[str] | None = None
     trace_id: str | None = None
-    entity_type: str | None = None
-    entity_id: str | None = None
-    entity_name: str | None = None
-    entity_version_id: str | None = None
-    parent_entity_type: str | None = None
-    parent_entity_id: str | None = None
-    parent_entity_name: str | None = None
-    parent_entity_version_id: str | None = None
-    root_entity_type: str | None = None
-    root_entity_id: str | None = None
-    root_entity_name: str | None = None
-    root_entity_version_id: str | None = None
-    experiment_id: str | None = None
-    user_id: str | None = None
-    organization_id: str | None = None
-    resource_id: str | None = None
-    run_id: str | None = None
-    session_id: str | None = None
-    thread_id: str | None = None
-    request_id: str | None = None
-    environment: str | None = None
-    service_name: str | None = None
-    source: str | None = None
 
 
 class ListTracesResult(Page, kw_only=True):

@@ -22,7 +22,7 @@ from .._validate import (
     require_ids,
 )
 from ..errors import ValidationError
-from ..types import ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
+from ..types import ListTracesResult, PerPage, SpanContext, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
 from .base import LibSQLDomain
 from .codec import RowCodec, encode_value
 from .connection import Stmt, Tx
@@ -46,11 +46,7 @@ _UPDATABLE = {
     if attr not in ("trace_id", "span_id", "created_at", "updated_at")
 }
 _SPAN_TYPES = {f.name: f.type for f in msgspec.structs.fields(SpanRecord)}
-_EQUALITY_FILTERS = [
-    f.name
-    for f in msgspec.structs.fields(TracesFilter)
-    if f.name not in ("started_at", "ended_at", "status", "has_child_error", "metadata", "scope", "tags")
-]
+_EQUALITY_FILTERS = ["trace_id", "span_type", *(f.name for f in msgspec.structs.fields(SpanContext))]
 
 
 def _spans(records: Sequence[SpanRecord | Mapping[str, Any]]) -> list[SpanRecord]:
