@@ -10,7 +10,19 @@ from typing import Any, ClassVar
 
 from .._base import operation
 from .._codec import dumps, iso, later_than, utc_now
-from .._sql.pagination import Window, window
+from .._memory_rules import (
+    apply_update,
+    check_includes,
+    check_messages,
+    check_resource_query,
+    check_thread_ids,
+    check_updates,
+    chunks,
+    clone_plan,
+    in_range,
+    list_result,
+)
+from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import MESSAGES, RESOURCES, THREADS
 from .._validate import (
@@ -44,7 +56,6 @@ from .sqlfrag import bumped, date_range, json_equals
 
 _CREATED = '"createdAt"'
 _UPDATED = '"updatedAt"'
-_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-variable limit
 
 
 # Mastra's content column is JSON text of a v2 content object; legacy rows hold a JSON string or
@@ -82,10 +93,6 @@ _UPSERT_RESOURCE = (
 )
 
 
-def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
-    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
-
-
 def _bump_threads(thread_ids: Sequence[str]) -> Stmt:
     p = Params()
     now = p(iso(utc_now()))
@@ -93,25 +100,6 @@ def _bump_threads(thread_ids: Sequence[str]) -> Stmt:
         f'UPDATE mastra_threads SET "updatedAt" = {bumped(_UPDATED, now)} WHERE id IN ({p.many(list(thread_ids))})',
         p.values,
     )
-
-
-def _check_thread_ids(thread_id: object) -> list[str]:
-    ids = [thread_id] if isinstance(thread_id, str) else thread_id
-    if not isinstance(ids, list | tuple) or not ids or not all(isinstance(t, str) and t.strip() for t in ids):
-        raise ValidationError(
-            "threadId must be a non-empty string or array of non-empty strings",
-            status="INVALID_THREAD_ID",
-            details={"threadId": repr(thread_id)},
-        )
-    return [str(t) for t in ids]
-
-
-def _in_range(created: datetime, rng: DateRange | None) -> bool:
-    if rng is None:
-        return True
-    if rng.start is not None and (created <= rng.start if rng.start_exclusive else created < rng.start):
-        return False
-    return not (rng.end is not None and (created >= rng.end if rng.end_exclusive else created > rng.end))
 
 
 class MemoryLibSQL(LibSQLDomain):
@@ -230,17 +218,7 @@ class MemoryLibSQL(LibSQLDomain):
 
     @operation
     async def save_messages(self, *, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
-        if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
-            raise ValidationError("messages must be a sequence of messages")
-        records = [coerce(Message, m, "message") for m in messages]
-        for m in records:
-            require_id(m.id, "message.id")
-            if not isinstance(m.thread_id, str) or not m.thread_id.strip():
-                raise ValidationError(f"Expected to find a threadId for message {m.id!r}", details={"messageId": m.id})
-            if not isinstance(m.resource_id, str) or not m.resource_id.strip():
-                raise ValidationError(
-                    f"Expected to find a resourceId for message {m.id!r}", details={"messageId": m.id}
-                )
+        records = check_messages(messages)
         if not records:
             return []
         threads = list(dict.fromkeys(m.thread_id for m in records if m.thread_id))
@@ -278,7 +256,7 @@ class MemoryLibSQL(LibSQLDomain):
         direction: str = "ASC",
         include_total: bool = True,
     ) -> ListMessagesResult:
-        thread_ids = _check_thread_ids(thread_id)
+        thread_ids = check_thread_ids(thread_id)
         p = Params()
         base = [f"thread_id IN ({p.many(thread_ids)})"]
         wanted = set(thread_ids)
@@ -309,8 +287,7 @@ class MemoryLibSQL(LibSQLDomain):
         direction: str = "ASC",
         include_total: bool = True,
     ) -> ListMessagesResult:
-        if not isinstance(resource_id, str) or not resource_id.strip():
-            raise ValidationError("resourceId must be a non-empty string", status="INVALID_QUERY")
+        check_resource_query(resource_id)
         return await self._list(
             Params(),
             [],
@@ -343,18 +320,11 @@ class MemoryLibSQL(LibSQLDomain):
         dir_ = check_direction(direction)
         rng = check_date_range(date_range_)
         filters = check_scalar_filter(metadata)
-        if isinstance(include, str | bytes) or not isinstance(include, Sequence):
-            raise ValidationError("include must be a sequence of IncludeContext")
-        includes = [coerce(IncludeContext, inc, "include") for inc in include]
-        for inc in includes:
-            require_id(inc.id, "include.id")
-            if inc.with_previous_messages < 0 or inc.with_next_messages < 0:
-                raise ValidationError("include window sizes must be >= 0")
-
+        includes = check_includes(include)
         include_stmt = self._include_stmt(includes, resource_id)
         if win.limit == 0:
             included = MESSAGE.decode_all((await self.db.read([include_stmt]))[0]) if include_stmt else []
-            return self._result(included, dir_, win, total=0, has_more=False)
+            return list_result([], included, dir_, win, total=0, filtered=True)
 
         # The page, its total and the include windows travel together in one read.
         clauses = self._message_filters(p, base, resource_id, rng, filters)
@@ -376,25 +346,16 @@ class MemoryLibSQL(LibSQLDomain):
         if not include_total:
             peeked = win.limit is not None and len(page_msgs) > win.limit
             page_msgs = page_msgs[: win.limit] if win.limit is not None else page_msgs
-            return self._result(page_msgs + included, dir_, win, total=win.offset + len(page_msgs), has_more=peeked)
-        total = int(results[1][0][0])
-
-        if filters:
-            has_more = win.limit is not None and win.offset + len(page_msgs) < total
-        else:
-            returned = {m.id for m in page_msgs} | {
-                m.id for m in included if in_base(m) and _in_range(m.created_at, rng)
-            }
-            has_more = win.has_more(total) and len(returned) < total
-        return self._result(page_msgs + included, dir_, win, total=total, has_more=has_more)
-
-    @staticmethod
-    def _result(
-        messages: list[Message], direction: str, win: Window, *, total: int, has_more: bool
-    ) -> ListMessagesResult:
-        unique = list({m.id: m for m in messages}.values())
-        unique.sort(key=lambda m: (m.created_at, m.id), reverse=direction == "DESC")
-        return ListMessagesResult(messages=unique, total=total, page=win.page, per_page=win.per_page, has_more=has_more)
+            return list_result(page_msgs, included, dir_, win, total=None, peeked=peeked)
+        return list_result(
+            page_msgs,
+            included,
+            dir_,
+            win,
+            total=int(results[1][0][0]),
+            filtered=bool(filters),
+            in_base=lambda m: in_base(m) and in_range(m.created_at, rng),
+        )
 
     @staticmethod
     def _include_stmt(includes: list[IncludeContext], resource_id: str | None) -> Stmt | None:
@@ -432,7 +393,7 @@ class MemoryLibSQL(LibSQLDomain):
     async def list_messages_by_id(self, *, message_ids: Sequence[str]) -> list[Message]:
         ids = require_ids(message_ids, "message_ids")
         found: list[Message] = []
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             p = Params()
             found += MESSAGE.decode_all(
                 await self.db.query(
@@ -445,22 +406,14 @@ class MemoryLibSQL(LibSQLDomain):
 
     @operation
     async def update_messages(self, *, messages: Sequence[MessageUpdate | Mapping[str, Any]]) -> list[Message]:
-        if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
-            raise ValidationError("messages must be a sequence of MessageUpdate")
-        updates = [coerce(MessageUpdate, m, "message update") for m in messages]
-        for u in updates:
-            require_id(u.id, "message.id")
-            for name in ("thread_id", "resource_id", "role", "type"):
-                value = getattr(u, name)
-                if value is not None and not value.strip():
-                    raise ValidationError(f"message {u.id!r}: {name} must not be empty")
+        updates = check_updates(messages)
         if not updates:
             return []
         ids = list(dict.fromkeys(u.id for u in updates))
 
         async def body(tx: Tx) -> list[Message]:
             current: dict[str, Message] = {}
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 p = Params()
                 rows = await tx.query(
                     f"SELECT {MESSAGE.select} FROM mastra_messages WHERE id IN ({p.many(list(chunk))})",
@@ -473,15 +426,7 @@ class MemoryLibSQL(LibSQLDomain):
                 if msg is None:
                     continue
                 touched[str(msg.thread_id)] = None
-                if u.content is not None:
-                    merged = {**msg.content, **u.content}
-                    old_meta, new_meta = msg.content.get("metadata"), u.content.get("metadata")
-                    if isinstance(old_meta, dict) and isinstance(new_meta, dict):
-                        merged["metadata"] = {**old_meta, **new_meta}
-                    msg.content = merged
-                for name in ("role", "type", "thread_id", "resource_id"):
-                    if getattr(u, name) is not None:
-                        setattr(msg, name, getattr(u, name))
+                apply_update(msg, u)
                 touched[str(msg.thread_id)] = None
             changed = [current[i] for i in ids if i in current]
             if changed:
@@ -504,7 +449,7 @@ class MemoryLibSQL(LibSQLDomain):
 
         async def body(tx: Tx) -> None:
             threads: dict[str, None] = {}
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 p = Params()
                 in_list = p.many(list(chunk))
                 rows = await tx.query(
@@ -560,31 +505,9 @@ class MemoryLibSQL(LibSQLDomain):
             if message_limit is not None:
                 sql += f" LIMIT {p(message_limit)}"
             originals = MESSAGE.decode_all(await tx.query(sql, p.values))[::-1]
-            now = utc_now()
-            clone_info: dict[str, Any] = {"sourceThreadId": source_thread_id, "clonedAt": iso(now)}
-            if originals:
-                clone_info["lastMessageId"] = originals[-1].id
-            thread = StorageThread(
-                id=target_id,
-                resource_id=resource_id or source.resource_id,
-                title=title if title is not None else (f"Clone of {source.title}" if source.title else ""),
-                metadata={**extra, "clone": clone_info},
-                created_at=now,
-                updated_at=now,
+            thread, copies, id_map = clone_plan(
+                source, originals, new_thread_id=target_id, resource_id=resource_id, title=title, metadata=extra
             )
-            id_map = {m.id: str(uuid.uuid4()) for m in originals}
-            copies = [
-                Message(
-                    id=id_map[m.id],
-                    role=m.role,
-                    content=m.content,
-                    created_at=m.created_at,
-                    thread_id=target_id,
-                    resource_id=thread.resource_id,
-                    type=m.type,
-                )
-                for m in originals
-            ]
             await tx.execute(_UPSERT_THREAD, THREAD.params(thread))
             if copies:
                 await tx.executemany(_UPSERT_MESSAGE, [MESSAGE.params(m) for m in copies])

@@ -1,0 +1,171 @@
+"""Memory rules every backend applies the same way: input checks, merges, clone plans, list results.
+
+The backends write their own queries; what a message list, an update or a clone *means* lives here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ._codec import iso, utc_now
+from ._sql.pagination import Window
+from ._validate import coerce, require_id
+from .errors import ValidationError
+from .types import (
+    DateRange,
+    IncludeContext,
+    ListMessagesResult,
+    Message,
+    MessageUpdate,
+    StorageThread,
+)
+
+CHUNK = 500  # ids per IN (...) list, well under every backend's bound-parameter limit
+
+
+def chunks(ids: Sequence[str]) -> list[Sequence[str]]:
+    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+
+
+def check_thread_ids(thread_id: object) -> list[str]:
+    ids = [thread_id] if isinstance(thread_id, str) else thread_id
+    if not isinstance(ids, list | tuple) or not ids or not all(isinstance(t, str) and t.strip() for t in ids):
+        raise ValidationError(
+            "threadId must be a non-empty string or array of non-empty strings",
+            status="INVALID_THREAD_ID",
+            details={"threadId": repr(thread_id)},
+        )
+    return [str(t) for t in ids]
+
+
+def check_resource_query(resource_id: object) -> str:
+    if not isinstance(resource_id, str) or not resource_id.strip():
+        raise ValidationError("resourceId must be a non-empty string", status="INVALID_QUERY")
+    return resource_id
+
+
+def _sequence(value: object, what: str) -> Sequence[Any]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise ValidationError(f"{what} must be a sequence")
+    return value
+
+
+def check_messages(messages: object) -> list[Message]:
+    """Every message of a batch validated before any is written: a bad one rejects the batch."""
+    records = [coerce(Message, m, "message") for m in _sequence(messages, "messages")]
+    for m in records:
+        require_id(m.id, "message.id")
+        if not isinstance(m.thread_id, str) or not m.thread_id.strip():
+            raise ValidationError(f"Expected to find a threadId for message {m.id!r}", details={"messageId": m.id})
+        if not isinstance(m.resource_id, str) or not m.resource_id.strip():
+            raise ValidationError(f"Expected to find a resourceId for message {m.id!r}", details={"messageId": m.id})
+    return records
+
+
+def check_includes(include: object) -> list[IncludeContext]:
+    includes = [coerce(IncludeContext, inc, "include") for inc in _sequence(include, "include")]
+    for inc in includes:
+        require_id(inc.id, "include.id")
+        if inc.with_previous_messages < 0 or inc.with_next_messages < 0:
+            raise ValidationError("include window sizes must be >= 0")
+    return includes
+
+
+def check_updates(messages: object) -> list[MessageUpdate]:
+    updates = [coerce(MessageUpdate, m, "message update") for m in _sequence(messages, "messages")]
+    for u in updates:
+        require_id(u.id, "message.id")
+        for name in ("thread_id", "resource_id", "role", "type"):
+            value = getattr(u, name)
+            if value is not None and not value.strip():
+                raise ValidationError(f"message {u.id!r}: {name} must not be empty")
+    return updates
+
+
+def apply_update(message: Message, update: MessageUpdate) -> None:
+    """Content merges one level deep (and ``content.metadata`` one more); other given fields replace."""
+    if update.content is not None:
+        merged = {**message.content, **update.content}
+        old_meta, new_meta = message.content.get("metadata"), update.content.get("metadata")
+        if isinstance(old_meta, dict) and isinstance(new_meta, dict):
+            merged["metadata"] = {**old_meta, **new_meta}
+        message.content = merged
+    for name in ("role", "type", "thread_id", "resource_id"):
+        if getattr(update, name) is not None:
+            setattr(message, name, getattr(update, name))
+
+
+def in_range(created: datetime, rng: DateRange | None) -> bool:
+    if rng is None:
+        return True
+    if rng.start is not None and (created <= rng.start if rng.start_exclusive else created < rng.start):
+        return False
+    return not (rng.end is not None and (created >= rng.end if rng.end_exclusive else created > rng.end))
+
+
+def list_result(
+    page: list[Message],
+    included: list[Message],
+    direction: str,
+    win: Window,
+    *,
+    total: int | None,
+    peeked: bool = False,
+    filtered: bool = False,
+    in_base: Callable[[Message], bool] = lambda m: False,
+) -> ListMessagesResult:
+    """Merges a page with its include windows (deduplicated, in the requested order) and works out
+    ``has_more`` as Mastra does. ``total=None`` means the count was skipped and the page was read
+    with one extra row (``peeked`` says whether it came)."""
+    if total is None:
+        has_more = peeked
+        total = win.offset + len(page)
+    elif filtered:
+        has_more = win.limit is not None and win.offset + len(page) < total
+    else:
+        returned = {m.id for m in page} | {m.id for m in included if in_base(m)}
+        has_more = win.has_more(total) and len(returned) < total
+    unique = list({m.id: m for m in page + included}.values())
+    unique.sort(key=lambda m: (m.created_at, m.id), reverse=direction == "DESC")
+    return ListMessagesResult(messages=unique, total=total, page=win.page, per_page=win.per_page, has_more=has_more)
+
+
+def clone_plan(
+    source: StorageThread,
+    originals: list[Message],
+    *,
+    new_thread_id: str,
+    resource_id: str | None,
+    title: str | None,
+    metadata: Mapping[str, Any],
+) -> tuple[StorageThread, list[Message], dict[str, str]]:
+    """The new thread and the message copies (new ids, same content and times) of a clone."""
+    now = utc_now()
+    clone_info: dict[str, Any] = {"sourceThreadId": source.id, "clonedAt": iso(now)}
+    if originals:
+        clone_info["lastMessageId"] = originals[-1].id
+    thread = StorageThread(
+        id=new_thread_id,
+        resource_id=resource_id or source.resource_id,
+        title=title if title is not None else (f"Clone of {source.title}" if source.title else ""),
+        metadata={**metadata, "clone": clone_info},
+        created_at=now,
+        updated_at=now,
+    )
+    id_map = {m.id: str(uuid.uuid4()) for m in originals}
+    copies = [
+        Message(
+            id=id_map[m.id],
+            role=m.role,
+            content=m.content,
+            created_at=m.created_at,
+            thread_id=thread.id,
+            resource_id=thread.resource_id,
+            type=m.type,
+        )
+        for m in originals
+    ]
+    return thread, copies, id_map
