@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Concatenate, Literal, ParamSpec, Self, TypeVar, overload
 
+from ._codec import parse_duration, utc_now
 from .domains import (
     DOMAINS,
     AgentsStorage,
@@ -22,6 +25,45 @@ from .types import PruneResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    """One table to prune: rows whose ``column`` is older than ``cutoff`` go, ``batch`` at a time."""
+
+    key: str
+    table: str
+    column: str
+    cutoff: datetime
+    batch: int
+
+
+def retention_plan(domain: str, tables: Mapping[str, tuple[str, str]], retention: Mapping[str, Any]) -> list[PrunePlan]:
+    """The validated prune plan of one domain, children first (the order of ``tables``).
+
+    A policy is an age (``"30d"``, a timedelta, milliseconds) or ``{"max_age": ..., "batch_size": n}``.
+    """
+    policies = retention.get(domain) or {}
+    unknown = set(policies) - set(tables)
+    if unknown:
+        raise ValidationError(f"unknown retention table(s) for {domain}: {sorted(unknown)}; known: {list(tables)}")
+    plans: list[PrunePlan] = []
+    for key, (table, column) in tables.items():
+        if key not in policies:
+            continue
+        policy = policies[key]
+        if isinstance(policy, Mapping):
+            max_age, batch = policy.get("max_age"), policy.get("batch_size", 1000)
+        else:
+            max_age, batch = policy, 1000
+        try:
+            age = parse_duration(max_age)  # type: ignore[arg-type]  # a wrong type is reported below
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ValidationError(f"retention {domain}.{key}: {exc}") from exc
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
+            raise ValidationError(f"retention {domain}.{key}: batch_size must be a positive integer")
+        plans.append(PrunePlan(key, table, column, utc_now() - age, batch))
+    return plans
 
 
 class InitOnce:

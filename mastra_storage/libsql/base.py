@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .._base import DomainBase, InitOnce, operation
-from .._codec import iso, parse_duration, utc_now
+from .._base import DomainBase, InitOnce, operation, retention_plan
+from .._codec import iso
 from .._sql.pagination import Window
 from .._sql.schema import Table
 from ..errors import ValidationError
@@ -171,31 +171,10 @@ class LibSQLDomain(DomainBase):
         ``retention={"memory": {"messages": "30d"}}``; a policy may also be
         ``{"max_age": timedelta(days=30), "batch_size": 500}``.
         """
-        policies = retention.get(self.domain) or {}
-        unknown = set(policies) - set(self.retention_tables)
-        if unknown:
-            raise ValidationError(
-                f"unknown retention table(s) for {self.domain}: {sorted(unknown)}; known: {list(self.retention_tables)}"
-            )
-        plans: list[tuple[str, str, str, str, int]] = []
-        for key, (table, column) in self.retention_tables.items():
-            if key not in policies:
-                continue
-            policy = policies[key]
-            max_age, batch = (
-                (policy.get("max_age"), policy.get("batch_size", 1000))
-                if isinstance(policy, Mapping)
-                else (policy, 1000)
-            )
-            try:
-                age = parse_duration(max_age)  # type: ignore[arg-type]  # validated by the call
-            except (ValueError, TypeError, AttributeError) as exc:
-                raise ValidationError(f"retention {self.domain}.{key}: {exc}") from exc
-            if not isinstance(batch, int) or batch <= 0:
-                raise ValidationError(f"retention {self.domain}.{key}: batch_size must be a positive integer")
-            plans.append((key, table, column, iso(utc_now() - age), batch))
+        plans = retention_plan(self.domain, self.retention_tables, retention)
         results: list[PruneResult] = []
-        for key, table, column, cutoff, batch in plans:
+        for plan in plans:
+            table, column = plan.table, plan.column
             await self.db.execute(
                 f'CREATE INDEX IF NOT EXISTS "idx_retention_{table}_{column}" ON "{table}" ("{column}")'
             )
@@ -203,10 +182,10 @@ class LibSQLDomain(DomainBase):
             while True:
                 n = await self.db.execute(
                     f'DELETE FROM "{table}" WHERE rowid IN (SELECT rowid FROM "{table}" WHERE "{column}" < ? LIMIT ?)',
-                    (cutoff, batch),
+                    (iso(plan.cutoff), plan.batch),
                 )
                 deleted += n
-                if n < batch:
+                if n < plan.batch:
                     break
-            results.append(PruneResult(domain=self.domain, table=key, deleted=deleted, done=True))
+            results.append(PruneResult(domain=self.domain, table=plan.key, deleted=deleted, done=True))
         return results

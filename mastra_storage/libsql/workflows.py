@@ -12,8 +12,7 @@ from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import WORKFLOW_SNAPSHOT
 from .._validate import check_datetime, check_mapping, require_id
-from .._workflow_merge import apply_step_result, empty_snapshot, status_matches
-from ..errors import ValidationError
+from .._workflow_rules import apply_step_result, check_run, empty_snapshot, status_matches
 from ..types import PerPage, WorkflowRun, WorkflowRunsResult
 from .base import LibSQLDomain
 from .codec import RowCodec
@@ -60,20 +59,7 @@ class WorkflowsLibSQL(LibSQLDomain):
         created_at: datetime | None = None,
         updated_at: datetime | None = None,
     ) -> None:
-        require_id(workflow_name, "workflow_name")
-        require_id(run_id, "run_id")
-        body = check_mapping(snapshot, "snapshot")
-        if resource_id is not None and not isinstance(resource_id, str):
-            raise ValidationError(f"resource_id must be a string, got {type(resource_id).__name__}")
-        now = utc_now()
-        run = WorkflowRun(
-            workflow_name=workflow_name,
-            run_id=run_id,
-            snapshot=body,
-            resource_id=resource_id,
-            created_at=check_datetime(created_at, "created_at") or now,
-            updated_at=check_datetime(updated_at, "updated_at") or now,
-        )
+        run = check_run(workflow_name, run_id, snapshot, resource_id, created_at, updated_at)
         await self.db.execute(_UPSERT, RUN.params(run))
 
     @operation

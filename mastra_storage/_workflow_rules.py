@@ -1,4 +1,5 @@
-"""Mastra's snapshot merges for workflow runs, the same on every backend (reference §3.2)."""
+"""Workflow-run rules every backend applies the same way: input checks and Mastra's snapshot merges
+(reference §3.2)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._codec import utc_now
+from ._validate import check_datetime, check_mapping, require_id
+from .errors import ValidationError
+from .types import WorkflowRun
 
 PENDING_MARKER = "__mastra_pending__"
 
@@ -75,3 +79,28 @@ def status_matches(snapshot: Mapping[str, Any], expected: str | Sequence[str] | 
         return True
     allowed = [expected] if isinstance(expected, str) else list(expected)
     return snapshot.get("status") in allowed
+
+
+def check_run(
+    workflow_name: object,
+    run_id: object,
+    snapshot: object,
+    resource_id: object,
+    created_at: object,
+    updated_at: object,
+) -> WorkflowRun:
+    """The run ``persist_workflow_snapshot`` writes, validated (timestamps default to now)."""
+    require_id(workflow_name, "workflow_name")
+    require_id(run_id, "run_id")
+    body = check_mapping(snapshot, "snapshot")
+    if resource_id is not None and not isinstance(resource_id, str):
+        raise ValidationError(f"resource_id must be a string, got {type(resource_id).__name__}")
+    now = utc_now()
+    return WorkflowRun(
+        workflow_name=str(workflow_name),
+        run_id=str(run_id),
+        snapshot=body,
+        resource_id=resource_id,
+        created_at=check_datetime(created_at, "created_at") or now,
+        updated_at=check_datetime(updated_at, "updated_at") or now,
+    )
