@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import msgspec
-
 from .._base import operation
 from .._codec import iso, utc_now
+from .._record_rules import (
+    SPAN_FIXED,
+    TRACE_EQUALITY_FILTERS,
+    check_span_changes,
+    check_span_updates,
+    new_spans,
+)
 from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import AI_SPANS
@@ -21,8 +26,7 @@ from .._validate import (
     require_id,
     require_ids,
 )
-from ..errors import ValidationError
-from ..types import ListTracesResult, PerPage, SpanContext, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
+from ..types import ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
 from .base import LibSQLDomain
 from .codec import RowCodec, encode_value
 from .connection import Stmt, Tx
@@ -39,40 +43,7 @@ _UPSERT = (
 # A trace's status from its root span: an error wins, then no end means still running.
 _STATUS = "CASE WHEN {a}error IS NOT NULL THEN 'error' WHEN {a}\"endedAt\" IS NULL THEN 'running' ELSE 'success' END"
 TRACE_SPAN = RowCodec(TraceSpan, AI_SPANS, computed={"status": _STATUS})
-# Fields update_span may change; ids and createdAt are fixed, updatedAt is the store's.
-_UPDATABLE = {
-    attr: (column, kind)
-    for attr, _, column, kind in SPAN.fields
-    if attr not in ("trace_id", "span_id", "created_at", "updated_at")
-}
-_SPAN_TYPES = {f.name: f.type for f in msgspec.structs.fields(SpanRecord)}
-_EQUALITY_FILTERS = ["trace_id", "span_type", *(f.name for f in msgspec.structs.fields(SpanContext))]
-
-
-def _spans(records: Sequence[SpanRecord | Mapping[str, Any]]) -> list[SpanRecord]:
-    now = utc_now()
-    spans = []
-    for record in records:
-        span = coerce(SpanRecord, record, "span")
-        require_id(span.trace_id, "span.trace_id")
-        require_id(span.span_id, "span.span_id")
-        span.created_at = span.updated_at = now
-        spans.append(span)
-    return spans
-
-
-def _check_updates(updates: Mapping[str, Any]) -> dict[str, Any]:
-    if not isinstance(updates, Mapping):
-        raise ValidationError("updates must be a mapping of SpanRecord field names to values")
-    checked: dict[str, Any] = {}
-    for key, value in updates.items():
-        if key not in _UPDATABLE:
-            raise ValidationError(f"cannot update span field {key!r}; updatable: {sorted(_UPDATABLE)}")
-        try:
-            checked[key] = msgspec.convert(value, _SPAN_TYPES[key])
-        except msgspec.ValidationError as exc:
-            raise ValidationError(f"invalid value for span field {key!r}: {exc}") from exc
-    return checked
+_UPDATABLE = {attr: (column, kind) for attr, _, column, kind in SPAN.fields if attr not in SPAN_FIXED}
 
 
 def _update_stmt(trace_id: str, span_id: str, changes: dict[str, Any]) -> Stmt:
@@ -102,14 +73,12 @@ class ObservabilityLibSQL(LibSQLDomain):
 
     @operation
     async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
-        (record,) = _spans([span])
+        (record,) = new_spans([span])
         await self.db.execute(_UPSERT, SPAN.params(record))
 
     @operation
     async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
-        if isinstance(spans, str | bytes) or not isinstance(spans, Sequence):
-            raise ValidationError("spans must be a sequence of spans")
-        records = _spans(spans)
+        records = new_spans(spans)
         if records:
             await self.db.batch([Stmt(_UPSERT, [SPAN.params(r) for r in records], many=True)])
 
@@ -117,20 +86,13 @@ class ObservabilityLibSQL(LibSQLDomain):
     async def update_span(self, *, trace_id: str, span_id: str, updates: Mapping[str, Any]) -> None:
         require_id(trace_id, "trace_id")
         require_id(span_id, "span_id")
-        changes = _check_updates(updates)
+        changes = check_span_changes(updates)
         stmt = _update_stmt(trace_id, span_id, changes)
         await self.db.execute(stmt.sql, stmt.params)
 
     @operation
     async def batch_update_spans(self, *, updates: Sequence[SpanUpdate | Mapping[str, Any]]) -> None:
-        if isinstance(updates, str | bytes) or not isinstance(updates, Sequence):
-            raise ValidationError("updates must be a sequence of SpanUpdate")
-        stmts = []
-        for item in updates:
-            upd = coerce(SpanUpdate, item, "span update")
-            require_id(upd.trace_id, "trace_id")
-            require_id(upd.span_id, "span_id")
-            stmts.append(_update_stmt(upd.trace_id, upd.span_id, _check_updates(upd.updates)))
+        stmts = [_update_stmt(trace, span, changes) for trace, span, changes in check_span_updates(updates)]
         await self.db.batch(stmts)
 
     @operation
@@ -180,7 +142,7 @@ class ObservabilityLibSQL(LibSQLDomain):
         f = coerce(TracesFilter, filters, "filters") if filters is not None else TracesFilter()
         p = Params()
         clauses = ['r."parentSpanId" IS NULL']
-        for name in _EQUALITY_FILTERS:
+        for name in TRACE_EQUALITY_FILTERS:
             value = getattr(f, name)
             if value is not None:
                 clauses.append(f'r."{SPAN.column_of[name]}" = {p(value)}')

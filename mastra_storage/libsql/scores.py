@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import msgspec
-
 from .._base import operation
-from .._codec import utc_now
+from .._record_rules import new_score
 from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import SCORERS
-from .._validate import check_choice, coerce, require_id
-from ..errors import ValidationError
+from .._validate import check_choice, require_id
 from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
 from .base import LibSQLDomain
 from .codec import RowCodec
@@ -39,19 +35,7 @@ class ScoresLibSQL(LibSQLDomain):
 
     @operation
     async def save_score(self, *, score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
-        try:
-            payload = coerce(ScorePayload, score, "score")
-        except ValidationError as exc:
-            exc.status = "VALIDATION_FAILED"
-            raise
-        for name in ("scorer_id", "entity_id", "run_id"):
-            require_id(getattr(payload, name), name)
-        if payload.id is not None:
-            require_id(payload.id, "id")
-        now = utc_now()
-        fields = msgspec.structs.asdict(payload)
-        fields["id"] = payload.id or str(uuid.uuid4())
-        row = ScoreRow(**fields, created_at=now, updated_at=now)
+        row = new_score(score)
         await self.db.execute(_UPSERT, SCORE.params(row))
         return row
 

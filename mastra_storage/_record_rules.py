@@ -1,0 +1,80 @@
+"""Scores and spans: the checks every backend runs before writing them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from ._codec import utc_now
+from ._validate import coerce, require_id
+from .errors import ValidationError
+from .types import ScorePayload, ScoreRow, SpanContext, SpanRecord, SpanUpdate
+
+# Fields update_span may change: ids and createdAt are fixed, updatedAt is the store's.
+SPAN_FIXED = ("trace_id", "span_id", "created_at", "updated_at")
+_SPAN_TYPES = {f.name: f.type for f in msgspec.structs.fields(SpanRecord) if f.name not in SPAN_FIXED}
+# list_traces filters that are plain column equality.
+TRACE_EQUALITY_FILTERS = ["trace_id", "span_type", *(f.name for f in msgspec.structs.fields(SpanContext))]
+
+
+def new_score(score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
+    """The row ``save_score`` writes: validated, with an id (the given one upserts) and timestamps."""
+    try:
+        payload = coerce(ScorePayload, score, "score")
+    except ValidationError as exc:
+        exc.status = "VALIDATION_FAILED"
+        raise
+    for name in ("scorer_id", "entity_id", "run_id"):
+        require_id(getattr(payload, name), name)
+    if payload.id is not None:
+        require_id(payload.id, "id")
+    now = utc_now()
+    fields = msgspec.structs.asdict(payload)
+    fields["id"] = payload.id or str(uuid.uuid4())
+    return ScoreRow(**fields, created_at=now, updated_at=now)
+
+
+def new_spans(records: object) -> list[SpanRecord]:
+    """Spans to create, validated, stamped with ``created_at = updated_at = now``."""
+    if isinstance(records, str | bytes) or not isinstance(records, Sequence):
+        raise ValidationError("spans must be a sequence of spans")
+    now = utc_now()
+    spans = []
+    for record in records:
+        span = coerce(SpanRecord, record, "span")
+        require_id(span.trace_id, "span.trace_id")
+        require_id(span.span_id, "span.span_id")
+        span.created_at = span.updated_at = now
+        spans.append(span)
+    return spans
+
+
+def check_span_changes(updates: object) -> dict[str, Any]:
+    """A partial span update keyed by SpanRecord's snake_case names, each value type-checked."""
+    if not isinstance(updates, Mapping):
+        raise ValidationError("updates must be a mapping of SpanRecord field names to values")
+    checked: dict[str, Any] = {}
+    for key, value in updates.items():
+        if key not in _SPAN_TYPES:
+            raise ValidationError(f"cannot update span field {key!r}; updatable: {sorted(_SPAN_TYPES)}")
+        try:
+            checked[key] = msgspec.convert(value, _SPAN_TYPES[key])
+        except msgspec.ValidationError as exc:
+            raise ValidationError(f"invalid value for span field {key!r}: {exc}") from exc
+    return checked
+
+
+def check_span_updates(updates: object) -> list[tuple[str, str, dict[str, Any]]]:
+    """``batch_update_spans`` input as (trace_id, span_id, changes), all validated first."""
+    if isinstance(updates, str | bytes) or not isinstance(updates, Sequence):
+        raise ValidationError("updates must be a sequence of SpanUpdate")
+    checked = []
+    for item in updates:
+        upd = coerce(SpanUpdate, item, "span update")
+        checked.append(
+            (require_id(upd.trace_id, "trace_id"), require_id(upd.span_id, "span_id"), check_span_changes(upd.updates))
+        )
+    return checked
