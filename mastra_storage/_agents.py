@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
-from ._validate import coerce
+from ._codec import later_than, utc_now
+from ._validate import coerce, require_id
 from .errors import ValidationError
 from .types import AGENT_CONFIG_FIELDS, AgentCreate, AgentVersion, ResolvedAgent, StoredAgent
 
@@ -43,3 +45,73 @@ def resolve(agent: StoredAgent, version: AgentVersion | None) -> ResolvedAgent:
         **config,
         resolved_version_id=version.id if version is not None else None,
     )
+
+
+def new_agent(agent: AgentCreate | Mapping[str, Any]) -> tuple[StoredAgent, AgentVersion]:
+    """What ``create`` writes: the thin agent row (a draft) and version 1 holding its configuration."""
+    spec = coerce(AgentCreate, agent, "agent")
+    require_id(spec.id, "agent.id")
+    now = utc_now()
+    record = StoredAgent(
+        id=spec.id,
+        status="draft",
+        created_at=now,
+        updated_at=now,
+        author_id=spec.author_id,
+        visibility=spec.visibility if spec.visibility is not None else ("private" if spec.author_id else None),
+        metadata=spec.metadata,
+        favorite_count=0,
+    )
+    config = config_of(spec)
+    version = AgentVersion(
+        **config,
+        id=str(uuid.uuid4()),
+        agent_id=spec.id,
+        version_number=1,
+        created_at=now,
+        changed_fields=[name for name, value in config.items() if value is not None],
+        change_message="Initial version",
+    )
+    return record, version
+
+
+def check_new_version(version_number: object, change_message: object, config: object) -> None:
+    if version_number is not None and (
+        isinstance(version_number, bool) or not isinstance(version_number, int) or version_number < 1
+    ):
+        raise ValidationError(f"version_number must be a positive integer, got {version_number!r}")
+    if change_message is not None and not isinstance(change_message, str):
+        raise ValidationError("change_message must be a string")
+    if not isinstance(config, Mapping):
+        raise ValidationError("config must be a mapping of agent config fields")
+
+
+def next_version(
+    agent_id: str,
+    latest: AgentVersion | None,
+    config: Mapping[str, Any],
+    change_message: str | None,
+    version_number: int | None,
+) -> AgentVersion:
+    """The next version: numbered after ``latest`` unless a number is given."""
+    full, changed = next_config(latest, config)
+    number = version_number if version_number is not None else (latest.version_number + 1 if latest else 1)
+    return AgentVersion(
+        **full,
+        id=str(uuid.uuid4()),
+        agent_id=agent_id,
+        version_number=number,
+        created_at=utc_now(),
+        changed_fields=changed,
+        change_message=change_message,
+    )
+
+
+def apply_agent_update(agent: StoredAgent, changes: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> None:
+    """Owner fields replace, metadata merges shallowly, ``updated_at`` strictly increases."""
+    for name, value in changes.items():
+        if value is not None:
+            setattr(agent, name, value)
+    if metadata is not None:
+        agent.metadata = {**(agent.metadata or {}), **metadata}
+    agent.updated_at = later_than(agent.updated_at)

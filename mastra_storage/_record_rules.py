@@ -9,9 +9,10 @@ from typing import Any
 import msgspec
 
 from ._codec import utc_now
-from ._validate import coerce, require_id
+from ._sql.pagination import Window, window
+from ._validate import check_choice, check_direction, check_metadata_key, coerce, require_id
 from .errors import ValidationError
-from .types import ScorePayload, ScoreRow, SpanContext, SpanRecord, SpanUpdate
+from .types import ScorePayload, ScoreRow, SpanContext, SpanRecord, SpanUpdate, TracesFilter
 
 # Fields update_span may change: ids and createdAt are fixed, updatedAt is the store's.
 SPAN_FIXED = ("trace_id", "span_id", "created_at", "updated_at")
@@ -78,3 +79,17 @@ def check_span_updates(updates: object) -> list[tuple[str, str, dict[str, Any]]]
             (require_id(upd.trace_id, "trace_id"), require_id(upd.span_id, "span_id"), check_span_changes(upd.updates))
         )
     return checked
+
+
+def check_trace_query(
+    filters: object, page: object, per_page: object, order_by: object, direction: object
+) -> tuple[Window, str, str, TracesFilter]:
+    """``list_traces`` input, validated: the page window, the order field and direction, the filters."""
+    win = window(page, per_page)
+    field = check_choice(order_by, ("started_at", "ended_at"), "order_by")
+    dir_ = check_direction(direction)
+    f = coerce(TracesFilter, filters, "filters") if filters is not None else TracesFilter()
+    for keys in (f.metadata, f.scope):
+        for key in keys or {}:
+            check_metadata_key(key)
+    return win, field, dir_, f

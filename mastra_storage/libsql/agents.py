@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .._agents import AGENT_STATUSES, config_of, next_config, resolve
+from .._agents import (
+    AGENT_STATUSES,
+    apply_agent_update,
+    check_new_version,
+    new_agent,
+    next_version,
+    resolve,
+)
 from .._base import operation
-from .._codec import dumps, later_than, utc_now
+from .._codec import dumps
 from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import AGENT_VERSIONS, AGENTS
-from .._validate import check_choice, check_direction, check_mapping, check_scalar_filter, coerce, require_id
-from ..errors import ConflictError, NotFoundError, ValidationError
+from .._validate import check_choice, check_direction, check_mapping, check_scalar_filter, require_id
+from ..errors import ConflictError, NotFoundError
 from ..types import (
     AgentCreate,
     AgentVersion,
@@ -70,33 +76,11 @@ class AgentsLibSQL(LibSQLDomain):
 
     @operation
     async def create(self, *, agent: AgentCreate | Mapping[str, Any]) -> StoredAgent:
-        spec = coerce(AgentCreate, agent, "agent")
-        require_id(spec.id, "agent.id")
-        now = utc_now()
-        record = StoredAgent(
-            id=spec.id,
-            status="draft",
-            created_at=now,
-            updated_at=now,
-            author_id=spec.author_id,
-            visibility=spec.visibility if spec.visibility is not None else ("private" if spec.author_id else None),
-            metadata=spec.metadata,
-            favorite_count=0,
-        )
-        config = config_of(spec)
-        version = AgentVersion(
-            **config,
-            id=str(uuid.uuid4()),
-            agent_id=spec.id,
-            version_number=1,
-            created_at=now,
-            changed_fields=[name for name, value in config.items() if value is not None],
-            change_message="Initial version",
-        )
+        record, version = new_agent(agent)
 
         async def body(tx: Tx) -> StoredAgent:
-            if await self._get(tx, spec.id) is not None:
-                raise ConflictError(f"Agent with id {spec.id} already exists", details={"agentId": spec.id})
+            if await self._get(tx, record.id) is not None:
+                raise ConflictError(f"Agent with id {record.id} already exists", details={"agentId": record.id})
             await tx.execute(_INSERT_AGENT, AGENT.params(record))
             await tx.execute(_INSERT_VERSION, VERSION.params(version))
             return record
@@ -153,12 +137,7 @@ class AgentsLibSQL(LibSQLDomain):
             agent = await self._get(tx, id)
             if agent is None:
                 raise NotFoundError(f"Agent {id} not found", details={"agentId": id})
-            for name, value in changes.items():
-                if value is not None:
-                    setattr(agent, name, value)
-            if patch is not None:
-                agent.metadata = {**(agent.metadata or {}), **patch}
-            agent.updated_at = later_than(agent.updated_at)
+            apply_agent_update(agent, changes, patch)
             await tx.execute(
                 f"INSERT OR REPLACE INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders})",
                 AGENT.params(agent),
@@ -225,36 +204,19 @@ class AgentsLibSQL(LibSQLDomain):
         version_number: int | None = None,
     ) -> AgentVersion:
         require_id(agent_id, "agent_id")
-        if version_number is not None and (
-            isinstance(version_number, bool) or not isinstance(version_number, int) or version_number < 1
-        ):
-            raise ValidationError(f"version_number must be a positive integer, got {version_number!r}")
-        if change_message is not None and not isinstance(change_message, str):
-            raise ValidationError("change_message must be a string")
-        if not isinstance(config, Mapping):
-            raise ValidationError("config must be a mapping of agent config fields")
+        check_new_version(version_number, change_message, config)
 
         async def body(tx: Tx) -> AgentVersion:
             if await self._get(tx, agent_id) is None:
                 raise NotFoundError(f"Agent {agent_id} not found", details={"agentId": agent_id})
             rows = await tx.query(_LATEST, (agent_id,))
             latest = VERSION.decode(rows[0]) if rows else None
-            full, changed = next_config(latest, config)
-            number = version_number if version_number is not None else (latest.version_number + 1 if latest else 1)
+            version = next_version(agent_id, latest, config, change_message, version_number)
             if version_number is not None and await tx.query(
                 'SELECT 1 FROM mastra_agent_versions WHERE "agentId" = ? AND "versionNumber" = ?',
-                (agent_id, number),
+                (agent_id, version_number),
             ):
-                raise ConflictError(f"Agent {agent_id} already has version {number}")
-            version = AgentVersion(
-                **full,
-                id=str(uuid.uuid4()),
-                agent_id=agent_id,
-                version_number=number,
-                created_at=utc_now(),
-                changed_fields=changed,
-                change_message=change_message,
-            )
+                raise ConflictError(f"Agent {agent_id} already has version {version_number}")
             await tx.execute(_INSERT_VERSION, VERSION.params(version))
             return version
 

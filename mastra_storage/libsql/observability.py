@@ -12,17 +12,13 @@ from .._record_rules import (
     TRACE_EQUALITY_FILTERS,
     check_span_changes,
     check_span_updates,
+    check_trace_query,
     new_spans,
 )
-from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import AI_SPANS
 from .._validate import (
-    check_choice,
-    check_direction,
-    check_metadata_key,
     check_scalar_filter,
-    coerce,
     require_id,
     require_ids,
 )
@@ -134,12 +130,8 @@ class ObservabilityLibSQL(LibSQLDomain):
         order_by: str = "started_at",
         direction: str = "DESC",
     ) -> ListTracesResult:
-        win = window(page, per_page)
-        column = {"started_at": "startedAt", "ended_at": "endedAt"}[
-            check_choice(order_by, ("started_at", "ended_at"), "order_by")
-        ]
-        dir_ = check_direction(direction)
-        f = coerce(TracesFilter, filters, "filters") if filters is not None else TracesFilter()
+        win, field, dir_, f = check_trace_query(filters, page, per_page, order_by, direction)
+        column = SPAN.column_of[field]
         p = Params()
         clauses = ['r."parentSpanId" IS NULL']
         for name in TRACE_EQUALITY_FILTERS:
@@ -158,8 +150,6 @@ class ObservabilityLibSQL(LibSQLDomain):
             clauses.append(exists if f.has_child_error else f"NOT {exists}")
         for col, values in (("metadata", f.metadata), ("scope", f.scope)):
             if values:
-                for key in values:
-                    check_metadata_key(key)
                 clauses += json_equals(f"r.{col}", "", check_scalar_filter(values), p)
         for tag in f.tags or []:
             clauses.append(f"EXISTS (SELECT 1 FROM json_each(r.tags) WHERE value = {p(tag)})")

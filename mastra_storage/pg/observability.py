@@ -1,0 +1,194 @@
+"""Traces and spans on PostgreSQL, in Mastra's ``mastra_ai_spans`` table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from .._base import operation
+from .._codec import dumps, utc_now
+from .._record_rules import (
+    TRACE_EQUALITY_FILTERS,
+    check_span_changes,
+    check_span_updates,
+    check_trace_query,
+    new_spans,
+)
+from .._sql.params import Params, where
+from .._sql.schema import AI_SPANS
+from .._validate import check_scalar_filter, require_id, require_ids
+from ..types import ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
+from .base import PGDomain
+from .codec import PGRowCodec, unnest_insert
+from .sqlfrag import date_range, json_equals
+
+SPAN = PGRowCodec(SpanRecord, AI_SPANS)
+# A trace's status from its root span: an error wins, then no end means still running.
+_STATUS = "CASE WHEN {a}error IS NOT NULL THEN 'error' WHEN {a}\"endedAt\" IS NULL THEN 'running' ELSE 'success' END"
+TRACE_SPAN = PGRowCodec(TraceSpan, AI_SPANS, computed={"status": _STATUS})
+_KEYS = ("traceId", "spanId", "createdAt", "createdAtZ")
+_UPSERT_SET = ", ".join(
+    f'"{c}" = EXCLUDED."{c}"' for c in (col.strip('"') for col in SPAN.columns.split(", ")) if c not in _KEYS
+)
+
+
+class ObservabilityPG(PGDomain):
+    """Spans on PostgreSQL; traces are listed by their root spans."""
+
+    tables = (AI_SPANS,)
+    domain: ClassVar[str] = "observability"
+    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
+
+    def indexes(self) -> list[str]:
+        x, t = self.prefix, self.t("mastra_ai_spans")
+        return [
+            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_traceid_startedat_idx" ON {t} ("traceId", "startedAt")',
+            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_root_spans_idx" ON {t} ("startedAt" DESC) '
+            'WHERE "parentSpanId" IS NULL',
+            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_root_endedat_idx" ON {t} ("endedAt" DESC NULLS FIRST) '
+            'WHERE "parentSpanId" IS NULL',
+            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_entitytype_entityid_idx" ON {t} ("entityType", "entityId")',
+            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_metadata_gin_idx" ON {t} USING gin (metadata)',
+            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_tags_gin_idx" ON {t} USING gin (tags)',
+        ]
+
+    async def _upsert(self, spans: list[SpanRecord]) -> None:
+        latest = list({(s.trace_id, s.span_id): s for s in spans}.values())  # one row per key: the last wins
+        insert, arrays = unnest_insert(SPAN, self.t("mastra_ai_spans"), latest)
+        await self.execute(f'{insert} ON CONFLICT ("traceId", "spanId") DO UPDATE SET {_UPSERT_SET}', *arrays)
+
+    @operation
+    async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
+        await self._upsert(new_spans([span]))
+
+    @operation
+    async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
+        records = new_spans(spans)
+        if records:
+            await self._upsert(records)
+
+    def _update(self, trace_id: str, span_id: str, changes: dict[str, Any]) -> tuple[str, list[Any]]:
+        p = Params("numeric")
+        sets: list[str] = []
+        for attr, value in changes.items():
+            column = SPAN.column_of[attr]
+            kind, required = SPAN.kind_of[attr]
+            if kind == "timestamp":
+                moment = value.replace(tzinfo=None) if value is not None else None
+                sets += [f'"{column}" = {p(moment)}', f'"{column}Z" = {p(value)}']
+            elif kind == "json":
+                encoded = dumps(value) if value is not None or required else None
+                sets.append(f'"{column}" = {p(encoded)}::jsonb')
+            else:
+                sets.append(f'"{column}" = {p(value)}')
+        now = utc_now()
+        sets += [f'"updatedAt" = {p(now.replace(tzinfo=None))}', f'"updatedAtZ" = {p(now)}']
+        return (
+            f"UPDATE {self.t('mastra_ai_spans')} SET {', '.join(sets)} "
+            f'WHERE "traceId" = {p(trace_id)} AND "spanId" = {p(span_id)}',
+            p.values,
+        )
+
+    @operation
+    async def update_span(self, *, trace_id: str, span_id: str, updates: Mapping[str, Any]) -> None:
+        require_id(trace_id, "trace_id")
+        require_id(span_id, "span_id")
+        sql, args = self._update(trace_id, span_id, check_span_changes(updates))
+        await self.execute(sql, *args)
+
+    @operation
+    async def batch_update_spans(self, *, updates: Sequence[SpanUpdate | Mapping[str, Any]]) -> None:
+        statements = [self._update(trace, span, changes) for trace, span, changes in check_span_updates(updates)]
+
+        async def body(conn: Any) -> None:
+            for sql, args in statements:
+                await conn.execute(sql, *args)
+
+        if statements:
+            await self.transaction(body)
+
+    @operation
+    async def get_span(self, *, trace_id: str, span_id: str) -> SpanRecord | None:
+        require_id(trace_id, "trace_id")
+        require_id(span_id, "span_id")
+        rows = await self.fetch(
+            f'SELECT {SPAN.select} FROM {self.t("mastra_ai_spans")} WHERE "traceId" = $1 AND "spanId" = $2',
+            trace_id,
+            span_id,
+        )
+        return SPAN.decode(rows[0]) if rows else None
+
+    @operation
+    async def get_root_span(self, *, trace_id: str) -> SpanRecord | None:
+        require_id(trace_id, "trace_id")
+        rows = await self.fetch(
+            f'SELECT {SPAN.select} FROM {self.t("mastra_ai_spans")} WHERE "traceId" = $1 AND "parentSpanId" IS NULL '
+            'ORDER BY "startedAt" LIMIT 1',
+            trace_id,
+        )
+        return SPAN.decode(rows[0]) if rows else None
+
+    @operation
+    async def get_trace(self, *, trace_id: str) -> Trace | None:
+        require_id(trace_id, "trace_id")
+        rows = await self.fetch(
+            f'SELECT {SPAN.select} FROM {self.t("mastra_ai_spans")} WHERE "traceId" = $1 ORDER BY "startedAt", "spanId"',
+            trace_id,
+        )
+        return Trace(trace_id=trace_id, spans=SPAN.decode_all(rows)) if rows else None
+
+    @operation
+    async def list_traces(
+        self,
+        *,
+        filters: TracesFilter | Mapping[str, Any] | None = None,
+        page: int = 0,
+        per_page: PerPage = 10,
+        order_by: str = "started_at",
+        direction: str = "DESC",
+    ) -> ListTracesResult:
+        win, field, dir_, f = check_trace_query(filters, page, per_page, order_by, direction)
+        column = SPAN.column_of[field]
+        table = self.t("mastra_ai_spans")
+        p = Params("numeric")
+        clauses = ['r."parentSpanId" IS NULL']
+        for name in TRACE_EQUALITY_FILTERS:
+            value = getattr(f, name)
+            if value is not None:
+                clauses.append(f'r."{SPAN.column_of[name]}" = {p(value)}')
+        clauses += date_range('r."startedAt"', f.started_at, p)
+        clauses += date_range('r."endedAt"', f.ended_at, p)
+        if f.status is not None:
+            clauses.append(f"{_STATUS.replace('{a}', 'r.')} = {p(f.status)}")
+        if f.has_child_error is not None:
+            exists = (
+                f'EXISTS (SELECT 1 FROM {table} c WHERE c."traceId" = r."traceId" AND c.error IS NOT NULL '
+                'AND c."parentSpanId" IS NOT NULL)'
+            )
+            clauses.append(exists if f.has_child_error else f"NOT {exists}")
+        for col, values in (("metadata", f.metadata), ("scope", f.scope)):
+            if values:
+                clauses += json_equals(f"r.{col}", check_scalar_filter(values), p)
+        if f.tags:
+            clauses.append(f"r.tags @> {p(dumps(f.tags))}::jsonb")
+        nulls = "NULLS FIRST" if dir_ == "DESC" else "NULLS LAST"
+        order = f'r."{column}" {dir_} {nulls if column == "endedAt" else ""}, r."spanId" {dir_}'
+        rows, total = await self.paged(
+            f"SELECT {TRACE_SPAN.select_from('r')} FROM {table} r{where(clauses)} ORDER BY {order}",
+            f"SELECT COUNT(*) FROM {table} r{where(clauses)}",
+            p.values,
+            win,
+        )
+        return ListTracesResult(
+            spans=TRACE_SPAN.decode_all(rows),
+            total=total,
+            page=win.page,
+            per_page=win.per_page,
+            has_more=win.has_more(total),
+        )
+
+    @operation
+    async def batch_delete_traces(self, *, trace_ids: Sequence[str]) -> None:
+        ids = require_ids(trace_ids, "trace_ids")
+        if ids:
+            await self.execute(f'DELETE FROM {self.t("mastra_ai_spans")} WHERE "traceId" = ANY($1::text[])', ids)
