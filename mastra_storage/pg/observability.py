@@ -47,7 +47,8 @@ class ObservabilityPG(PGDomain):
             'WHERE "parentSpanId" IS NULL',
             f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_root_endedat_idx" ON {t} ("endedAt" DESC NULLS FIRST) '
             'WHERE "parentSpanId" IS NULL',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_entitytype_entityid_idx" ON {t} ("entityType", "entityId")',
+            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_entitytype_entityid_idx" '
+            f'ON {t} ("entityType", "entityId")',
             f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_metadata_gin_idx" ON {t} USING gin (metadata)',
             f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_tags_gin_idx" ON {t} USING gin (tags)',
         ]
@@ -132,7 +133,8 @@ class ObservabilityPG(PGDomain):
     async def get_trace(self, *, trace_id: str) -> Trace | None:
         require_id(trace_id, "trace_id")
         rows = await self.fetch(
-            f'SELECT {SPAN.select} FROM {self.t("mastra_ai_spans")} WHERE "traceId" = $1 ORDER BY "startedAt", "spanId"',
+            f'SELECT {SPAN.select} FROM {self.t("mastra_ai_spans")} WHERE "traceId" = $1 '
+            'ORDER BY "startedAt", "spanId"',
             trace_id,
         )
         return Trace(trace_id=trace_id, spans=SPAN.decode_all(rows)) if rows else None

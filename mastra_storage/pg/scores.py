@@ -33,7 +33,8 @@ class ScoresPG(PGDomain):
         return [
             f'CREATE INDEX IF NOT EXISTS "{x}mastra_scores_trace_id_span_id_created_at_idx" '
             f'ON {t} ("traceId", "spanId", "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_scores_scorer_id_created_at_idx" ON {t} ("scorerId", "createdAt" DESC)',
+            f'CREATE INDEX IF NOT EXISTS "{x}mastra_scores_scorer_id_created_at_idx" '
+            f'ON {t} ("scorerId", "createdAt" DESC)',
             f'CREATE INDEX IF NOT EXISTS "{x}mastra_scores_run_id_created_at_idx" ON {t} ("runId", "createdAt" DESC)',
             f'CREATE INDEX IF NOT EXISTS "{x}mastra_scores_entity_created_at_idx" '
             f'ON {t} ("entityId", "entityType", "createdAt" DESC)',

@@ -1,0 +1,75 @@
+"""``PostgresStore``: every domain on one PostgreSQL database and schema, over one asyncpg pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._base import BackendStore
+from .agents import AgentsPG
+from .base import PGSettings, PoolHandle, check_schema_name, handle_for
+from .memory import MemoryPG
+from .observability import ObservabilityPG
+from .scores import ScoresPG
+from .workflows import WorkflowsPG
+
+
+class PostgresStore(BackendStore):
+    """All five domains in Mastra's ``@mastra/pg`` tables.
+
+    Connect with ``connection_string``, a caller-owned ``pool`` (an ``asyncpg.Pool``, never closed
+    here), or ``host``/``port``/``database``/``user``/``password``. ``schema_name`` is created if
+    missing. ``statement_cache_size=0`` suits pgbouncer in transaction mode.
+    """
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        connection_string: str | None = None,
+        pool: Any = None,
+        host: str | None = None,
+        port: int | None = None,
+        database: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        schema_name: str = "public",
+        min_size: int = 1,
+        max_size: int = 20,
+        ssl: Any = None,
+        statement_cache_size: int | None = None,
+        disable_init: bool = False,
+    ) -> None:
+        check_schema_name(schema_name)
+        if pool is not None:
+            handle = PoolHandle(None, pool)
+        else:
+            handle = handle_for(
+                PGSettings(
+                    connection_string,
+                    host,
+                    port,
+                    database,
+                    user,
+                    password,
+                    min_size,
+                    max_size,
+                    ssl,
+                    statement_cache_size,
+                )
+            )
+        self.memory = MemoryPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
+        self.workflows = WorkflowsPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
+        self.scores = ScoresPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
+        self.observability = ObservabilityPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
+        self.agents = AgentsPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
+        super().__init__(
+            id=id,
+            stores={
+                "memory": self.memory,
+                "workflows": self.workflows,
+                "scores": self.scores,
+                "observability": self.observability,
+                "agents": self.agents,
+            },
+            disable_init=disable_init,
+        )
