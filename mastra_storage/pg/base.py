@@ -36,6 +36,19 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _connection_class() -> type[Any]:
+    import asyncpg
+
+    class StatelessConnection(asyncpg.Connection):  # type: ignore[misc]
+        """The stores leave no session state (only transaction-scoped locks, no LISTEN or cursors
+        outside a transaction), so releasing a connection skips asyncpg's reset round trip."""
+
+        def get_reset_query(self) -> str:
+            return ""
+
+    return StatelessConnection
+
+
 def check_schema_name(name: object) -> str:
     if not isinstance(name, str) or not _IDENTIFIER.match(name):
         raise ValidationError(f"schema_name must be an identifier matching {_IDENTIFIER.pattern}, got {name!r}")
@@ -74,6 +87,7 @@ class PGSettings:
             "min_size": self.min_size,
             "max_size": self.max_size,
             "server_settings": {"timezone": "UTC"},
+            "connection_class": _connection_class(),
         }
         if self.ssl is not None:
             options["ssl"] = self.ssl

@@ -1,0 +1,208 @@
+"""What only the PostgreSQL backend has: pools, round trips, query plans, migrations, concurrent init."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from mastra_storage import ValidationError
+from mastra_storage._codec import utc_now
+from mastra_storage.pg import MemoryPG, PostgresStore, WorkflowsPG
+from mastra_storage.testing.samples import sample_score, sample_span, sample_thread, timed_messages
+
+from .pg_server import PG_URL, drop_schema, new_schema
+
+
+@pytest.fixture
+async def schema() -> AsyncIterator[str]:
+    name = new_schema()
+    yield name
+    await drop_schema(name)
+
+
+async def test_caller_owned_pool_is_shared_and_left_open(schema: str) -> None:
+    pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=3)
+    try:
+        store = PostgresStore(id="owned", pool=pool, schema_name=schema)
+        await store.init()
+        assert store.memory._pool is pool and store.agents._pool is pool
+        thread = await store.memory.save_thread(thread=sample_thread())
+        await store.close()
+        assert not pool._closed
+        assert await pool.fetchval(f'SELECT COUNT(*) FROM "{schema}".mastra_threads WHERE id = $1', thread.id) == 1
+    finally:
+        await pool.close()
+
+
+async def test_domain_stores_with_the_same_settings_share_one_pool(schema: str) -> None:
+    memory = MemoryPG(connection_string=PG_URL, schema_name=schema, max_size=2)
+    workflows = WorkflowsPG(connection_string=PG_URL, schema_name=schema, max_size=2)
+    await memory.init()
+    await workflows.init()
+    try:
+        assert memory._pool is workflows._pool
+        thread = await memory.save_thread(thread=sample_thread())
+        # Twenty concurrent calls through two stores never need more than the pool's two connections.
+        await asyncio.gather(*(memory.get_thread_by_id(thread_id=thread.id) for _ in range(20)))
+        assert memory._pool.get_size() <= 2
+    finally:
+        await memory.close()
+        await workflows.close()
+
+
+async def test_statement_cache_off_for_pgbouncer(schema: str) -> None:
+    async with PostgresStore(id="pgb", connection_string=PG_URL, schema_name=schema, statement_cache_size=0) as store:
+        thread = await store.memory.save_thread(thread=sample_thread())
+        await store.memory.save_messages(messages=timed_messages(thread, 3))
+        assert (await store.memory.list_messages(thread_id=thread.id)).total == 3
+
+
+async def test_bad_configuration() -> None:
+    with pytest.raises(ValidationError):
+        PostgresStore(id="x", connection_string="")
+    with pytest.raises(ValidationError):
+        PostgresStore(id="x", connection_string=PG_URL, schema_name='bad"; DROP TABLE x; --')
+    with pytest.raises(ValidationError):
+        PostgresStore(id="x", host="127.0.0.1")
+    with pytest.raises(ValidationError):
+        PostgresStore(id="x", connection_string=PG_URL, min_size=5, max_size=2)
+
+
+async def _logged_pool() -> tuple[Any, list[str]]:
+    queries: list[str] = []
+
+    async def log_queries(conn: Any) -> None:
+        # Only the statements on our tables: asyncpg's own type introspection and reset are not ours.
+        conn.add_query_logger(lambda record: queries.append(record.query) if "mastra_" in record.query else None)
+
+    pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=1, init=log_queries)
+    return pool, queries
+
+
+async def test_batches_are_single_statements(schema: str) -> None:
+    pool, queries = await _logged_pool()
+    try:
+        async with PostgresStore(id="rt", pool=pool, schema_name=schema) as store:
+            thread = await store.memory.save_thread(thread=sample_thread())
+            queries.clear()
+            await store.memory.save_messages(messages=timed_messages(thread, 10))
+            assert len(queries) == 1
+            fetched = await store.memory.get_thread_by_id(thread_id=thread.id)
+            assert fetched is not None and fetched.updated_at > thread.updated_at
+            queries.clear()
+            await store.observability.batch_create_spans(spans=[sample_span() for _ in range(500)])
+            assert len(queries) == 1
+            assert (await store.observability.list_traces(per_page=100)).total == 500
+    finally:
+        await pool.close()
+
+
+async def test_hot_queries_use_indexes(schema: str) -> None:
+    async with PostgresStore(id="plans", connection_string=PG_URL, schema_name=schema) as store:
+        base = utc_now() - timedelta(days=30)
+        threads = [sample_thread(resource_id=f"res-{i % 50}") for i in range(500)]
+        for t in threads:
+            await store.memory.save_thread(thread=t)
+        for t in threads[:50]:
+            await store.memory.save_messages(messages=timed_messages(t, 40, start=base))
+        for i in range(40):
+            await store.observability.batch_create_spans(
+                spans=[
+                    sample_span(
+                        started_at=base + timedelta(minutes=i, seconds=k), parent_span_id=None if k == 0 else "x"
+                    )
+                    for k in range(50)
+                ]
+            )
+            await store.scores.save_score(score=sample_score(scorer_id=f"scorer-{i % 20}"))
+            await store.workflows.persist_workflow_snapshot(
+                workflow_name=f"wf-{i % 10}", run_id=f"run-{i}", snapshot={"status": "running"}
+            )
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(f'SET search_path TO "{schema}"')
+            await conn.execute("ANALYZE")
+            await conn.execute("SET enable_seqscan = off")  # a usable index must exist for each query
+            queries = {
+                "messages of a thread": (
+                    'SELECT id FROM mastra_messages WHERE thread_id = ANY($1::text[]) ORDER BY "createdAt" DESC LIMIT 20',
+                    [[threads[0].id]],
+                ),
+                "threads of a resource": (
+                    'SELECT id FROM mastra_threads WHERE "resourceId" = $1 ORDER BY "createdAt" DESC LIMIT 20',
+                    ["res-1"],
+                ),
+                "runs of a workflow": (
+                    'SELECT run_id FROM mastra_workflow_snapshot WHERE workflow_name = $1 ORDER BY "createdAt" DESC',
+                    ["wf-1"],
+                ),
+                "scores of a scorer": (
+                    'SELECT id FROM mastra_scorers WHERE "scorerId" = $1 ORDER BY "createdAt" DESC LIMIT 20',
+                    ["scorer-1"],
+                ),
+                "root spans by start": (
+                    'SELECT "spanId" FROM mastra_ai_spans WHERE "parentSpanId" IS NULL ORDER BY "startedAt" DESC LIMIT 10',
+                    [],
+                ),
+            }
+            for name, (sql, args) in queries.items():
+                plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args))
+                assert "Seq Scan" not in plan and "Index" in plan, (name, plan)
+        finally:
+            await conn.close()
+
+
+async def test_init_migrates_an_older_schema(schema: str) -> None:
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        await conn.execute(
+            f'CREATE TABLE "{schema}".mastra_messages (id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, '
+            'content TEXT NOT NULL, role TEXT NOT NULL, type TEXT NOT NULL, "createdAt" TIMESTAMP NOT NULL)'
+        )
+        await conn.execute(
+            f'INSERT INTO "{schema}".mastra_messages VALUES ($1, $2, $3, $4, $5, $6)',
+            "old-message",
+            "old-thread",
+            '{"format": 2, "parts": []}',
+            "user",
+            "v2",
+            utc_now().replace(tzinfo=None),
+        )
+    finally:
+        await conn.close()
+    async with PostgresStore(id="old", connection_string=PG_URL, schema_name=schema) as store:
+        (message,) = (await store.memory.list_messages(thread_id="old-thread")).messages
+        assert message.id == "old-message" and message.resource_id is None
+        thread = await store.memory.save_thread(thread=sample_thread(id="old-thread"))
+        await store.memory.save_messages(messages=timed_messages(thread, 2))
+        assert (await store.memory.list_messages(thread_id="old-thread", resource_id=thread.resource_id)).total == 2
+
+
+_INIT = """
+import asyncio, sys
+from mastra_storage.pg import PostgresStore
+
+async def main():
+    async with PostgresStore(id="p", connection_string=sys.argv[1], schema_name=sys.argv[2]) as store:
+        await store.memory.list_threads()
+
+asyncio.run(main())
+"""
+
+
+async def test_two_processes_can_init_at_once(schema: str) -> None:
+    procs = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", _INIT, PG_URL, schema, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for proc in procs:
+        _, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
