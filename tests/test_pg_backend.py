@@ -132,7 +132,8 @@ async def test_hot_queries_use_indexes(schema: str) -> None:
             await conn.execute("SET enable_seqscan = off")  # a usable index must exist for each query
             queries = {
                 "messages of a thread": (
-                    'SELECT id FROM mastra_messages WHERE thread_id = ANY($1::text[]) ORDER BY "createdAt" DESC LIMIT 20',
+                    "SELECT id FROM mastra_messages WHERE thread_id = ANY($1::text[]) "
+                    'ORDER BY "createdAt" DESC LIMIT 20',
                     [[threads[0].id]],
                 ),
                 "threads of a resource": (
@@ -148,7 +149,8 @@ async def test_hot_queries_use_indexes(schema: str) -> None:
                     ["scorer-1"],
                 ),
                 "root spans by start": (
-                    'SELECT "spanId" FROM mastra_ai_spans WHERE "parentSpanId" IS NULL ORDER BY "startedAt" DESC LIMIT 10',
+                    'SELECT "spanId" FROM mastra_ai_spans WHERE "parentSpanId" IS NULL '
+                    'ORDER BY "startedAt" DESC LIMIT 10',
                     [],
                 ),
             }
