@@ -130,7 +130,7 @@ async def test_hot_queries_use_indexes(schema: str) -> None:
             await conn.execute(f'SET search_path TO "{schema}"')
             await conn.execute("ANALYZE")
             await conn.execute("SET enable_seqscan = off")  # a usable index must exist for each query
-            queries = {
+            queries: dict[str, tuple[str, list[Any]]] = {
                 "messages of a thread": (
                     "SELECT id FROM mastra_messages WHERE thread_id = ANY($1::text[]) "
                     'ORDER BY "createdAt" DESC LIMIT 20',
