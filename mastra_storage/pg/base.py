@@ -19,7 +19,7 @@ T = TypeVar("T")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # Errors that mean "this connection is gone" (a server restart, a dropped socket): the unit of
 # work never ran to completion, so it is retried on a fresh connection.
-_RECONNECT_ATTEMPTS = 6
+_RECONNECT_ATTEMPTS = 8
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:
