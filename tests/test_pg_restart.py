@@ -4,7 +4,6 @@ server is never disturbed): calls made after the server is back succeed."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import socket
 import tempfile
@@ -75,4 +74,3 @@ async def test_calls_after_a_restart_succeed(cluster: Cluster) -> None:
             assert await store.memory.get_thread_by_id(thread_id=thread.id) == thread
         await store.memory.save_messages(messages=timed_messages(thread, 5))
         assert (await store.memory.list_messages(thread_id=thread.id)).total == 5
-    assert os.path.isdir(cluster.data)
