@@ -7,9 +7,11 @@ Timestamps are aware UTC datetimes truncated to the millisecond: that is what Ma
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
+
+T = TypeVar("T")
 
 _JSON_ENCODER = msgspec.json.Encoder()
 _JSON_DECODER = msgspec.json.Decoder()
@@ -73,3 +75,23 @@ def parse_duration(value: timedelta | int | float | str) -> timedelta:
         if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
             return timedelta(seconds=float(text[: -len(unit)]) * _UNITS[unit])
     raise ValueError(f"not a duration: {value!r} (use e.g. '30d', '12h', a timedelta or milliseconds)")
+
+
+def decode_row(decoder: msgspec.json.Decoder[T], text: str | bytes, record: type[T]) -> T:
+    """Decodes a row's JSON object into its record.
+
+    Rows written by Mastra's TypeScript stores may hold a JSON column as a *string* of JSON (it
+    stringifies some values before binding them to ``jsonb``). The fast path decodes straight into
+    the record; if that fails, string values that are JSON objects or arrays are parsed first.
+    """
+    try:
+        return decoder.decode(text)
+    except msgspec.ValidationError:
+        data = _JSON_DECODER.decode(text)
+        for key, value in data.items():
+            if isinstance(value, str) and value[:1] in ("{", "["):
+                try:
+                    data[key] = _JSON_DECODER.decode(value)
+                except msgspec.DecodeError:
+                    pass
+        return msgspec.convert(data, record)

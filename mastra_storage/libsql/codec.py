@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from .._codec import dumps, iso
+from .._codec import decode_row, dumps, iso
 from .._sql.schema import Table
 from ..errors import BackendError
 
@@ -104,7 +104,7 @@ class RowCodec(Generic[T]):
 
     def decode(self, row: tuple[Any, ...] | list[Any]) -> T:
         try:
-            return self._decoder.decode(row[0])
+            return decode_row(self._decoder, row[0], self.record)
         except msgspec.ValidationError as exc:
             raise BackendError(
                 f"stored {self.table.name} row does not decode as {self.record.__name__}: {exc}"

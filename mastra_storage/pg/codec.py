@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from .._codec import dumps, to_utc_ms
+from .._codec import decode_row, dumps, to_utc_ms
 from .._sql.schema import Table
 from ..errors import BackendError
 from .ddl import not_null
@@ -98,7 +98,7 @@ class PGRowCodec(Generic[T]):
 
     def decode(self, row: Any) -> T:
         try:
-            return self._decoder.decode(row[0])
+            return decode_row(self._decoder, row[0], self.record)
         except msgspec.ValidationError as exc:
             what = f"stored {self.table.name} row does not decode as {self.record.__name__}"
             raise BackendError(f"{what}: {exc}") from exc

@@ -33,7 +33,7 @@ _DEFAULTS = {
     "FLOAT": "0",
     "BOOLEAN": "FALSE",
 }
-# Mastra's key constraints, by table (names get the schema prefix outside ``public``).
+# Mastra's key constraints, by table (names get the schema prefix outside ``public``, as Mastra's do).
 _CONSTRAINTS = {
     "mastra_workflow_snapshot": ("mastra_workflow_snapshot_workflow_name_run_id_key", "UNIQUE (workflow_name, run_id)"),
     "mastra_ai_spans": ("mastra_ai_spans_traceid_spanid_pk", 'PRIMARY KEY ("traceId", "spanId")'),
