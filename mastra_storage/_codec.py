@@ -6,6 +6,7 @@ Timestamps are aware UTC datetimes truncated to the millisecond: that is what Ma
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -90,8 +91,6 @@ def decode_row(decoder: msgspec.json.Decoder[T], text: str | bytes, record: type
         data = _JSON_DECODER.decode(text)
         for key, value in data.items():
             if isinstance(value, str) and value[:1] in ("{", "["):
-                try:
+                with contextlib.suppress(msgspec.DecodeError):  # a plain string that starts with a bracket
                     data[key] = _JSON_DECODER.decode(value)
-                except msgspec.DecodeError:
-                    pass
         return msgspec.convert(data, record)
