@@ -143,11 +143,12 @@ def operation(
     async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
         call = fn(self, *args, **kwargs)  # a wrong call raises TypeError here, unwrapped, as for any function
         try:
-            try:
-                await self._ensure_ready()
-            except BaseException:
-                call.close()  # type: ignore[attr-defined]
-                raise
+            if not self._init_once.done:
+                try:
+                    await self._ensure_ready()
+                except BaseException:
+                    call.close()  # type: ignore[attr-defined]
+                    raise
             return await call
         except StorageError as exc:
             exc.complete_id(self.store_name, op)
