@@ -1,0 +1,230 @@
+"""The common workload on PostgreSQL, next to raw asyncpg running the same SQL (the floor).
+
+The floor uses its own asyncpg pool of the same size, hand-written statements in the same schema
+shape, and decodes the JSON it reads; it skips validation, records, retries. ``ratio`` = floor
+ops/s / our ops/s (target <= 1.3). Needs the PostgreSQL of ``make services``.
+
+    python -m benchmarks.pg_bench [--quick] [--markdown FILE] [--url postgresql://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from mastra_storage._codec import dumps, loads, utc_now
+from mastra_storage._sql.schema import AI_SPANS
+from mastra_storage.pg import PostgresStore
+from mastra_storage.types import SpanRecord
+
+from .harness import Result, table
+from .workload import Data, Operations, include_target, make_data, operations, ours, run_pairs, score_fields
+
+TARGET = 1.3
+_MESSAGE_COLUMNS = 'id, role, content, "createdAt", thread_id, "resourceId", type'
+
+
+class NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
+    def get_reset_query(self) -> str:
+        return ""
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=None)
+
+
+def floor(pool: Any, schema: str, d: Data) -> Operations:
+    """The same workload as plain asyncpg statements."""
+    s = f'"{schema}"'
+    thread_sql = (
+        f'INSERT INTO {s}.mastra_threads (id, "resourceId", title, metadata, "createdAt", "createdAtZ", '
+        '"updatedAt", "updatedAtZ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET '
+        'title = EXCLUDED.title, metadata = EXCLUDED.metadata, "updatedAt" = EXCLUDED."updatedAt", '
+        '"updatedAtZ" = EXCLUDED."updatedAtZ"'
+    )
+    messages_sql = (
+        f'WITH saved AS (INSERT INTO {s}.mastra_messages (id, role, content, "createdAt", "createdAtZ", thread_id, '
+        '"resourceId", type) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamp[], '
+        "$5::timestamptz[], $6::text[], $7::text[], $8::text[]) ON CONFLICT (id) DO UPDATE SET "
+        "thread_id = EXCLUDED.thread_id, content = EXCLUDED.content, role = EXCLUDED.role, type = EXCLUDED.type, "
+        '"resourceId" = EXCLUDED."resourceId" RETURNING thread_id) '
+        f'UPDATE {s}.mastra_threads SET "updatedAt" = $9, "updatedAtZ" = $10 '
+        "WHERE id IN (SELECT thread_id FROM saved)"
+    )
+    page_sql = (
+        f"SELECT {_MESSAGE_COLUMNS} FROM {s}.mastra_messages WHERE thread_id = ANY($1::text[]) "
+        'ORDER BY "createdAt" DESC, id DESC LIMIT 20 OFFSET 0'
+    )
+    count_sql = f"SELECT COUNT(*) FROM {s}.mastra_messages WHERE thread_id = ANY($1::text[])"
+    window_sql = (
+        f'(SELECT m.id, m.role, m.content, m."createdAt" FROM {s}.mastra_messages m, '
+        f'(SELECT thread_id, "createdAt" FROM {s}.mastra_messages WHERE id = $1) t '
+        'WHERE m.thread_id = t.thread_id AND m."createdAt" <= t."createdAt" ORDER BY m."createdAt" DESC, m.id DESC '
+        "LIMIT 3) UNION ALL "
+        f'(SELECT m.id, m.role, m.content, m."createdAt" FROM {s}.mastra_messages m, '
+        f'(SELECT thread_id, "createdAt" FROM {s}.mastra_messages WHERE id = $1) t '
+        'WHERE m.thread_id = t.thread_id AND m."createdAt" > t."createdAt" ORDER BY m."createdAt", m.id LIMIT 2)'
+    )
+    snap_sql = (
+        f'INSERT INTO {s}.mastra_workflow_snapshot (workflow_name, run_id, snapshot, "createdAt", "createdAtZ", '
+        '"updatedAt", "updatedAtZ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workflow_name, run_id) '
+        'DO UPDATE SET snapshot = EXCLUDED.snapshot, "updatedAt" = EXCLUDED."updatedAt", '
+        '"updatedAtZ" = EXCLUDED."updatedAtZ"'
+    )
+    load_sql = f"SELECT snapshot FROM {s}.mastra_workflow_snapshot WHERE workflow_name = $1 AND run_id = $2"
+    fields = score_fields(d)
+    score_sql = (
+        f'INSERT INTO {s}.mastra_scorers (id, "scorerId", "entityId", "entityType", "runId", score, scorer, entity, '
+        'source, input, output, "createdAt", "createdAtZ", "updatedAt", "updatedAtZ") '
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    )
+    list_scores_sql = (
+        f'SELECT id, "scorerId", score, scorer, entity, input, output, "createdAtZ" FROM {s}.mastra_scorers '
+        'WHERE "scorerId" = $1 ORDER BY "createdAt" DESC, ctid DESC LIMIT 20 OFFSET 0'
+    )
+    count_scores_sql = f'SELECT COUNT(*) FROM {s}.mastra_scorers WHERE "scorerId" = $1'
+    # Spans: every column of the table (as ours writes and reads them), built from Mastra's schema.
+    span_columns = [c for c in AI_SPANS.columns]
+    insert_names: list[str] = []
+    insert_types: list[str] = []
+    for c in span_columns:
+        insert_names.append(f'"{c.name}"')
+        insert_types.append({"jsonb": "jsonb", "boolean": "bool", "timestamp": "timestamp"}.get(c.type, "text"))
+        if c.type == "timestamp":
+            insert_names.append(f'"{c.name}Z"')
+            insert_types.append("timestamptz")
+    unnest = ", ".join(f"${k}::{t}[]" for k, t in enumerate(insert_types, 1))
+    spans_sql = (
+        f"INSERT INTO {s}.mastra_ai_spans ({', '.join(insert_names)}) SELECT * FROM unnest({unnest}) "
+        'ON CONFLICT ("traceId", "spanId") DO UPDATE SET name = EXCLUDED.name'
+    )
+    select_names = [f'"{c.name}Z"' if c.type == "timestamp" else f'"{c.name}"' for c in span_columns]
+    trace_sql = (
+        f'SELECT {", ".join(select_names)} FROM {s}.mastra_ai_spans WHERE "traceId" = $1 ORDER BY "startedAt", "spanId"'
+    )
+    json_positions = [k for k, c in enumerate(span_columns) if c.type == "jsonb"]
+    attrs = {f.encode_name: f.name for f in msgspec.structs.fields(SpanRecord)}
+
+    def decode_json(rows: list[Any], positions: range) -> None:
+        for row in rows:
+            [loads(row[k]) for k in positions if row[k] is not None]
+
+    async def save_thread(i: int) -> None:
+        now = utc_now()
+        await pool.execute(thread_sql, f"t{i}", "r", "t", dumps({"i": i}), _naive(now), now, _naive(now), now)
+
+    async def save_messages(i: int) -> None:
+        batch = d.batches[i]
+        now = utc_now()
+        await pool.execute(
+            messages_sql,
+            [m["id"] for m in batch],
+            [m["role"] for m in batch],
+            [dumps(m["content"]) for m in batch],
+            [_naive(m["created_at"]) for m in batch],
+            [m["created_at"] for m in batch],
+            [m["thread_id"] for m in batch],
+            [m["resource_id"] for m in batch],
+            ["v2"] * len(batch),
+            _naive(now),
+            now,
+        )
+
+    async def last20(i: int) -> None:
+        async with pool.acquire() as conn:
+            await conn.fetchval(count_sql, ["t0"])
+            decode_json(await conn.fetch(page_sql, ["t0"]), range(2, 3))
+
+    async def with_include(i: int) -> None:
+        async with pool.acquire() as conn:
+            decode_json(await conn.fetch(window_sql, include_target(i)), range(2, 3))
+            await conn.fetchval(count_sql, ["t0"])
+            decode_json(await conn.fetch(page_sql, ["t0"]), range(2, 3))
+
+    async def persist(i: int) -> None:
+        now = utc_now()
+        await pool.execute(snap_sql, "wf", f"run-{i % 100}", dumps(d.snapshot), _naive(now), now, _naive(now), now)
+
+    async def load(i: int) -> None:
+        loads(await pool.fetchval(load_sql, "wf", f"run-{i % 100}"))
+
+    async def save_score(i: int) -> None:
+        now = utc_now()
+        f = fields
+        await pool.execute(
+            score_sql, str(uuid.uuid4()), f["scorer_id"], f["entity_id"], f["entity_type"], f["run_id"], f["score"],
+            dumps(f["scorer"]), dumps(f["entity"]), f["source"], dumps(f["input"]), dumps(f["output"]),
+            _naive(now), now, _naive(now), now,
+        )  # fmt: skip
+
+    async def list_scores(i: int) -> None:
+        async with pool.acquire() as conn:
+            await conn.fetchval(count_scores_sql, "relevancy")
+            decode_json(await conn.fetch(list_scores_sql, "relevancy"), range(3, 7))
+
+    async def create_spans(i: int) -> None:
+        now = utc_now()
+        columns: list[list[Any]] = []
+        for c in span_columns:
+            values = [
+                now if c.name in ("createdAt", "updatedAt") else getattr(x, attrs[c.name]) for x in d.span_batches[i]
+            ]
+            if c.type == "jsonb":
+                columns.append([dumps(v) if v is not None else None for v in values])
+            elif c.type == "timestamp":
+                columns += [[_naive(v) if v else None for v in values], values]
+            else:
+                columns.append(values)
+        await pool.execute(spans_sql, *columns)
+
+    async def get_trace(i: int) -> None:
+        rows = await pool.fetch(trace_sql, f"trace-{i % d.spans_n}")
+        for row in rows:
+            [loads(row[k]) for k in json_positions if row[k] is not None]
+
+    return operations(
+        save_thread, save_messages, last20, with_include, persist, load, save_score, list_scores, create_spans,
+        get_trace, d,
+    )  # fmt: skip
+
+
+async def run(quick: bool, url: str) -> list[Result]:
+    d = make_data(200 if quick else 1000)
+    schema_ours, schema_raw = f"bench_{uuid.uuid4().hex[:8]}", f"bench_{uuid.uuid4().hex[:8]}"
+    store = PostgresStore(id="bench", connection_string=url, schema_name=schema_ours, max_size=4)
+    await store.init()
+    async with PostgresStore(id="schema", connection_string=url, schema_name=schema_raw, max_size=1):
+        pass  # the same tables and indexes for the floor
+    # The floor's pool skips asyncpg's reset-on-release round trip too, as mastra_storage's pools do.
+    pool = await asyncpg.create_pool(url, min_size=4, max_size=4, connection_class=NoResetConnection)
+    try:
+        return await run_pairs(ours(store, d), floor(pool, schema_raw, d))
+    finally:
+        await store.close()
+        for schema in (schema_ours, schema_raw):
+            await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="PostgreSQL workload vs raw asyncpg")
+    parser.add_argument("--quick", action="store_true", help="fewer operations (a smoke run)")
+    parser.add_argument("--markdown", help="also write the table to this file")
+    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    results = asyncio.run(run(args.quick, args.url))
+    text = table(f"PostgreSQL 15 (asyncpg) vs raw asyncpg - target <= {TARGET}x", results, TARGET)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as out:
+            out.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
