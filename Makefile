@@ -32,5 +32,6 @@ test: lint services
 demo: install
 	$(PY) -m mastra_storage.demo
 
-bench: install
+bench: services
 	$(PY) -m benchmarks.libsql_bench
+	$(PY) -m benchmarks.pg_bench

@@ -23,6 +23,14 @@ _FORBIDDEN_KEYS = frozenset({"__proto__", "prototype", "constructor"})
 Scalar = str | int | float | bool | None
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
+@functools.cache
+def _json_decoder(cls: type[T]) -> msgspec.json.Decoder[T]:
+    return msgspec.json.Decoder(cls)
+
+
 @functools.cache
 def _wire_names(cls: type[msgspec.Struct]) -> dict[str, tuple[str, type[msgspec.Struct] | None]]:
     """attribute name -> (wire name, the Struct type of a nested record field, if any)."""
@@ -58,7 +66,12 @@ def coerce(cls: type[T], value: object, what: str) -> T:
     if not isinstance(value, msgspec.Struct | Mapping):
         raise ValidationError(f"{what} must be a {cls.__name__} or a mapping, got {type(value).__name__}")
     try:
+        if type(value) is cls:  # the common case, validated by a JSON round trip in C
+            decoder: msgspec.json.Decoder[T] = _json_decoder(cls)
+            return decoder.decode(_ENCODER.encode(value))
         return msgspec.convert(_to_wire(cls, value), cls)
+    except msgspec.EncodeError as exc:
+        raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
     except msgspec.ValidationError as exc:
         raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
     except (ValueError, TypeError) as exc:  # raised by __post_init__ on a malformed timestamp

@@ -1,8 +1,8 @@
 """Mapping between record Structs and PostgreSQL rows of Mastra's tables.
 
 Writes fill each ``timestamp`` column and its ``…Z`` timestamptz companion; JSON goes to ``jsonb`` as
-text. Reads select one ``json_build_object(...)`` column per row, built by PostgreSQL and decoded
-straight into the Struct by msgspec.
+text. Reads select one JSON object column per row, built by PostgreSQL and decoded straight into the
+Struct by msgspec.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ class PGRowCodec(Generic[T]):
                 insert_columns.append(f'"{column}Z"')
         self.columns = ", ".join(insert_columns)
         self.width = len(insert_columns)
-        templates = []
+        # row_to_json over a FROM-less subselect of aliased columns: one JSON object per row, under
+        # the wire names, and cheaper for PostgreSQL to build than json_build_object.
+        columns_sql = []
         for _, wire, column, kind, _ in self.fields:
             if reads and column in reads:
                 expr = reads[column]
@@ -69,9 +71,9 @@ class PGRowCodec(Generic[T]):
                 expr = f'COALESCE({{a}}"{column}Z", {{a}}"{column}" AT TIME ZONE \'UTC\')'
             else:
                 expr = f'{{a}}"{column}"'
-            templates.append(f"'{wire}', {expr}")
-        templates += [f"'{wire}', {expr}" for wire, expr in (computed or {}).items()]
-        self._template = "json_build_object(" + ", ".join(templates) + ")"
+            columns_sql.append(f'{expr} AS "{wire}"')
+        columns_sql += [f'{expr} AS "{wire}"' for wire, expr in (computed or {}).items()]
+        self._template = "(SELECT row_to_json(_) FROM (SELECT " + ", ".join(columns_sql) + ") _)"
         self.select = self.select_from("")
         self._decoder = msgspec.json.Decoder(record)
 
