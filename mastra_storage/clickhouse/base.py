@@ -1,0 +1,149 @@
+"""Columns, row mapping and the base class of the ClickHouse domain stores."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+import msgspec
+
+from .._base import DomainBase
+from .._codec import dumps, loads, parse_duration
+from .._sql.schema import Table
+from ..errors import BackendError, ValidationError
+from .transport import Transport, transport_for
+
+T = TypeVar("T", bound=msgspec.Struct)
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_TYPES = {"text": "String", "uuid": "String", "jsonb": "String", "integer": "Int64", "bigint": "Int64",
+          "float": "Float64", "boolean": "Bool", "timestamp": "DateTime64(3, 'UTC')"}  # fmt: skip
+
+
+class CHCodec(Generic[T]):
+    """The columns of a record in a ClickHouse table: JSON payloads as String, timestamps as
+    DateTime64(3, 'UTC'), optional columns Nullable. Rows decode back into the record."""
+
+    def __init__(self, record: type[T], table: Table, *, not_null: tuple[str, ...] = ()) -> None:
+        self.record = record
+        self.not_null = not_null
+        self.table = table
+        names = set(table.column_names)
+        self.fields: list[tuple[str, str, str]] = []  # (attribute, wire name = column, kind)
+        for info in msgspec.structs.fields(record):
+            if info.encode_name in names:
+                self.fields.append((info.name, info.encode_name, table.column(info.encode_name).type))
+        self.columns = [wire for _, wire, _ in self.fields]
+        self.column_of = {attr: wire for attr, wire, _ in self.fields}
+        self.select = ", ".join(f"`{c}`" for c in self.columns)
+
+    def column_sql(self) -> list[str]:
+        out = []
+        for _, wire, kind in self.fields:
+            type_ = _TYPES[kind]
+            if self.table.column(wire).nullable is not False and wire not in self.not_null:
+                type_ = f"Nullable({type_})"
+            out.append(f"`{wire}` {type_}")
+        return out
+
+    def row(self, record: T) -> list[Any]:
+        values = []
+        for attr, _, kind in self.fields:
+            value = getattr(record, attr)
+            values.append(dumps(value) if kind == "jsonb" and value is not None else value)
+        return values
+
+    def decode(self, names: Sequence[str], row: Sequence[Any]) -> T:
+        kinds = {wire: kind for _, wire, kind in self.fields}
+        data: dict[str, Any] = {}
+        for name, value in zip(names, row, strict=True):
+            kind = kinds.get(name)
+            if value is not None and kind == "jsonb":
+                value = loads(value)
+            elif isinstance(value, datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)  # chdb returns naive UTC datetimes
+            data[name] = value
+        try:
+            return msgspec.convert(data, self.record)
+        except msgspec.ValidationError as exc:
+            raise BackendError(
+                f"stored {self.table.name} row does not decode as {self.record.__name__}: {exc}"
+            ) from exc
+
+
+class ClickhouseDomain(DomainBase):
+    """Base of the ClickHouse domain stores: a transport, a database, and this domain's tables."""
+
+    store_name = "CLICKHOUSE"
+    ttl_key: ClassVar[str] = ""  # the ``ttl`` option that applies to this domain's table
+    table_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        database: str = "default",
+        ttl: Mapping[str, Any] | None = None,
+        disable_init: bool = False,
+        transport: Transport | None = None,
+    ) -> None:
+        super().__init__(disable_init=disable_init)
+        if not isinstance(database, str) or not _IDENTIFIER.match(database):
+            raise ValidationError(f"database must be an identifier, got {database!r}")
+        self._owns_transport = transport is None
+        if transport is None:
+            if url is None:
+                raise ValidationError(f"{type(self).__name__} needs a url")
+            transport = transport_for(url, username, password)
+        self.id = id
+        self.database = database
+        self.transport = transport
+        self.ttl_seconds: int | None = None
+        if ttl and self.ttl_key in ttl:
+            try:
+                self.ttl_seconds = int(parse_duration(ttl[self.ttl_key]).total_seconds())
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise ValidationError(f"ttl[{self.ttl_key!r}]: {exc}") from exc
+        self._opened = False
+
+    def t(self, table: str) -> str:
+        return f"`{self.database}`.`{table}`"
+
+    def ddl(self) -> list[str]:
+        return []
+
+    async def _attach(self) -> None:
+        if not self._opened:
+            await self.transport.open()
+            self._opened = True
+
+    async def _initialize(self) -> None:
+        await self._attach()
+        await self.transport.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+        for statement in self.ddl():
+            await self.transport.command(statement)
+
+    async def _ensure_ready(self) -> None:
+        if self.disable_init:
+            await self._attach()
+        else:
+            await super()._ensure_ready()
+
+    async def query(self, sql: str, **params: Any) -> tuple[list[str], list[Sequence[Any]]]:
+        return await self.transport.query(sql, params)
+
+    async def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            self._init_once.reset()
+            if self._owns_transport:
+                await self.transport.close()
+
+    async def dangerously_clear_all(self) -> None:
+        await self._ensure_ready()
+        for name in self.table_names:
+            await self.transport.command(f"TRUNCATE TABLE IF EXISTS {self.t(name)}")

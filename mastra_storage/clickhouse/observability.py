@@ -1,0 +1,200 @@
+"""Traces and spans on ClickHouse: an insert-only ``ReplacingMergeTree(updatedAt)``.
+
+Every write inserts a row version; reads take the latest version of each (traceId, spanId) with
+``FINAL``, so nothing depends on background merges or ``OPTIMIZE``. ``list_traces`` sorts and pages
+on narrow columns first, then fetches whole rows only for the page it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import msgspec
+
+from .._base import operation
+from .._codec import dumps, later_than, utc_now
+from .._record_rules import (
+    TRACE_EQUALITY_FILTERS,
+    check_span_changes,
+    check_span_updates,
+    check_trace_query,
+    new_spans,
+)
+from .._sql.schema import AI_SPANS
+from .._validate import check_scalar_filter, require_id, require_ids
+from ..errors import NotFoundError
+from ..types import DateRange, ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
+from .base import CHCodec, ClickhouseDomain
+
+SPAN = CHCodec(SpanRecord, AI_SPANS, not_null=("updatedAt",))  # the version column: always set
+_STATUS = "multiIf(`error` IS NOT NULL, 'error', `endedAt` IS NULL, 'running', 'success')"
+
+
+def _range(column: str, rng: DateRange | None, name: str, params: dict[str, Any]) -> list[str]:
+    clauses = []
+    if rng is not None and rng.start is not None:
+        params[f"{name}_start"] = rng.start
+        clauses.append(f"`{column}` {'>' if rng.start_exclusive else '>='} {{{name}_start:DateTime64(3, 'UTC')}}")
+    if rng is not None and rng.end is not None:
+        params[f"{name}_end"] = rng.end
+        clauses.append(f"`{column}` {'<' if rng.end_exclusive else '<='} {{{name}_end:DateTime64(3, 'UTC')}}")
+    return clauses
+
+
+class ObservabilityStorageClickhouse(ClickhouseDomain):
+    """Spans on ClickHouse (embedded chdb or a server over HTTP)."""
+
+    ttl_key: ClassVar[str] = "spans"
+    table_names: ClassVar[tuple[str, ...]] = ("mastra_ai_spans",)
+
+    def ddl(self) -> list[str]:
+        ttl = f" TTL toDateTime(`startedAt`) + INTERVAL {self.ttl_seconds} SECOND" if self.ttl_seconds else ""
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.t('mastra_ai_spans')} ({', '.join(SPAN.column_sql())}) "
+            "ENGINE = ReplacingMergeTree(`updatedAt`) PARTITION BY toDate(`startedAt`) "
+            f"ORDER BY (`traceId`, `spanId`){ttl}"
+        ]
+
+    async def _insert(self, spans: list[SpanRecord]) -> None:
+        await self.transport.insert(self.t("mastra_ai_spans"), [SPAN.row(s) for s in spans], SPAN.columns)
+
+    @operation
+    async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
+        await self._insert(new_spans([span]))
+
+    @operation
+    async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
+        records = new_spans(spans)
+        if records:
+            await self._insert(records)  # one columnar insert, whatever the size
+
+    async def _latest(self, where: str, order: str = "", **params: Any) -> list[SpanRecord]:
+        names, rows = await self.query(
+            f"SELECT {SPAN.select} FROM {self.t('mastra_ai_spans')} FINAL WHERE {where}{order}", **params
+        )
+        return [SPAN.decode(names, row) for row in rows]
+
+    async def _apply(self, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Updates are new row versions: the current row with the changes, a later ``updatedAt``."""
+        keys = [f"{trace}\x00{span}" for trace, span, _ in changes]
+        current = {
+            f"{s.trace_id}\x00{s.span_id}": s
+            for s in await self._latest("concat(`traceId`, '\\0', `spanId`) IN {keys:Array(String)}", keys=keys)
+        }
+        versions = []
+        for key, (trace, span, change) in zip(keys, changes, strict=True):
+            if key not in current:
+                raise NotFoundError(f"span {span!r} of trace {trace!r} not found", details={"traceId": trace})
+            record = msgspec.structs.replace(current[key], **change)
+            record.updated_at = later_than(record.updated_at or utc_now())
+            current[key] = record
+            versions.append(record)
+        await self._insert(versions)
+
+    @operation
+    async def update_span(self, *, trace_id: str, span_id: str, updates: Mapping[str, Any]) -> None:
+        await self._apply(
+            [(require_id(trace_id, "trace_id"), require_id(span_id, "span_id"), check_span_changes(updates))]
+        )
+
+    @operation
+    async def batch_update_spans(self, *, updates: Sequence[SpanUpdate | Mapping[str, Any]]) -> None:
+        changes = check_span_updates(updates)
+        if changes:
+            await self._apply(changes)
+
+    @operation
+    async def get_span(self, *, trace_id: str, span_id: str) -> SpanRecord | None:
+        spans = await self._latest(
+            "`traceId` = {t:String} AND `spanId` = {s:String}",
+            t=require_id(trace_id, "trace_id"),
+            s=require_id(span_id, "span_id"),
+        )
+        return spans[0] if spans else None
+
+    @operation
+    async def get_root_span(self, *, trace_id: str) -> SpanRecord | None:
+        spans = await self._latest(
+            "`traceId` = {t:String} AND `parentSpanId` IS NULL", " ORDER BY `startedAt` LIMIT 1",
+            t=require_id(trace_id, "trace_id"),
+        )  # fmt: skip
+        return spans[0] if spans else None
+
+    @operation
+    async def get_trace(self, *, trace_id: str) -> Trace | None:
+        spans = await self._latest(
+            "`traceId` = {t:String}", " ORDER BY `startedAt`, `spanId`", t=require_id(trace_id, "trace_id")
+        )
+        return Trace(trace_id=trace_id, spans=spans) if spans else None
+
+    @operation
+    async def list_traces(
+        self,
+        *,
+        filters: TracesFilter | Mapping[str, Any] | None = None,
+        page: int = 0,
+        per_page: PerPage = 10,
+        order_by: str = "started_at",
+        direction: str = "DESC",
+    ) -> ListTracesResult:
+        win, field, dir_, f = check_trace_query(filters, page, per_page, order_by, direction)
+        column = SPAN.column_of[field]
+        table = self.t("mastra_ai_spans")
+        params: dict[str, Any] = {}
+        clauses = ["`parentSpanId` IS NULL"]
+        for name in TRACE_EQUALITY_FILTERS:
+            value = getattr(f, name)
+            if value is not None:
+                params[name] = value
+                clauses.append(f"`{SPAN.column_of[name]}` = {{{name}:String}}")
+        clauses += _range("startedAt", f.started_at, "started", params)
+        clauses += _range("endedAt", f.ended_at, "ended", params)
+        if f.status is not None:
+            params["status"] = f.status
+            clauses.append(f"{_STATUS} = {{status:String}}")
+        if f.has_child_error is not None:
+            errored = f"SELECT `traceId` FROM {table} FINAL WHERE `error` IS NOT NULL AND `parentSpanId` IS NOT NULL"
+            clauses.append(f"`traceId` {'IN' if f.has_child_error else 'NOT IN'} ({errored})")
+        for col, values in (("metadata", f.metadata), ("scope", f.scope)):
+            for i, (key, value) in enumerate(check_scalar_filter(values).items()):
+                # Type-exact: the stored JSON text of the value must equal the filter's.
+                params[f"{col}_k{i}"], params[f"{col}_v{i}"] = key, dumps(value)
+                clauses.append(f"JSONExtractRaw(ifNull(`{col}`, ''), {{{col}_k{i}:String}}) = {{{col}_v{i}:String}}")
+        if f.tags:
+            params["tags"] = f.tags
+            clauses.append("hasAll(JSONExtract(ifNull(`tags`, '[]'), 'Array(String)'), {tags:Array(String)})")
+        where = " AND ".join(clauses)
+        nulls = ("NULLS FIRST" if dir_ == "DESC" else "NULLS LAST") if column == "endedAt" else ""
+        limit = f" LIMIT {win.limit} OFFSET {win.offset}" if win.limit is not None else ""
+        _, keys = await self.query(
+            f"SELECT `traceId`, `spanId` FROM {table} FINAL WHERE {where} "
+            f"ORDER BY `{column}` {dir_} {nulls}, `spanId` {dir_}{limit}",
+            **params,
+        )
+        _, count = await self.query(f"SELECT count() FROM {table} FINAL WHERE {where}", **params)
+        total = int(count[0][0])
+        spans: list[TraceSpan] = []
+        if keys:
+            wanted = [f"{t}\x00{s}" for t, s in keys]
+            names, rows = await self.query(
+                f"SELECT {SPAN.select}, {_STATUS} AS `status` FROM {table} FINAL "
+                "WHERE concat(`traceId`, '\\0', `spanId`) IN {keys:Array(String)}",
+                keys=wanted,
+            )
+            by_key = {}
+            for row in rows:
+                span = SPAN.decode(names[:-1], row[:-1])
+                by_key[f"{span.trace_id}\x00{span.span_id}"] = TraceSpan(**msgspec.structs.asdict(span), status=row[-1])
+            spans = [by_key[k] for k in wanted if k in by_key]
+        return ListTracesResult(
+            spans=spans, total=total, page=win.page, per_page=win.per_page, has_more=win.has_more(total)
+        )
+
+    @operation
+    async def batch_delete_traces(self, *, trace_ids: Sequence[str]) -> None:
+        ids = require_ids(trace_ids, "trace_ids")
+        if ids:
+            await self.transport.command(
+                f"DELETE FROM {self.t('mastra_ai_spans')} WHERE `traceId` IN {{ids:Array(String)}}", {"ids": ids}
+            )

@@ -1,0 +1,114 @@
+"""Evaluation scores on ClickHouse: a ``ReplacingMergeTree`` keyed by score id.
+
+Its version column is the save time in nanoseconds: an upsert of the same id within one
+millisecond still has a later version, and lists of scores saved in one millisecond keep their order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from .._base import operation
+from .._record_rules import new_score
+from .._sql.pagination import window
+from .._sql.schema import SCORERS
+from .._validate import check_choice, require_id
+from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
+from .base import CHCodec, ClickhouseDomain
+
+SCORE = CHCodec(ScoreRow, SCORERS)
+
+
+class ScoresClickhouse(ClickhouseDomain):
+    """Scores on ClickHouse; a given id upserts (the latest version wins), lists are newest first."""
+
+    ttl_key: ClassVar[str] = "scores"
+    table_names: ClassVar[tuple[str, ...]] = ("mastra_scorers",)
+
+    def ddl(self) -> list[str]:
+        ttl = f" TTL toDateTime(`createdAt`) + INTERVAL {self.ttl_seconds} SECOND" if self.ttl_seconds else ""
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.t('mastra_scorers')} "
+            f"({', '.join(SCORE.column_sql())}, `version` UInt64, "
+            "INDEX scorer_idx `scorerId` TYPE bloom_filter GRANULARITY 4, "
+            "INDEX run_idx `runId` TYPE bloom_filter GRANULARITY 4, "
+            "INDEX entity_idx `entityId` TYPE bloom_filter GRANULARITY 4, "
+            "INDEX trace_idx `traceId` TYPE bloom_filter GRANULARITY 4) "
+            f"ENGINE = ReplacingMergeTree(`version`) ORDER BY (`id`){ttl}"
+        ]
+
+    @operation
+    async def save_score(self, *, score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
+        row = new_score(score)
+        await self.transport.insert(
+            self.t("mastra_scorers"), [[*SCORE.row(row), time.time_ns()]], [*SCORE.columns, "version"]
+        )
+        return row
+
+    @operation
+    async def get_score_by_id(self, *, id: str) -> ScoreRow | None:
+        names, rows = await self.query(
+            f"SELECT {SCORE.select} FROM {self.t('mastra_scorers')} FINAL WHERE `id` = {{id:String}}",
+            id=require_id(id, "id"),
+        )
+        return SCORE.decode(names, rows[0]) if rows else None
+
+    async def _list(self, equals: dict[str, Any], page: int, per_page: PerPage) -> ListScoresResult:
+        win = window(page, per_page)
+        params = {column: value for column, value in equals.items() if value is not None}
+        where = " AND ".join(f"`{column}` = {{{column}:String}}" for column in params)
+        table = self.t("mastra_scorers")
+        limit = f" LIMIT {win.limit} OFFSET {win.offset}" if win.limit is not None else ""
+        names, rows = await self.query(
+            f"SELECT {SCORE.select} FROM {table} FINAL WHERE {where} ORDER BY `createdAt` DESC, `version` DESC{limit}",
+            **params,
+        )
+        _, count = await self.query(f"SELECT count() FROM {table} FINAL WHERE {where}", **params)
+        total = int(count[0][0])
+        return ListScoresResult(
+            scores=[SCORE.decode(names, row) for row in rows],
+            total=total,
+            page=win.page,
+            per_page=win.per_page,
+            has_more=win.has_more(total),
+        )
+
+    @operation
+    async def list_scores_by_scorer_id(
+        self,
+        *,
+        scorer_id: str,
+        entity_id: str | None = None,
+        entity_type: str | None = None,
+        source: str | None = None,
+        page: int = 0,
+        per_page: PerPage = 100,
+    ) -> ListScoresResult:
+        require_id(scorer_id, "scorer_id")
+        if source is not None:
+            check_choice(source, ("LIVE", "TEST"), "source")
+        return await self._list(
+            {"scorerId": scorer_id, "entityId": entity_id, "entityType": entity_type, "source": source}, page, per_page
+        )
+
+    @operation
+    async def list_scores_by_run_id(self, *, run_id: str, page: int = 0, per_page: PerPage = 100) -> ListScoresResult:
+        return await self._list({"runId": require_id(run_id, "run_id")}, page, per_page)
+
+    @operation
+    async def list_scores_by_entity_id(
+        self, *, entity_id: str, entity_type: str, page: int = 0, per_page: PerPage = 100
+    ) -> ListScoresResult:
+        require_id(entity_id, "entity_id")
+        require_id(entity_type, "entity_type")
+        return await self._list({"entityId": entity_id, "entityType": entity_type}, page, per_page)
+
+    @operation
+    async def list_scores_by_span(
+        self, *, trace_id: str, span_id: str, page: int = 0, per_page: PerPage = 100
+    ) -> ListScoresResult:
+        require_id(trace_id, "trace_id")
+        require_id(span_id, "span_id")
+        return await self._list({"traceId": trace_id, "spanId": span_id}, page, per_page)

@@ -1,0 +1,41 @@
+"""``ClickhouseStore``: observability and scores on ClickHouse, over one transport."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._base import BackendStore
+from .observability import ObservabilityStorageClickhouse
+from .scores import ScoresClickhouse
+from .transport import transport_for
+
+
+class ClickhouseStore(BackendStore):
+    """Observability and scores on ClickHouse: ``url="http(s)://host:8123"`` (async HTTP client) or
+    ``url="chdb://path"`` (the engine embedded in this process). Compose it with other backends for
+    the other domains. ``ttl={"spans": "30d", "scores": "90d"}`` sets row TTLs."""
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        url: str,
+        username: str | None = None,
+        password: str | None = None,
+        database: str = "default",
+        ttl: Mapping[str, Any] | None = None,
+        disable_init: bool = False,
+    ) -> None:
+        self.transport = transport_for(url, username, password)
+        options: dict[str, Any] = {"transport": self.transport, "database": database, "ttl": ttl,
+                                   "disable_init": disable_init}  # fmt: skip
+        self.observability = ObservabilityStorageClickhouse(**options)
+        self.scores = ScoresClickhouse(**options)
+        super().__init__(
+            id=id, stores={"observability": self.observability, "scores": self.scores}, disable_init=disable_init
+        )
+
+    async def close(self) -> None:
+        await super().close()
+        await self.transport.close()
