@@ -3,7 +3,6 @@ through chdb (one data path per process, a fresh database per test)."""
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 
@@ -12,7 +11,9 @@ import pytest
 from mastra_storage.clickhouse import ClickhouseStore
 from mastra_storage.testing import ObservabilityConformance, ScoresConformance
 
-CHDB_PATH = tempfile.mkdtemp(prefix="mastra-chdb-")
+from .chdb_engine import chdb_path
+
+CHDB_PATH = chdb_path()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from .._validate import check_choice, require_id
 from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
 from .base import CHCodec, ClickhouseDomain
 
-SCORE = CHCodec(ScoreRow, SCORERS)
+SCORE = CHCodec(ScoreRow, SCORERS, not_null=("createdAt",))  # the TTL column: always set
 
 
 class ScoresClickhouse(ClickhouseDomain):

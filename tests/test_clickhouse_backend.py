@@ -1,0 +1,101 @@
+"""What only the ClickHouse backend has: columnar batch inserts, row TTL, latest-version reads,
+composition with other backends, one chdb path per process."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from mastra_storage import MastraStorage, ValidationError
+from mastra_storage._codec import utc_now
+from mastra_storage.clickhouse import ClickhouseStore
+from mastra_storage.libsql import LibSQLStore, MemoryLibSQL
+from mastra_storage.testing.samples import sample_span, sample_thread
+
+from .chdb_engine import chdb_path
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[ClickhouseStore]:
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    ch = ClickhouseStore(id="ch", url=f"chdb://{chdb_path()}", database=database, ttl={"spans": "7d", "scores": "90d"})
+    await ch.init()
+    yield ch
+    await ch.transport.command(f"DROP DATABASE IF EXISTS `{database}`")
+    await ch.close()
+
+
+async def test_ten_thousand_spans_are_one_insert(store: ClickhouseStore) -> None:
+    day = utc_now().replace(hour=12)
+    spans = [
+        sample_span(trace_id=f"trace-{i // 10}", started_at=day + timedelta(milliseconds=i)) for i in range(10_000)
+    ]
+    await store.observability.batch_create_spans(spans=spans)
+    _, parts = await store.transport.query(
+        "SELECT count(), sum(rows) FROM system.parts "
+        "WHERE database = {db:String} AND table = 'mastra_ai_spans' AND active",
+        {"db": store.observability.database},
+    )
+    assert parts[0][0] == 1 and parts[0][1] == 10_000  # one insert wrote one part
+    trace = await store.observability.get_trace(trace_id="trace-7")
+    assert trace is not None and len(trace.spans) == 10
+    assert all(s.started_at.tzinfo is not None for s in trace.spans)
+
+
+async def test_reads_see_the_latest_version_without_optimize(store: ClickhouseStore) -> None:
+    span = sample_span(name="v1", ended_at=None)
+    await store.observability.create_span(span=span)
+    for name in ("v2", "v3"):
+        await store.observability.update_span(trace_id=span.trace_id, span_id=span.span_id, updates={"name": name})
+    fetched = await store.observability.get_span(trace_id=span.trace_id, span_id=span.span_id)
+    assert fetched is not None and fetched.name == "v3"
+    listed = await store.observability.list_traces(filters={"trace_id": span.trace_id})
+    assert [s.name for s in listed.spans] == ["v3"] and listed.total == 1
+    _, versions = await store.transport.query(
+        f"SELECT count() FROM {store.observability.t('mastra_ai_spans')} WHERE spanId = {{s:String}}",
+        {"s": span.span_id},
+    )
+    assert versions[0][0] >= 1
+
+
+async def test_row_ttl_comes_from_the_ttl_option(store: ClickhouseStore) -> None:
+    _, rows = await store.transport.query(f"SHOW CREATE TABLE {store.observability.t('mastra_ai_spans')}")
+    assert "TTL" in rows[0][0] and "604800" in rows[0][0]
+    _, rows = await store.transport.query(f"SHOW CREATE TABLE {store.scores.t('mastra_scorers')}")
+    assert "7776000" in rows[0][0]
+
+
+async def test_updating_a_missing_span_is_not_found(store: ClickhouseStore) -> None:
+    from mastra_storage import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        await store.observability.update_span(trace_id="nope", span_id="nope", updates={"name": "x"})
+
+
+async def test_composes_with_other_backends(store: ClickhouseStore, tmp_path: Path) -> None:
+    storage = MastraStorage(
+        id="mixed",
+        default=LibSQLStore(id="local", url=f"file:{tmp_path / 'local.db'}"),
+        domains={"observability": store.observability, "scores": store.scores,
+                 "memory": MemoryLibSQL(url=f"file:{tmp_path / 'memory.db'}")},
+    )  # fmt: skip
+    async with storage:
+        assert await storage.get_store("observability") is store.observability
+        memory, observability = await storage.get_store("memory"), await storage.get_store("observability")
+        assert memory is not None and observability is not None
+        thread = await memory.save_thread(thread=sample_thread())
+        span = sample_span(thread_id=thread.id)
+        await observability.create_span(span=span)
+        assert (await observability.list_traces(filters={"thread_id": thread.id})).total == 1
+
+
+async def test_one_chdb_path_per_process(store: ClickhouseStore) -> None:
+    other = ClickhouseStore(id="other", url="chdb:///tmp/another-chdb-path")
+    with pytest.raises(Exception, match="one data path per process"):
+        await other.init()
+    with pytest.raises(ValidationError):
+        ClickhouseStore(id="bad", url="tcp://localhost:9000")
