@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from .chdb_engine import chdb_path
+from .clickhouse_http_server import ClickhouseHttpStandIn
 from .hrana_server import HranaStandIn
 
 
@@ -13,5 +15,13 @@ from .hrana_server import HranaStandIn
 def hrana() -> Iterator[HranaStandIn]:
     """The Hrana-over-HTTP stand-in for a remote libSQL server (see its docstring)."""
     server = HranaStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_http() -> Iterator[ClickhouseHttpStandIn]:
+    """The ClickHouse-HTTP stand-in over the session's chdb engine (see its docstring)."""
+    server = ClickhouseHttpStandIn(chdb_path()).start()
     yield server
     server.stop()

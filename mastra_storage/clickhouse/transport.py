@@ -38,7 +38,7 @@ class HttpTransport:
             import clickhouse_connect
 
             self._client = await clickhouse_connect.get_async_client(
-                dsn=self.url, username=self.username or "default", password=self.password or ""
+                dsn=self.url, username=self.username or "default", password=self.password or "", compress=False
             )
 
     async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[list[str], list[Sequence[Any]]]:
