@@ -3,6 +3,7 @@ composition with other backends, one chdb path per process."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mastra_storage import MastraStorage, ValidationError
+from mastra_storage import BackendError, MastraStorage, ValidationError
 from mastra_storage._codec import utc_now
-from mastra_storage.clickhouse import ClickhouseStore
+from mastra_storage.clickhouse import ClickhouseStore, SpanBatchWriter
 from mastra_storage.libsql import LibSQLStore, MemoryLibSQL
 from mastra_storage.testing.samples import sample_span, sample_thread
 
@@ -99,3 +100,44 @@ async def test_one_chdb_path_per_process(store: ClickhouseStore) -> None:
         await other.init()
     with pytest.raises(ValidationError):
         ClickhouseStore(id="bad", url="tcp://localhost:9000")
+
+
+async def _count(store: ClickhouseStore) -> int:
+    _, rows = await store.transport.query(f"SELECT count() FROM {store.observability.t('mastra_ai_spans')} FINAL")
+    return int(rows[0][0])
+
+
+async def test_batch_writer_flushes_on_size(store: ClickhouseStore) -> None:
+    async with SpanBatchWriter(store.observability, max_batch=100, flush_interval=60) as writer:
+        for _ in range(250):
+            await writer.create_span(span=sample_span())
+        assert await _count(store) == 200 and writer.pending == 50
+    assert await _count(store) == 250  # close() flushed the rest
+
+
+async def test_batch_writer_flushes_on_interval(store: ClickhouseStore) -> None:
+    writer = SpanBatchWriter(store.observability, max_batch=10_000, flush_interval=0.05)
+    await writer.create_span(span=sample_span())
+    deadline = asyncio.get_running_loop().time() + 10
+    while await _count(store) == 0:  # poll until the timer has flushed (bounded)
+        assert asyncio.get_running_loop().time() < deadline, "the interval flush never happened"
+        await asyncio.sleep(0.01)
+    assert writer.pending == 0
+    await writer.close()
+    with pytest.raises(ValidationError):
+        await writer.create_span(span=sample_span())
+
+
+async def test_batch_writer_rejects_bad_spans_and_keeps_failed_batches(store: ClickhouseStore) -> None:
+    writer = SpanBatchWriter(store.observability, max_batch=1000, flush_interval=60)
+    with pytest.raises(ValidationError):
+        await writer.create_span(span={"trace_id": "t", "span_id": "s"})
+    await writer.create_span(span=sample_span())
+    await store.transport.command(f"DROP TABLE {store.observability.t('mastra_ai_spans')}")
+    with pytest.raises(BackendError):
+        await writer.flush()
+    assert writer.pending == 1  # not lost
+    store.observability._init_once.reset()
+    await store.observability.init()  # the table is back
+    await writer.close()
+    assert await _count(store) == 1
