@@ -10,7 +10,7 @@ import msgspec
 
 from ._codec import utc_now
 from ._sql.pagination import Window, window
-from ._validate import check_choice, check_direction, check_metadata_key, coerce, require_id
+from ._validate import check_choice, check_direction, check_metadata_key, coerce, coerce_many, require_id
 from .errors import ValidationError
 from .types import ScorePayload, ScoreRow, SpanContext, SpanRecord, SpanUpdate, TracesFilter
 
@@ -42,14 +42,12 @@ def new_spans(records: object) -> list[SpanRecord]:
     """Spans to create, validated, stamped with ``created_at = updated_at = now``."""
     if isinstance(records, str | bytes) or not isinstance(records, Sequence):
         raise ValidationError("spans must be a sequence of spans")
+    spans = coerce_many(SpanRecord, records, "span")
     now = utc_now()
-    spans = []
-    for record in records:
-        span = coerce(SpanRecord, record, "span")
+    for span in spans:
         require_id(span.trace_id, "span.trace_id")
         require_id(span.span_id, "span.span_id")
         span.created_at = span.updated_at = now
-        spans.append(span)
     return spans
 
 

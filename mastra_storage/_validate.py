@@ -32,6 +32,11 @@ def _json_decoder(cls: type[T]) -> msgspec.json.Decoder[T]:
 
 
 @functools.cache
+def _json_list_decoder(cls: type[T]) -> msgspec.json.Decoder[list[T]]:
+    return msgspec.json.Decoder(list[cls])  # type: ignore[valid-type]
+
+
+@functools.cache
 def _wire_names(cls: type[msgspec.Struct]) -> dict[str, tuple[str, type[msgspec.Struct] | None]]:
     """attribute name -> (wire name, the Struct type of a nested record field, if any)."""
     info = msgspec.inspect.type_info(cls)
@@ -76,6 +81,17 @@ def coerce(cls: type[T], value: object, what: str) -> T:
         raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
     except (ValueError, TypeError) as exc:  # raised by __post_init__ on a malformed timestamp
         raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
+
+
+def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
+    """``coerce`` for a batch; a batch made only of ``cls`` instances is validated in one JSON round trip."""
+    if all(type(v) is cls for v in values):
+        try:
+            decoder: msgspec.json.Decoder[list[T]] = _json_list_decoder(cls)
+            return decoder.decode(_ENCODER.encode(values))
+        except (msgspec.ValidationError, msgspec.EncodeError, ValueError, TypeError) as exc:
+            raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
+    return [coerce(cls, v, what) for v in values]
 
 
 def require_id(value: object, name: str) -> str:

@@ -51,7 +51,7 @@ JSONDict = dict[str, Any]
 PerPage = int | bool  # an int, or False for "all rows"
 
 
-class Record(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
+class Record(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True, gc=False):
     """Base of every record: normalizes the timestamp fields named in ``_timestamps``."""
 
     _timestamps: ClassVar[tuple[str, ...]] = ()

@@ -47,12 +47,15 @@ class CHCodec(Generic[T]):
             out.append(f"`{wire}` {type_}")
         return out
 
-    def row(self, record: T) -> list[Any]:
-        values = []
+    def column_data(self, records: Sequence[T]) -> list[list[Any]]:
+        """The records as columns (one list per column), the form a columnar insert sends."""
+        data = []
         for attr, _, kind in self.fields:
-            value = getattr(record, attr)
-            values.append(dumps(value) if kind == "jsonb" and value is not None else value)
-        return values
+            values = [getattr(r, attr) for r in records]
+            if kind == "jsonb":
+                values = [dumps(v) if v is not None else None for v in values]
+            data.append(values)
+        return data
 
     def decode(self, names: Sequence[str], row: Sequence[Any]) -> T:
         kinds = {wire: kind for _, wire, kind in self.fields}

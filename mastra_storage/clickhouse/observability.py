@@ -57,7 +57,7 @@ class ObservabilityStorageClickhouse(ClickhouseDomain):
         ]
 
     async def _insert(self, spans: list[SpanRecord]) -> None:
-        await self.transport.insert(self.t("mastra_ai_spans"), [SPAN.row(s) for s in spans], SPAN.columns)
+        await self.transport.insert(self.t("mastra_ai_spans"), SPAN.column_data(spans), SPAN.columns)
 
     @operation
     async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:

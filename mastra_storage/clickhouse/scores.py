@@ -43,7 +43,7 @@ class ScoresClickhouse(ClickhouseDomain):
     async def save_score(self, *, score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
         row = new_score(score)
         await self.transport.insert(
-            self.t("mastra_scorers"), [[*SCORE.row(row), time.time_ns()]], [*SCORE.columns, "version"]
+            self.t("mastra_scorers"), [*SCORE.column_data([row]), [time.time_ns()]], [*SCORE.columns, "version"]
         )
         return row
 

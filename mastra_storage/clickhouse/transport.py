@@ -24,7 +24,10 @@ class Transport(Protocol):
         self, sql: str, params: Mapping[str, Any] | None = None
     ) -> tuple[list[str], list[Sequence[Any]]]: ...
     async def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
-    async def insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None: ...
+    async def insert(self, table: str, data: list[list[Any]], columns: list[str]) -> None:
+        """Inserts ``data`` given as columns (one list per column name)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -48,8 +51,8 @@ class HttpTransport:
     async def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         await self._client.command(sql, parameters=dict(params or {}))
 
-    async def insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
-        await self._client.insert(table, rows, column_names=columns)
+    async def insert(self, table: str, data: list[list[Any]], columns: list[str]) -> None:
+        await self._client.insert(table, data, column_names=columns, column_oriented=True)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -108,9 +111,9 @@ class ChdbTransport:
         engine = self._eng()
         await engine.call(lambda: engine.client.command(sql, parameters=dict(params or {})))
 
-    async def insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
+    async def insert(self, table: str, data: list[list[Any]], columns: list[str]) -> None:
         engine = self._eng()
-        await engine.call(lambda: engine.client.insert(table, rows, column_names=columns))
+        await engine.call(lambda: engine.client.insert(table, data, column_names=columns, column_oriented=True))
 
     async def close(self) -> None:
         # The embedded engine stays up for the process (chdb cannot reopen another path anyway).
