@@ -35,3 +35,4 @@ demo: install
 bench: services
 	$(PY) -m benchmarks.libsql_bench
 	$(PY) -m benchmarks.pg_bench
+	$(PY) -m benchmarks.clickhouse_bench
