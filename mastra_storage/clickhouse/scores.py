@@ -12,16 +12,17 @@ from typing import Any, ClassVar
 
 from .._base import operation
 from .._record_rules import new_score
+from .._scores import ScoresLists
 from .._sql.pagination import window
 from .._sql.schema import SCORERS
-from .._validate import check_choice, require_id
+from .._validate import require_id
 from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
 from .base import CHCodec, ClickhouseDomain
 
 SCORE = CHCodec(ScoreRow, SCORERS, not_null=("createdAt",))  # the TTL column: always set
 
 
-class ScoresClickhouse(ClickhouseDomain):
+class ScoresClickhouse(ClickhouseDomain, ScoresLists):
     """Scores on ClickHouse; a given id upserts (the latest version wins), lists are newest first."""
 
     ttl_key: ClassVar[str] = "scores"
@@ -74,41 +75,3 @@ class ScoresClickhouse(ClickhouseDomain):
             per_page=win.per_page,
             has_more=win.has_more(total),
         )
-
-    @operation
-    async def list_scores_by_scorer_id(
-        self,
-        *,
-        scorer_id: str,
-        entity_id: str | None = None,
-        entity_type: str | None = None,
-        source: str | None = None,
-        page: int = 0,
-        per_page: PerPage = 100,
-    ) -> ListScoresResult:
-        require_id(scorer_id, "scorer_id")
-        if source is not None:
-            check_choice(source, ("LIVE", "TEST"), "source")
-        return await self._list(
-            {"scorerId": scorer_id, "entityId": entity_id, "entityType": entity_type, "source": source}, page, per_page
-        )
-
-    @operation
-    async def list_scores_by_run_id(self, *, run_id: str, page: int = 0, per_page: PerPage = 100) -> ListScoresResult:
-        return await self._list({"runId": require_id(run_id, "run_id")}, page, per_page)
-
-    @operation
-    async def list_scores_by_entity_id(
-        self, *, entity_id: str, entity_type: str, page: int = 0, per_page: PerPage = 100
-    ) -> ListScoresResult:
-        require_id(entity_id, "entity_id")
-        require_id(entity_type, "entity_type")
-        return await self._list({"entityId": entity_id, "entityType": entity_type}, page, per_page)
-
-    @operation
-    async def list_scores_by_span(
-        self, *, trace_id: str, span_id: str, page: int = 0, per_page: PerPage = 100
-    ) -> ListScoresResult:
-        require_id(trace_id, "trace_id")
-        require_id(span_id, "span_id")
-        return await self._list({"traceId": trace_id, "spanId": span_id}, page, per_page)

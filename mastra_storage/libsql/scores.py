@@ -7,10 +7,11 @@ from typing import Any, ClassVar
 
 from .._base import operation
 from .._record_rules import new_score
+from .._scores import ScoresLists
 from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import SCORERS
-from .._validate import check_choice, require_id
+from .._validate import require_id
 from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
 from .base import LibSQLDomain
 from .codec import RowCodec
@@ -19,7 +20,7 @@ SCORE = RowCodec(ScoreRow, SCORERS)
 _UPSERT = f"INSERT OR REPLACE INTO mastra_scorers ({SCORE.columns}) VALUES ({SCORE.placeholders})"
 
 
-class ScoresLibSQL(LibSQLDomain):
+class ScoresLibSQL(LibSQLDomain, ScoresLists):
     """Scores on a libSQL/SQLite database; every list is newest first."""
 
     tables = (SCORERS,)
@@ -62,44 +63,3 @@ class ScoresLibSQL(LibSQLDomain):
             per_page=win.per_page,
             has_more=win.has_more(total),
         )
-
-    @operation
-    async def list_scores_by_scorer_id(
-        self,
-        *,
-        scorer_id: str,
-        entity_id: str | None = None,
-        entity_type: str | None = None,
-        source: str | None = None,
-        page: int = 0,
-        per_page: PerPage = 100,
-    ) -> ListScoresResult:
-        require_id(scorer_id, "scorer_id")
-        if source is not None:
-            check_choice(source, ("LIVE", "TEST"), "source")
-        return await self._list(
-            {"scorerId": scorer_id, "entityId": entity_id, "entityType": entity_type, "source": source},
-            page,
-            per_page,
-        )
-
-    @operation
-    async def list_scores_by_run_id(self, *, run_id: str, page: int = 0, per_page: PerPage = 100) -> ListScoresResult:
-        require_id(run_id, "run_id")
-        return await self._list({"runId": run_id}, page, per_page)
-
-    @operation
-    async def list_scores_by_entity_id(
-        self, *, entity_id: str, entity_type: str, page: int = 0, per_page: PerPage = 100
-    ) -> ListScoresResult:
-        require_id(entity_id, "entity_id")
-        require_id(entity_type, "entity_type")
-        return await self._list({"entityId": entity_id, "entityType": entity_type}, page, per_page)
-
-    @operation
-    async def list_scores_by_span(
-        self, *, trace_id: str, span_id: str, page: int = 0, per_page: PerPage = 100
-    ) -> ListScoresResult:
-        require_id(trace_id, "trace_id")
-        require_id(span_id, "span_id")
-        return await self._list({"traceId": trace_id, "spanId": span_id}, page, per_page)
