@@ -21,9 +21,10 @@ import msgspec
 from mastra_storage._codec import dumps, loads, utc_now
 from mastra_storage._sql.schema import AI_SPANS
 from mastra_storage.pg import PostgresStore
+from mastra_storage.pg.observability import SPAN
 from mastra_storage.types import SpanRecord
 
-from .harness import Result, table
+from .harness import Result, paired_ops_per_second, table
 from .workload import Data, Operations, include_target, make_data, operations, ours, run_pairs, score_fields
 
 TARGET = 1.3
@@ -204,7 +205,20 @@ async def run(quick: bool, url: str) -> list[Result]:
     # The floor's pool skips asyncpg's reset-on-release round trip too, as mastra_storage's pools do.
     pool = await asyncpg.create_pool(url, min_size=4, max_size=4, connection_class=NoResetConnection)
     try:
-        return await run_pairs(ours(store, d), floor(pool, schema_raw, d))
+        ours_ops = ours(store, d)
+        results = await run_pairs(ours_ops, floor(pool, schema_raw, d))
+        # The same trace read as raw asyncpg running our very statement (rows as JSON objects).
+        same_sql = (
+            f'SELECT {SPAN.select} FROM "{schema_raw}".mastra_ai_spans WHERE "traceId" = $1 '
+            'ORDER BY "startedAt", "spanId"'
+        )
+
+        async def raw_same_sql(i: int) -> None:
+            [loads(row[0]) for row in await pool.fetch(same_sql, f"trace-{i % d.spans_n}")]
+
+        op, count = ours_ops["get trace (50 spans)"]
+        results.append(Result("get trace, floor on our SQL", *await paired_ops_per_second(op, raw_same_sql, count)))
+        return results
     finally:
         await store.close()
         for schema in (schema_ours, schema_raw):
