@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from mastra_storage import ValidationError
+from mastra_storage import BackendError, StorageInitError, ValidationError
 from mastra_storage._codec import utc_now
 from mastra_storage.pg import MemoryPG, PostgresStore, WorkflowsPG
 from mastra_storage.testing.samples import sample_score, sample_span, sample_thread, timed_messages
@@ -208,3 +208,14 @@ async def test_two_processes_can_init_at_once(schema: str) -> None:
     for proc in procs:
         _, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
+
+
+async def test_ssl_option_reaches_the_driver(schema: str) -> None:
+    """The local server has no TLS: ``ssl="require"`` must fail to connect (so the option is used),
+    with a wrapped error; ``ssl=False`` connects."""
+    with pytest.raises(StorageInitError) as err:
+        async with PostgresStore(id="tls", connection_string=PG_URL, schema_name=schema, ssl="require"):
+            pass
+    assert isinstance(next(iter(err.value.failures.values())), BackendError)
+    async with PostgresStore(id="plain", connection_string=PG_URL, schema_name=schema, ssl=False) as store:
+        assert (await store.memory.list_threads()).total == 0
