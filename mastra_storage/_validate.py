@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -83,12 +85,32 @@ def coerce(cls: type[T], value: object, what: str) -> T:
         raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
 
 
+_CHUNK = 500
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
     """``coerce`` for a batch; a batch made only of ``cls`` instances is validated in one JSON round trip."""
     if all(type(v) is cls for v in values):
         try:
             decoder: msgspec.json.Decoder[list[T]] = _json_list_decoder(cls)
-            return decoder.decode(_ENCODER.encode(values))
+            out: list[T] = []
+            with _gc_paused():  # decoding a large batch makes no cycles; collections would only slow it
+                # In chunks: one C call holds the GIL throughout, and a worker thread doing this must
+                # let the event loop's thread run in between.
+                for i in range(0, len(values), _CHUNK):
+                    out += decoder.decode(_ENCODER.encode(values[i : i + _CHUNK]))
+            return out
         except (msgspec.ValidationError, msgspec.EncodeError, ValueError, TypeError) as exc:
             raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
     return [coerce(cls, v, what) for v in values]

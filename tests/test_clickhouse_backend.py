@@ -141,3 +141,28 @@ async def test_batch_writer_rejects_bad_spans_and_keeps_failed_batches(store: Cl
     await store.observability.init()  # the table is back
     await writer.close()
     assert await _count(store) == 1
+
+
+async def test_a_big_batch_leaves_the_event_loop_free(store: ClickhouseStore) -> None:
+    """Validating and laying out 20,000 spans is CPU work; a ticker asking for 1 ms sleeps meanwhile
+    is never held up for long."""
+    batch = [sample_span(trace_id=f"big-{i // 10}") for i in range(20_000)]
+    # The first insert of the process loads the driver's insert codecs (imports hold the GIL): once.
+    await store.observability.batch_create_spans(spans=[sample_span()])
+    delays: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        loop = asyncio.get_running_loop()
+        while not done.is_set():
+            start = loop.time()
+            await asyncio.sleep(0.001)
+            delays.append(loop.time() - start - 0.001)
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    await store.observability.batch_create_spans(spans=batch)
+    done.set()
+    await tick
+    assert await _count(store) == 20_001
+    assert max(delays) < 0.05, f"the loop was blocked for {max(delays) * 1000:.0f} ms"

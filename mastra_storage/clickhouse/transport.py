@@ -31,6 +31,16 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+_INSERT_BLOCK_ROWS = 2048
+
+
+def _small_blocks(context: Any) -> None:
+    """Serialize an insert in blocks of a few thousand rows. It stays one INSERT statement (one part),
+    but the driver holds the GIL for one block at a time, so the event loop's thread keeps running
+    while a big batch is encoded on another thread."""
+    context.req_block_size = context.block_row_count = _INSERT_BLOCK_ROWS
+
+
 class HttpTransport:
     def __init__(self, url: str, username: str | None, password: str | None) -> None:
         self.url, self.username, self.password = url, username, password
@@ -52,7 +62,9 @@ class HttpTransport:
         await self._client.command(sql, parameters=dict(params or {}))
 
     async def insert(self, table: str, data: list[list[Any]], columns: list[str]) -> None:
-        await self._client.insert(table, data, column_names=columns, column_oriented=True)
+        context = await self._client.create_insert_context(table, column_names=columns, data=data, column_oriented=True)
+        _small_blocks(context)
+        await self._client.data_insert(context)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -113,7 +125,13 @@ class ChdbTransport:
 
     async def insert(self, table: str, data: list[list[Any]], columns: list[str]) -> None:
         engine = self._eng()
-        await engine.call(lambda: engine.client.insert(table, data, column_names=columns, column_oriented=True))
+
+        def run() -> None:
+            context = engine.client.create_insert_context(table, column_names=columns, data=data, column_oriented=True)
+            _small_blocks(context)
+            engine.client.data_insert(context)
+
+        await engine.call(run)
 
     async def close(self) -> None:
         # The embedded engine stays up for the process (chdb cannot reopen another path anyway).
