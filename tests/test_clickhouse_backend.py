@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,3 +167,27 @@ async def test_a_big_batch_leaves_the_event_loop_free(store: ClickhouseStore) ->
     await tick
     assert await _count(store) == 20_001
     assert max(delays) < 0.05, f"the loop was blocked for {max(delays) * 1000:.0f} ms"
+
+
+async def test_span_instances_are_validated_on_the_columnar_path(store: ClickhouseStore) -> None:
+    from datetime import datetime
+
+    good = sample_span(trace_id="checked")
+    bad_batches: list[list[Any]] = []
+    for field, value in (("name", 123), ("tags", ["ok", 1]), ("metadata", ["not", "a", "dict"]),
+                         ("attributes", object()), ("span_id", "  "), ("started_at", "yesterday"),
+                         ("is_event", "no")):  # fmt: skip
+        bad = sample_span(trace_id="checked")
+        setattr(bad, field, value)
+        bad_batches.append([good, bad])
+    for batch in bad_batches:
+        with pytest.raises(ValidationError):
+            await store.observability.batch_create_spans(spans=batch)
+    assert await store.observability.get_trace(trace_id="checked") is None  # nothing written
+    naive = sample_span(trace_id="naive")
+    moment = datetime.now().replace(microsecond=678_999)  # naive (taken as UTC), with microseconds
+    naive.started_at = moment
+    await store.observability.batch_create_spans(spans=[naive])
+    trace = await store.observability.get_trace(trace_id="naive")
+    expected = moment.replace(microsecond=678_000).isoformat() + "+00:00"
+    assert trace is not None and trace.spans[0].started_at.isoformat() == expected

@@ -24,17 +24,13 @@ from .._record_rules import (
 )
 from .._sql.schema import AI_SPANS
 from .._validate import check_scalar_filter, require_id, require_ids
-from ..errors import NotFoundError
+from ..errors import NotFoundError, ValidationError
 from ..types import DateRange, ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
 from .base import CHCodec, ClickhouseDomain
+from .columns import span_columns
 
 SPAN = CHCodec(SpanRecord, AI_SPANS, not_null=("updatedAt",))  # the version column: always set
 _OFF_LOOP = 1000  # batches this large are prepared on a worker thread
-
-
-def _prepare(spans: Sequence[SpanRecord | Mapping[str, Any]]) -> tuple[list[SpanRecord], list[list[Any]]]:
-    records = new_spans(spans)
-    return records, SPAN.column_data(records)
 
 
 _STATUS = "multiIf(`error` IS NOT NULL, 'error', `endedAt` IS NULL, 'running', 'success')"
@@ -74,12 +70,13 @@ class ObservabilityStorageClickhouse(ClickhouseDomain):
 
     @operation
     async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
+        if isinstance(spans, str | bytes) or not isinstance(spans, Sequence):
+            raise ValidationError("spans must be a sequence of spans")
         if len(spans) < _OFF_LOOP:
-            records = new_spans(spans)
-            data = SPAN.column_data(records)
+            data = span_columns(SPAN, spans)
         else:  # validating and laying out a big batch is tens of ms of CPU: keep it off the event loop
-            records, data = await asyncio.to_thread(_prepare, spans)
-        if records:
+            data = await asyncio.to_thread(span_columns, SPAN, spans)
+        if spans:
             await self.transport.insert(self.t("mastra_ai_spans"), data, SPAN.columns)  # one columnar insert
 
     async def _latest(self, where: str, order: str = "", **params: Any) -> list[SpanRecord]:
