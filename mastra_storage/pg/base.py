@@ -196,6 +196,11 @@ class PGDomain(DomainBase):
         # Index names carry the schema, so two schemas in one database never collide.
         self.prefix = "" if self.schema == "public" else f"{self.schema}_"
 
+    @property
+    def pool_handle(self) -> PoolHandle:
+        """The pool this store uses, for other stores of the same database to share."""
+        return self._handle
+
     def t(self, table: str) -> str:
         """A table name qualified by the store's schema."""
         return f'"{self.schema}".{table}'

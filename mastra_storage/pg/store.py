@@ -6,7 +6,6 @@ from typing import Any
 
 from .._base import BackendStore
 from .agents import AgentsPG
-from .base import PGSettings, PoolHandle, check_schema_name, handle_for
 from .memory import MemoryPG
 from .observability import ObservabilityPG
 from .scores import ScoresPG
@@ -39,25 +38,13 @@ class PostgresStore(BackendStore):
         statement_cache_size: int | None = None,
         disable_init: bool = False,
     ) -> None:
-        check_schema_name(schema_name)
-        if pool is not None:
-            handle = PoolHandle(None, pool)
-        else:
-            handle = handle_for(
-                PGSettings(
-                    connection_string,
-                    host,
-                    port,
-                    database,
-                    user,
-                    password,
-                    min_size,
-                    max_size,
-                    ssl,
-                    statement_cache_size,
-                )
-            )
-        self.memory = MemoryPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
+        # The memory store resolves the connection settings into a pool handle the others share.
+        self.memory = MemoryPG(
+            connection_string=connection_string, pool=pool, host=host, port=port, database=database, user=user,
+            password=password, schema_name=schema_name, min_size=min_size, max_size=max_size, ssl=ssl,
+            statement_cache_size=statement_cache_size, disable_init=disable_init,
+        )  # fmt: skip
+        handle = self.memory.pool_handle
         self.workflows = WorkflowsPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
         self.scores = ScoresPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
         self.observability = ObservabilityPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
