@@ -180,6 +180,12 @@ def check_direction(direction: object) -> str:
     return direction.upper()
 
 
+def check_timestamp_order(order_by: object, direction: object) -> tuple[str, str]:
+    """``order_by`` in ("created_at", "updated_at") and a direction → (Mastra's column, ASC|DESC)."""
+    field = check_choice(order_by, ("created_at", "updated_at"), "order_by")
+    return ("createdAt" if field == "created_at" else "updatedAt"), check_direction(direction)
+
+
 def check_choice(value: object, choices: Sequence[str], name: str) -> str:
     if value not in choices:
         raise ValidationError(f"{name} must be one of {list(choices)}, got {value!r}")

@@ -18,7 +18,14 @@ from .._codec import dumps
 from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import AGENT_VERSIONS, AGENTS
-from .._validate import check_choice, check_direction, check_mapping, check_scalar_filter, require_id
+from .._validate import (
+    check_choice,
+    check_direction,
+    check_mapping,
+    check_scalar_filter,
+    check_timestamp_order,
+    require_id,
+)
 from ..errors import ConflictError, NotFoundError
 from ..types import (
     AgentCreate,
@@ -169,10 +176,7 @@ class AgentsLibSQL(LibSQLDomain):
         direction: str = "DESC",
     ) -> ListAgentsResult:
         win = window(page, per_page)
-        column = {"created_at": "createdAt", "updated_at": "updatedAt"}[
-            check_choice(order_by, ("created_at", "updated_at"), "order_by")
-        ]
-        dir_ = check_direction(direction)
+        column, dir_ = check_timestamp_order(order_by, direction)
         p = Params()
         clauses: list[str] = []
         if status is not None:

@@ -24,12 +24,12 @@ from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import MESSAGES, RESOURCES, THREADS
 from .._validate import (
-    check_choice,
     check_date_range,
     check_datetime,
     check_direction,
     check_mapping,
     check_scalar_filter,
+    check_timestamp_order,
     coerce,
     require_id,
     require_ids,
@@ -190,10 +190,7 @@ class MemoryPG(PGDomain):
         direction: str = "DESC",
     ) -> ListThreadsResult:
         win = window(page, per_page)
-        column = {"created_at": "createdAt", "updated_at": "updatedAt"}[
-            check_choice(order_by, ("created_at", "updated_at"), "order_by")
-        ]
-        dir_ = check_direction(direction)
+        column, dir_ = check_timestamp_order(order_by, direction)
         p = Params("numeric")
         clauses: list[str] = []
         if resource_id is not None:
