@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,7 +101,8 @@ class DomainBase:
     store_name = "STORE"  # the <STORE> part of error ids, e.g. LIBSQL
 
     def __init__(self, *, disable_init: bool = False) -> None:
-        self.disable_init = disable_init
+        # As in Mastra, MASTRA_DISABLE_STORAGE_INIT=true turns automatic init off (explicit init() still works).
+        self.disable_init = disable_init or os.environ.get("MASTRA_DISABLE_STORAGE_INIT") == "true"
         self._init_once = InitOnce(self._initialize)
 
     async def _initialize(self) -> None:

@@ -282,3 +282,13 @@ async def test_prune_deletes_old_rows_in_batches(tmp_path: Path) -> None:
             await storage.prune(retention={"memory": {"messages": "forever"}})
         with pytest.raises(ValidationError):
             await storage.prune(retention={"memory": {"sessions": "1d"}})
+
+
+async def test_env_var_disables_automatic_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASTRA_DISABLE_STORAGE_INIT", "true")
+    store = LibSQLStore(id="env", url=f"file:{tmp_path / 'env.db'}")
+    with pytest.raises(BackendError):  # no tables: nothing initialized them
+        await store.memory.get_thread_by_id(thread_id="t")
+    await store.init()  # an explicit init still runs
+    assert await store.memory.get_thread_by_id(thread_id="t") is None
+    await store.close()
