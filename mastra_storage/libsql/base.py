@@ -155,7 +155,7 @@ class LibSQLDomain(DomainBase):
         await self._ensure_ready()
         await self.db.batch([Stmt(f'DELETE FROM "{table.name}"') for table in self.tables])
 
-    async def _paged(self, page_sql: str, values: list[Any], win: Window, count_sql: str) -> tuple[list[Any], int]:
+    async def paged(self, page_sql: str, count_sql: str, values: list[Any], win: Window) -> tuple[list[Any], int]:
         """One page of rows and the total, in one trip: ``page_sql`` and ``count_sql`` share ``values``."""
         args = list(values)
         if win.limit is not None:

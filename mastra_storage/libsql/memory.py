@@ -197,11 +197,11 @@ class MemoryLibSQL(LibSQLDomain):
         if resource_id is not None:
             clauses.append(f'"resourceId" = {p(resource_id)}')
         clauses += json_equals("metadata", "", filters, p)
-        rows, total = await self._paged(
+        rows, total = await self.paged(
             f'SELECT {THREAD.select} FROM mastra_threads{where(clauses)} ORDER BY "{column}" {dir_}, id {dir_}',
+            f"SELECT COUNT(*) FROM mastra_threads{where(clauses)}",
             p.values,
             win,
-            f"SELECT COUNT(*) FROM mastra_threads{where(clauses)}",
         )
         return ListThreadsResult(
             threads=THREAD.decode_all(rows),
