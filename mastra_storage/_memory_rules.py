@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ._codec import iso, utc_now
+from ._codec import iso, later_than, utc_now
 from ._sql.pagination import Window
-from ._validate import coerce, require_id
+from ._validate import check_mapping, coerce, require_id
 from .errors import ValidationError
 from .types import (
     DateRange,
@@ -20,6 +20,7 @@ from .types import (
     ListMessagesResult,
     Message,
     MessageUpdate,
+    StorageResource,
     StorageThread,
 )
 
@@ -169,3 +170,42 @@ def clone_plan(
         for m in originals
     ]
     return thread, copies, id_map
+
+
+def check_thread_update(id: object, title: object, metadata: object) -> dict[str, Any] | None:
+    """``update_thread`` input, validated; returns the metadata patch (None: leave metadata alone)."""
+    require_id(id, "id")
+    if title is not None and not isinstance(title, str):
+        raise ValidationError(f"title must be a string, got {type(title).__name__}")
+    return check_mapping(metadata, "metadata") if metadata is not None else None
+
+
+def apply_thread_update(thread: StorageThread, title: str | None, patch: Mapping[str, Any] | None) -> None:
+    """A given title replaces, metadata merges shallowly, ``updated_at`` strictly increases."""
+    if title is not None:
+        thread.title = title
+    if patch is not None:
+        thread.metadata = {**(thread.metadata or {}), **patch}
+    thread.updated_at = later_than(thread.updated_at)
+
+
+def check_resource_update(resource_id: object, working_memory: object, metadata: object) -> dict[str, Any] | None:
+    """``update_resource`` input, validated; returns the metadata patch (None: leave metadata alone)."""
+    require_id(resource_id, "resource_id")
+    if working_memory is not None and not isinstance(working_memory, str):
+        raise ValidationError(f"working_memory must be a string, got {type(working_memory).__name__}")
+    return check_mapping(metadata, "metadata") if metadata is not None else None
+
+
+def updated_resource(
+    current: StorageResource | None, resource_id: str, working_memory: str | None, patch: Mapping[str, Any] | None
+) -> StorageResource:
+    """The resource after ``update_resource``: created if missing, else merged (Mastra's upsert)."""
+    if current is None:
+        return StorageResource(id=resource_id, working_memory=working_memory, metadata=dict(patch or {}))
+    if working_memory is not None:
+        current.working_memory = working_memory
+    if patch is not None:
+        current.metadata = {**(current.metadata or {}), **patch}
+    current.updated_at = later_than(current.updated_at)
+    return current

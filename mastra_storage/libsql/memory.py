@@ -9,18 +9,22 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from .._base import operation
-from .._codec import dumps, iso, later_than, utc_now
+from .._codec import dumps, iso, utc_now
 from .._memory_rules import (
+    apply_thread_update,
     apply_update,
     check_includes,
     check_messages,
     check_resource_query,
+    check_resource_update,
     check_thread_ids,
+    check_thread_update,
     check_updates,
     chunks,
     clone_plan,
     in_range,
     list_result,
+    updated_resource,
 )
 from .._sql.pagination import window
 from .._sql.params import Params, where
@@ -145,21 +149,14 @@ class MemoryLibSQL(LibSQLDomain):
     async def update_thread(
         self, *, id: str, title: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> StorageThread:
-        require_id(id, "id")
-        if title is not None and not isinstance(title, str):
-            raise ValidationError(f"title must be a string, got {type(title).__name__}")
-        patch = check_mapping(metadata, "metadata") if metadata is not None else None
+        patch = check_thread_update(id, title, metadata)
 
         async def body(tx: Tx) -> StorageThread:
             rows = await tx.query(f"SELECT {THREAD.select} FROM mastra_threads WHERE id = ?", (id,))
             if not rows:
                 raise NotFoundError(f"Thread {id} not found", details={"status": 404, "threadId": id})
             thread = THREAD.decode(rows[0])
-            if title is not None:
-                thread.title = title
-            if patch is not None:
-                thread.metadata = {**(thread.metadata or {}), **patch}
-            thread.updated_at = later_than(thread.updated_at)
+            apply_thread_update(thread, title, patch)
             await tx.execute(
                 'UPDATE mastra_threads SET title = ?, metadata = ?, "updatedAt" = ? WHERE id = ?',
                 (thread.title, dumps(thread.metadata), iso(thread.updated_at), id),
@@ -535,22 +532,11 @@ class MemoryLibSQL(LibSQLDomain):
         working_memory: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> StorageResource:
-        require_id(resource_id, "resource_id")
-        if working_memory is not None and not isinstance(working_memory, str):
-            raise ValidationError(f"working_memory must be a string, got {type(working_memory).__name__}")
-        patch = check_mapping(metadata, "metadata") if metadata is not None else None
+        patch = check_resource_update(resource_id, working_memory, metadata)
 
         async def body(tx: Tx) -> StorageResource:
             rows = await tx.query(f"SELECT {RESOURCE.select} FROM mastra_resources WHERE id = ?", (resource_id,))
-            if rows:
-                res = RESOURCE.decode(rows[0])
-                if working_memory is not None:
-                    res.working_memory = working_memory
-                if patch is not None:
-                    res.metadata = {**(res.metadata or {}), **patch}
-                res.updated_at = later_than(res.updated_at)
-            else:
-                res = StorageResource(id=resource_id, working_memory=working_memory, metadata=patch or {})
+            res = updated_resource(RESOURCE.decode(rows[0]) if rows else None, resource_id, working_memory, patch)
             await tx.execute(_UPSERT_RESOURCE, RESOURCE.params(res))
             return res
 
