@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts (or stops) the local servers the tests talk to, installing them where they are absent.
 #   PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth, database "test").
+#   DynamoDB Local on 127.0.0.1:8000 (Amazon's jar, shipped inside an npm package; needs Java 17).
 # The libSQL suite needs no server: local files and :memory: are embedded, and the remote (Hrana)
 # stand-in is started by the tests themselves.
 set -euo pipefail
@@ -40,8 +41,51 @@ pg_stop() {
   fi
 }
 
+DYNAMODB_PORT=8000
+DYNAMODB_PKG=amplify-dynamodb-simulator@2.9.30
+DYNAMODB_DIR="$(cd "$(dirname "$0")/.." && pwd)/.services/dynamodb"
+
+dynamodb_up() { curl -s -o /dev/null "http://127.0.0.1:$DYNAMODB_PORT/"; }
+
+dynamodb_start() {
+  if dynamodb_up; then
+    echo "services: DynamoDB Local is running"
+    return
+  fi
+  local emulator="$DYNAMODB_DIR/package/emulator"
+  if [ ! -f "$emulator/DynamoDBLocal.jar" ]; then
+    echo "services: fetching DynamoDB Local ($DYNAMODB_PKG)"
+    mkdir -p "$DYNAMODB_DIR"
+    (cd "$DYNAMODB_DIR" && npm pack --silent "$DYNAMODB_PKG" >/dev/null \
+      && tar xzf amplify-dynamodb-simulator-*.tgz package/emulator && rm -f amplify-dynamodb-simulator-*.tgz)
+  fi
+  if ! command -v java >/dev/null; then
+    echo "services: installing Java for DynamoDB Local"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
+  echo "services: starting DynamoDB Local on port $DYNAMODB_PORT"
+  (cd "$emulator" && nohup java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+    -inMemory -sharedDb -disableTelemetry -port "$DYNAMODB_PORT" >"$DYNAMODB_DIR/server.log" 2>&1 &
+    echo $! >"$DYNAMODB_DIR/server.pid")
+  for _ in $(seq 1 120); do
+    dynamodb_up && return
+    sleep 0.25
+  done
+  echo "services: DynamoDB Local did not answer; log follows" >&2
+  cat "$DYNAMODB_DIR/server.log" >&2
+  exit 1
+}
+
+dynamodb_stop() {
+  if [ -f "$DYNAMODB_DIR/server.pid" ]; then
+    kill "$(cat "$DYNAMODB_DIR/server.pid")" 2>/dev/null || true
+    rm -f "$DYNAMODB_DIR/server.pid"
+  fi
+}
+
 case "${1:-start}" in
-  start) pg_start ;;
-  stop) pg_stop ;;
+  start) pg_start; dynamodb_start ;;
+  stop) pg_stop; dynamodb_stop ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

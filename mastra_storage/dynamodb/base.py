@@ -1,0 +1,292 @@
+"""The base of the DynamoDB domain stores: connection options, TTL, reading and writing records."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+import msgspec
+
+from .._base import DomainBase, retention_plan
+from .._sql.pagination import Window
+from .._validate import coerce
+from ..errors import BackendError, ConflictError, ValidationError
+from ..types import PruneResult, TtlConfig
+from .connection import ConditionFailed, Connection, DynamoSettings, Item, backoff
+from .items import Expr, expired, keys_of, millis, n, now_seconds, pack, payloads, s
+from .table import ensure_table
+
+T = TypeVar("T", bound=msgspec.Struct)
+TTL_ENTITIES = ("thread", "message", "resource", "workflow_snapshot", "score", "span", "agent")
+
+
+def check_ttl(ttl: Mapping[str, Any] | None) -> dict[str, TtlConfig]:
+    """Per-entity TTL settings (API.md §3.6), validated."""
+    if ttl is None:
+        return {}
+    if not isinstance(ttl, Mapping):
+        raise ValidationError("ttl must map entity names to TtlConfig")
+    unknown = set(ttl) - set(TTL_ENTITIES)
+    if unknown:
+        raise ValidationError(f"unknown ttl entity(ies) {sorted(unknown)}; known: {list(TTL_ENTITIES)}")
+    configs = {entity: coerce(TtlConfig, value, f"ttl[{entity}]") for entity, value in ttl.items()}
+    for entity, cfg in configs.items():
+        seconds = cfg.default_ttl_seconds
+        if seconds is not None and (isinstance(seconds, bool) or seconds <= 0):
+            raise ValidationError(f"ttl[{entity}].default_ttl_seconds must be a positive integer")
+        if not cfg.attribute_name or cfg.attribute_name in ("pk", "sk", "e", "d", "z", "n", "v", "c"):
+            raise ValidationError(f"ttl[{entity}].attribute_name {cfg.attribute_name!r} is not usable")
+    names = {cfg.attribute_name for cfg in configs.values() if cfg.enabled}
+    if len(names) > 1:
+        raise ValidationError(
+            f"a DynamoDB table has one TTL attribute, but the enabled entities use {sorted(names)}; use one name"
+        )
+    return configs
+
+
+class DynamoDomain(DomainBase):
+    """A domain store on the single table. Built alone it owns its client; inside ``DynamoDBStore``
+    every domain shares the store's connection."""
+
+    store_name = "DYNAMODB"
+    domain: ClassVar[str]
+    entities: ClassVar[tuple[str, ...]]  # what this domain writes (dangerously_clear_all, prune)
+    retention_entities: ClassVar[dict[str, str]] = {}  # prune key -> entity
+
+    def __init__(
+        self,
+        *,
+        id: str | None = None,
+        table_name: str | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        credentials: Mapping[str, str] | None = None,
+        ttl: Mapping[str, Any] | None = None,
+        create_table: bool = False,
+        connection: Connection | None = None,
+        disable_init: bool = False,
+    ) -> None:
+        super().__init__(disable_init=disable_init)
+        self.id = id
+        self.ttl = check_ttl(ttl)
+        self.create_table = create_table
+        if connection is None:
+            if table_name is None:
+                raise ValidationError(f"{type(self).__name__}: table_name is required")
+            connection = Connection(DynamoSettings(table_name, region, endpoint_url, credentials))
+            self._owns = True
+        else:
+            self._owns = False
+        self.conn = connection
+
+    async def _initialize(self) -> None:
+        enabled = [c.attribute_name for c in self.ttl.values() if c.enabled]
+        await ensure_table(self.conn, create=self.create_table, ttl_attribute=enabled[0] if enabled else None)
+
+    async def close(self) -> None:
+        if self._owns:
+            await self.conn.close()
+        self._init_once.reset()
+
+    # ------------------------------------------------------------ TTL
+
+    def ttl_name(self, entity: str) -> str:
+        cfg = self.ttl.get(entity)
+        return cfg.attribute_name if cfg is not None else "ttl"
+
+    def stamp(self, entity: str, created: datetime) -> dict[str, Any]:
+        """Attributes every item of a record carries: its creation time (for prune) and, when TTL is on
+        for the entity, its expiry in epoch seconds."""
+        extra: dict[str, Any] = {"c": n(millis(created))}
+        cfg = self.ttl.get(entity)
+        if cfg is not None and cfg.enabled and cfg.default_ttl_seconds:
+            extra[cfg.attribute_name] = n(now_seconds() + cfg.default_ttl_seconds)
+        return extra
+
+    def expr(self, entity: str) -> Expr:
+        """A query expression that already leaves out expired items of ``entity``."""
+        e = Expr()
+        e.live(self.ttl_name(entity))
+        return e
+
+    # ------------------------------------------------------------ records
+
+    def items(self, pk: str, sk: str, entity: str, record: msgspec.Struct, created: datetime) -> list[Item]:
+        """A record as its main item (first) and part items."""
+        return pack(pk, sk, entity, msgspec.json.encode(record), self.stamp(entity, created))
+
+    async def read(self, pk: str, sk: str, entity: str, record: type[T]) -> tuple[T, Item] | None:
+        """One record by key (strongly consistent), or None if missing or expired."""
+        item = await self.conn.get({"pk": s(pk), "sk": s(sk)})
+        if item is None or expired(item, self.ttl_name(entity)):
+            return None
+        (body,) = await payloads(self.conn, [item])
+        return msgspec.json.decode(body, type=record), item
+
+    async def decode(self, items: Sequence[Item], record: type[T]) -> list[T]:
+        return [msgspec.json.decode(body, type=record) for body in await payloads(self.conn, items)]
+
+    async def related_parts(self, pk: str, sk: str) -> list[Item]:
+        """Part items under a record's key (including leftovers of a larger earlier version)."""
+        return await self.conn.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": s(pk), ":prefix": s(f"{sk}#P#")},
+            ProjectionExpression="pk, sk",
+        )
+
+    # ------------------------------------------------------------ maintenance
+
+    async def _scan_delete(self, filter_: str, values: dict[str, Any], limit: int | None = None) -> tuple[int, bool]:
+        """Deletes what a Scan filter selects — never used to answer a list, only to clear or prune."""
+        deleted = 0
+        async for page in self.conn.scan_keys(
+            FilterExpression=filter_, ExpressionAttributeNames={"#e": "e"}, ExpressionAttributeValues=values
+        ):
+            if limit is not None:
+                page = page[: limit - deleted]
+            await self.conn.batch_write(deletes=keys_of(page))
+            deleted += len(page)
+            if limit is not None and deleted >= limit:
+                return deleted, False
+        return deleted, True
+
+    async def dangerously_clear_all(self) -> None:
+        await self._ensure_ready()
+        kinds = [*self.entities, *(f"{e}.part" for e in self.entities)]
+        values = {f":e{i}": s(kind) for i, kind in enumerate(kinds)}
+        try:
+            await self._scan_delete(f"#e IN ({', '.join(values)})", values)
+        except Exception as exc:
+            raise BackendError(f"{type(self).__name__}.dangerously_clear_all failed: {exc}") from exc
+
+    async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
+        """Deletes records (and their parts) created before each cutoff, ``batch_size`` at a time."""
+        tables = {key: (entity, "c") for key, entity in self.retention_entities.items()}
+        plans = retention_plan(self.domain, tables, retention)
+        if not plans:
+            return []
+        await self._ensure_ready()
+        results = []
+        for plan in plans:
+            values = {":e": s(plan.table), ":p": s(f"{plan.table}.part"), ":cut": n(millis(plan.cutoff))}
+            try:
+                deleted, done = await self._scan_delete("(#e = :e OR #e = :p) AND c < :cut", values, plan.batch)
+            except Exception as exc:
+                raise BackendError(f"{type(self).__name__}.prune failed: {exc}") from exc
+            results.append(PruneResult(domain=self.domain, table=plan.key, deleted=deleted, done=done))
+        return results
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One sorted partition to read: the table (``index=None``) or a GSI, a partition key, and
+    optional sort-key bounds (inclusive)."""
+
+    index: str | None
+    pk: str
+    lo: str | None = None
+    hi: str | None = None
+
+    @property
+    def sk_attr(self) -> str:
+        return f"{self.index}sk" if self.index else "sk"
+
+    def request(self, e: Expr, **extra: Any) -> dict[str, Any]:
+        pk_attr = f"{self.index}pk" if self.index else "pk"
+        cond = f"{e.name(pk_attr)} = {e.value(s(self.pk))}"
+        if self.lo is not None and self.hi is not None:
+            cond += f" AND {e.name(self.sk_attr)} BETWEEN {e.value(s(self.lo))} AND {e.value(s(self.hi))}"
+        elif self.lo is not None:
+            cond += f" AND {e.name(self.sk_attr)} >= {e.value(s(self.lo))}"
+        elif self.hi is not None:
+            cond += f" AND {e.name(self.sk_attr)} <= {e.value(s(self.hi))}"
+        if self.index:
+            extra["IndexName"] = self.index
+        return e.kwargs(cond, **extra)
+
+    @property
+    def empty(self) -> bool:
+        return self.lo is not None and self.hi is not None and self.lo > self.hi
+
+
+@dataclass
+class PageOf:
+    items: list[Item]
+    total: int | None
+    peeked: bool
+
+
+async def read_page(
+    conn: Connection,
+    partitions: Sequence[Partition],
+    filters: Callable[[], Expr],
+    win: Window,
+    *,
+    forward: bool,
+    count: bool = True,
+) -> PageOf:
+    """One page over one or more sorted partitions, merged in sort-key order.
+
+    Each partition is read only as far as the page reaches (offset + limit items; one more when the
+    total is not counted, to tell whether more follow); the total is a Select=COUNT query per
+    partition. ``filters`` makes a fresh expression with the filters every partition applies."""
+    live = [p for p in partitions if not p.empty]
+    need = None if win.limit is None else win.offset + win.limit + (0 if count else 1)
+
+    async def one(p: Partition) -> list[Item]:
+        return await conn.query(limit=need, **p.request(filters(), ScanIndexForward=forward))
+
+    async def total(p: Partition) -> int:
+        return await conn.count(**p.request(filters()))
+
+    found = await asyncio.gather(*(one(p) for p in live))
+    merged: list[Item] = [item for items in found for item in items]
+    if len(live) > 1:
+        merged.sort(key=lambda item: item[live[0].sk_attr]["S"], reverse=not forward)
+    end = None if win.limit is None else win.offset + win.limit
+    page = merged[win.offset : end]
+    totals = await asyncio.gather(*(total(p) for p in live)) if count else None
+    return PageOf(page, sum(totals) if totals is not None else None, end is not None and len(merged) > end)
+
+
+R = TypeVar("R")
+CAS_ATTEMPTS = 60
+
+
+async def optimistic(attempt: Callable[[], Awaitable[R]]) -> R:
+    """Runs a read-modify-write until its conditional write lands (the item did not change between
+    the read and the write), backing off between attempts."""
+    for i in range(CAS_ATTEMPTS):
+        try:
+            return await attempt()
+        except ConditionFailed:
+            await asyncio.sleep(backoff(i))
+    raise ConflictError(f"the item kept changing concurrently; gave up after {CAS_ATTEMPTS} attempts")
+
+
+def put(item: Item, condition: str | None = None, values: Mapping[str, Any] | None = None) -> Item:
+    """A Put action of TransactWriteItems."""
+    action: Item = {"Item": item}
+    if condition is not None:
+        action["ConditionExpression"] = condition
+        if values:
+            action["ExpressionAttributeValues"] = dict(values)
+    return {"Put": action}
+
+
+def versioned(items: list[Item], old: Item | None) -> list[Item]:
+    """Put actions writing a record (main item first) only if its main item is still the one read:
+    same version ``v``, or still absent."""
+    main, *parts = items
+    version = int(old["v"]["N"]) if old is not None and "v" in old else 0
+    main["v"] = n(version + 1)
+    if old is None:
+        first = put(main, "attribute_not_exists(pk)")
+    elif "v" in old:
+        first = put(main, "v = :v", {":v": old["v"]})
+    else:
+        first = put(main, "attribute_not_exists(v)")
+    return [first, *(put(p) for p in parts)]

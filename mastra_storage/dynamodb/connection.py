@@ -1,0 +1,244 @@
+"""One aioboto3 DynamoDB client per store, and the request helpers every domain uses.
+
+The helpers are the only place that talks to the service: Query following ``LastEvaluatedKey``,
+BatchGetItem / BatchWriteItem retrying what the service left unprocessed, TransactWriteItems
+retrying transaction conflicts. All of them are coroutines on aiobotocore's async HTTP client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ValidationError
+
+Item = dict[str, Any]  # an item in DynamoDB's attribute-value form: {"pk": {"S": "..."}, ...}
+
+_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+BATCH_WRITE = 25  # the service's BatchWriteItem limit
+BATCH_GET = 100  # the service's BatchGetItem limit
+MAX_ATTEMPTS = 8
+
+
+def backoff(attempt: int) -> float:
+    """Full-jitter exponential backoff (AWS's recommendation), 25 ms doubling, capped at 1 s."""
+    return random.uniform(0, min(1.0, 0.025 * 2**attempt))
+
+
+@dataclass
+class DynamoSettings:
+    """Where the table is and how to reach it; credentials in boto3's spelling."""
+
+    table_name: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    credentials: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.table_name, str) or not _TABLE_NAME.match(self.table_name):
+            raise ValidationError(f"table_name must match {_TABLE_NAME.pattern}, got {self.table_name!r}")
+        allowed = {"aws_access_key_id", "aws_secret_access_key", "aws_session_token"}
+        if self.credentials is not None:
+            unknown = set(self.credentials) - allowed
+            if unknown or not {"aws_access_key_id", "aws_secret_access_key"} <= set(self.credentials):
+                raise ValidationError(
+                    f"credentials take aws_access_key_id, aws_secret_access_key and optionally "
+                    f"aws_session_token; got {sorted(self.credentials)}"
+                )
+
+    def client_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "region_name": self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            or "us-east-1",
+        }  # fmt: skip
+        endpoint = (
+            self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        if endpoint:
+            args["endpoint_url"] = endpoint
+        if self.credentials is not None:
+            args.update(self.credentials)
+        return args
+
+
+@dataclass
+class Connection:
+    """The store's one client, opened on first use and closed by ``close()``; every domain of a
+    ``DynamoDBStore`` shares it."""
+
+    settings: DynamoSettings
+    _client: Any = None
+    _stack: AsyncExitStack | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def table(self) -> str:
+        return self.settings.table_name
+
+    async def client(self) -> Any:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    import aioboto3
+                    from botocore.config import Config
+
+                    stack = AsyncExitStack()
+                    session = aioboto3.Session()
+                    config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=64)
+                    self._client = await stack.enter_async_context(
+                        session.client("dynamodb", config=config, **self.settings.client_args())
+                    )
+                    self._stack = stack
+        return self._client
+
+    async def close(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    # ------------------------------------------------------------ single items
+
+    async def get(self, key: Item, *, consistent: bool = True) -> Item | None:
+        client = await self.client()
+        response = await client.get_item(TableName=self.table, Key=key, ConsistentRead=consistent)
+        item: Item | None = response.get("Item")
+        return item
+
+    async def put(self, item: Item, **kwargs: Any) -> Item:
+        client = await self.client()
+        response: Item = await client.put_item(TableName=self.table, Item=item, **kwargs)
+        return response
+
+    async def update(self, **kwargs: Any) -> Item:
+        client = await self.client()
+        response: Item = await client.update_item(TableName=self.table, **kwargs)
+        return response
+
+    # ------------------------------------------------------------ queries
+
+    async def query_pages(self, **kwargs: Any) -> AsyncIterator[list[Item]]:
+        """Every page of a Query, following ``LastEvaluatedKey`` until the caller stops or it ends."""
+        client = await self.client()
+        request = {"TableName": self.table, **kwargs}
+        while True:
+            response = await client.query(**request)
+            yield response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    async def query(self, *, limit: int | None = None, **kwargs: Any) -> list[Item]:
+        """Up to ``limit`` matching items (all when None), reading page after page as needed: a
+        FilterExpression may leave a page short, so one page is never taken as the answer."""
+        items: list[Item] = []
+        if limit is not None:
+            if limit <= 0:
+                return items
+            kwargs["Limit"] = max(limit, 25)
+        async for page in self.query_pages(**kwargs):
+            items.extend(page)
+            if limit is not None and len(items) >= limit:
+                return items[:limit]
+        return items
+
+    async def count(self, **kwargs: Any) -> int:
+        """How many items match a Query (Select=COUNT, every page)."""
+        total = 0
+        client = await self.client()
+        request = {"TableName": self.table, "Select": "COUNT", **kwargs}
+        while True:
+            response = await client.query(**request)
+            total += int(response.get("Count", 0))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return total
+            request["ExclusiveStartKey"] = last
+
+    async def scan_keys(self, **kwargs: Any) -> AsyncIterator[list[Item]]:
+        """Pages of a Scan — used only by ``dangerously_clear_all`` and ``prune``, never by a list."""
+        client = await self.client()
+        request = {"TableName": self.table, "ProjectionExpression": "pk, sk", **kwargs}
+        while True:
+            response = await client.scan(**request)
+            yield response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    # ------------------------------------------------------------ batches
+
+    async def batch_get(self, keys: Sequence[Item]) -> list[Item]:
+        """Every existing item of ``keys`` (in no particular order), 100 keys per request, retrying
+        unprocessed keys with backoff."""
+        client = await self.client()
+        found: list[Item] = []
+        unique = list({(k["pk"]["S"], k["sk"]["S"]): k for k in keys}.values())
+        for start in range(0, len(unique), BATCH_GET):
+            pending: dict[str, Any] = {self.table: {"Keys": unique[start : start + BATCH_GET], "ConsistentRead": True}}
+            for attempt in range(MAX_ATTEMPTS):
+                response = await client.batch_get_item(RequestItems=pending)
+                found.extend(response.get("Responses", {}).get(self.table, []))
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                await asyncio.sleep(backoff(attempt))
+            else:
+                raise RuntimeError(f"BatchGetItem left keys unprocessed after {MAX_ATTEMPTS} attempts")
+        return found
+
+    async def batch_write(self, *, puts: Sequence[Item] = (), deletes: Sequence[Item] = ()) -> None:
+        """Puts and deletes, 25 per BatchWriteItem, retrying ``UnprocessedItems`` with backoff.
+
+        Not atomic across items: each request is applied item by item, and a retry finishes the rest."""
+        requests = [{"PutRequest": {"Item": item}} for item in puts]
+        unique_deletes = {(k["pk"]["S"], k["sk"]["S"]): k for k in deletes}
+        requests += [{"DeleteRequest": {"Key": key}} for key in unique_deletes.values()]
+        client = await self.client()
+        for start in range(0, len(requests), BATCH_WRITE):
+            pending: dict[str, Any] = {self.table: requests[start : start + BATCH_WRITE]}
+            for attempt in range(MAX_ATTEMPTS):
+                response = await client.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                await asyncio.sleep(backoff(attempt))
+            else:
+                raise RuntimeError(f"BatchWriteItem left items unprocessed after {MAX_ATTEMPTS} attempts")
+
+    async def transact(self, actions: Sequence[Item]) -> None:
+        """One TransactWriteItems: all of ``actions`` or none. Conflicts with concurrent transactions
+        are retried with backoff; a failed condition raises ``ConditionFailed``."""
+        client = await self.client()
+        items = [{kind: {**body, "TableName": self.table} for kind, body in action.items()} for action in actions]
+        for attempt in range(MAX_ATTEMPTS * 2):
+            try:
+                await client.transact_write_items(TransactItems=items)
+                return
+            except client.exceptions.TransactionCanceledException as exc:
+                reasons = exc.response.get("CancellationReasons", [])
+                codes = [r.get("Code", "None") for r in reasons]
+                if "ConditionalCheckFailed" in codes:
+                    raise ConditionFailed(reasons) from exc
+                if not any(code in ("TransactionConflict", "ThrottlingError") for code in codes):
+                    raise
+            except client.exceptions.TransactionInProgressException:
+                pass
+            await asyncio.sleep(backoff(attempt))
+        raise RuntimeError(f"TransactWriteItems kept conflicting after {MAX_ATTEMPTS * 2} attempts")
+
+
+class ConditionFailed(Exception):
+    """A condition of a transaction (or a conditional write) did not hold; ``reasons`` has one entry
+    per action, with the old item where the action asked for it."""
+
+    def __init__(self, reasons: list[Item]) -> None:
+        super().__init__("a write condition did not hold")
+        self.reasons = reasons

@@ -1,0 +1,42 @@
+"""``DynamoDBStore``: every domain in one DynamoDB table, over one client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._base import BackendStore
+from .connection import Connection, DynamoSettings
+from .memory import MemoryDynamoDB
+
+
+class DynamoDBStore(BackendStore):
+    """All five domains in one table of the single-table layout of docs/dynamodb.md.
+
+    ``region``, ``endpoint_url`` and ``credentials`` (boto3's spelling) default to the standard AWS
+    environment and config chain. ``create_table=True`` creates the table and its GSIs when missing
+    (development); otherwise ``init()`` checks them and says what is missing. ``ttl`` sets per-entity
+    expiry (API.md §3.6).
+    """
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        table_name: str,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        credentials: Mapping[str, str] | None = None,
+        ttl: Mapping[str, Any] | None = None,
+        create_table: bool = False,
+        disable_init: bool = False,
+    ) -> None:
+        self.connection = Connection(DynamoSettings(table_name, region, endpoint_url, credentials))
+        options: dict[str, Any] = {"connection": self.connection, "ttl": ttl, "create_table": create_table,
+                                   "disable_init": disable_init}  # fmt: skip
+        self.memory = MemoryDynamoDB(**options)
+        super().__init__(id=id, stores={"memory": self.memory}, disable_init=disable_init)
+
+    async def close(self) -> None:
+        await super().close()
+        await self.connection.close()
