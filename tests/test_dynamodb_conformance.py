@@ -9,6 +9,8 @@ import pytest
 from mastra_storage.dynamodb import DynamoDBStore
 from mastra_storage.testing import (
     MemoryConformance,
+    ScoresConformance,
+    WorkflowsConformance,
 )
 
 from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table
@@ -46,4 +48,12 @@ async def make_backend() -> AsyncIterator[Callable[[str], Awaitable[DynamoDBStor
 
 
 class TestMemory(MemoryConformance):
+    pass
+
+
+class TestWorkflows(WorkflowsConformance):
+    pass
+
+
+class TestScores(ScoresConformance):
     pass

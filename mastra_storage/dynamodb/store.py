@@ -8,6 +8,8 @@ from typing import Any
 from .._base import BackendStore
 from .connection import Connection, DynamoSettings
 from .memory import MemoryDynamoDB
+from .scores import ScoresDynamoDB
+from .workflows import WorkflowsDynamoDB
 
 
 class DynamoDBStore(BackendStore):
@@ -35,7 +37,13 @@ class DynamoDBStore(BackendStore):
         options: dict[str, Any] = {"connection": self.connection, "ttl": ttl, "create_table": create_table,
                                    "disable_init": disable_init}  # fmt: skip
         self.memory = MemoryDynamoDB(**options)
-        super().__init__(id=id, stores={"memory": self.memory}, disable_init=disable_init)
+        self.workflows = WorkflowsDynamoDB(**options)
+        self.scores = ScoresDynamoDB(**options)
+        super().__init__(
+            id=id,
+            stores={"memory": self.memory, "workflows": self.workflows, "scores": self.scores},
+            disable_init=disable_init,
+        )
 
     async def close(self) -> None:
         await super().close()

@@ -1,0 +1,198 @@
+"""Workflow run snapshots on DynamoDB: one item per run, merged under a version check."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from .._base import operation
+from .._codec import later_than, utc_now
+from .._sql.pagination import window
+from .._validate import check_datetime, check_mapping, require_id
+from .._workflow_rules import apply_step_result, check_run, empty_snapshot, status_matches
+from ..types import PerPage, WorkflowRun, WorkflowRunsResult
+from .base import DynamoDomain, Partition, optimistic, read_page, versioned
+from .connection import Item
+from .items import Expr, esc, keys_of, s, time_bounds, when
+
+
+def run_key(workflow_name: str, run_id: str) -> tuple[str, str]:
+    return f"WFRUN#{esc(run_id)}", f"WF#{esc(workflow_name)}"
+
+
+class WorkflowsDynamoDB(DynamoDomain):
+    """Workflow snapshots on DynamoDB. Step results and state updates are read-modify-writes that
+    land only if the run's version is unchanged, retried otherwise — concurrent steps all survive."""
+
+    domain: ClassVar[str] = "workflows"
+    entities: ClassVar[tuple[str, ...]] = ("workflow_snapshot",)
+    retention_entities: ClassVar[dict[str, str]] = {"workflowSnapshot": "workflow_snapshot"}
+
+    def supports_concurrent_updates(self) -> bool:
+        return True
+
+    def _items(self, run: WorkflowRun) -> list[Item]:
+        pk, sk = run_key(run.workflow_name, run.run_id)
+        items = self.items(pk, sk, "workflow_snapshot", run, run.created_at)
+        order = f"{when(run.created_at)}#{esc(run.workflow_name)}#{esc(run.run_id)}"
+        main = items[0]
+        main.update(
+            gsi1pk=s(f"WFRUNS#W#{esc(run.workflow_name)}"),
+            gsi1sk=s(order),
+            gsi2pk=s("WFRUNS"),
+            gsi2sk=s(order),
+            st=s(str(run.snapshot.get("status", ""))),
+        )
+        if run.resource_id is not None:
+            main.update(gsi3pk=s(f"WFRUNS#R#{esc(run.resource_id)}"), gsi3sk=s(order), rid=s(run.resource_id))
+        return items
+
+    async def _run(self, workflow_name: str, run_id: str) -> tuple[WorkflowRun, Item] | None:
+        return await self.read(*run_key(workflow_name, run_id), "workflow_snapshot", WorkflowRun)
+
+    @operation
+    async def persist_workflow_snapshot(
+        self,
+        *,
+        workflow_name: str,
+        run_id: str,
+        snapshot: Mapping[str, Any],
+        resource_id: str | None = None,
+        created_at: datetime | None = None,
+        updated_at: datetime | None = None,
+    ) -> None:
+        run = check_run(workflow_name, run_id, snapshot, resource_id, created_at, updated_at)
+
+        async def attempt() -> None:
+            found = await self._run(run.workflow_name, run.run_id)
+            if found is not None:  # an upsert keeps the run's creation time and, if none is given, its resource
+                run.created_at = found[0].created_at
+                run.resource_id = run.resource_id if run.resource_id is not None else found[0].resource_id
+            await self.conn.transact(versioned(self._items(run), found[1] if found else None))
+
+        await optimistic(attempt)
+
+    @operation
+    async def load_workflow_snapshot(self, *, workflow_name: str, run_id: str) -> dict[str, Any] | None:
+        require_id(workflow_name, "workflow_name")
+        require_id(run_id, "run_id")
+        found = await self._run(workflow_name, run_id)
+        return found[0].snapshot if found else None
+
+    @operation
+    async def update_workflow_results(
+        self,
+        *,
+        workflow_name: str,
+        run_id: str,
+        step_id: str,
+        result: Mapping[str, Any],
+        request_context: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        require_id(workflow_name, "workflow_name")
+        require_id(run_id, "run_id")
+        require_id(step_id, "step_id")
+        step = check_mapping(result, "result")
+        ctx = check_mapping(request_context, "request_context")
+
+        async def attempt() -> dict[str, Any]:
+            found = await self._run(workflow_name, run_id)
+            if found is None:
+                now = utc_now()
+                run = WorkflowRun(
+                    workflow_name=workflow_name,
+                    run_id=run_id,
+                    snapshot=empty_snapshot(run_id),
+                    created_at=now,
+                    updated_at=now,
+                )
+            else:
+                run = found[0]
+                run.updated_at = later_than(run.updated_at)
+            context = apply_step_result(run.snapshot, step_id, step, ctx)
+            await self.conn.transact(versioned(self._items(run), found[1] if found else None))
+            return context
+
+        return await optimistic(attempt)
+
+    @operation
+    async def update_workflow_state(
+        self,
+        *,
+        workflow_name: str,
+        run_id: str,
+        updates: Mapping[str, Any],
+        expected_status: str | Sequence[str] | None = None,
+    ) -> dict[str, Any] | None:
+        require_id(workflow_name, "workflow_name")
+        require_id(run_id, "run_id")
+        changes = check_mapping(updates, "updates")
+        changes.pop("expectedStatus", None)
+
+        async def attempt() -> dict[str, Any] | None:
+            found = await self._run(workflow_name, run_id)
+            if found is None or not status_matches(found[0].snapshot, expected_status):
+                return None
+            run, old = found
+            run.snapshot = {**run.snapshot, **changes}
+            run.updated_at = later_than(run.updated_at)
+            # The version check makes the status test and the write one step: a concurrent change
+            # of status sends this round back to re-read and re-test.
+            await self.conn.transact(versioned(self._items(run), old))
+            return run.snapshot
+
+        return await optimistic(attempt)
+
+    @operation
+    async def list_workflow_runs(
+        self,
+        *,
+        workflow_name: str | None = None,
+        resource_id: str | None = None,
+        status: str | None = None,
+        from_date: datetime | None = None,
+        to_date: datetime | None = None,
+        page: int | None = None,
+        per_page: PerPage | None = None,
+    ) -> WorkflowRunsResult:
+        start, end = check_datetime(from_date, "from_date"), check_datetime(to_date, "to_date")
+        win = window(0, False) if page is None or per_page is None else window(page, per_page)
+        lo, hi = time_bounds(start, end)
+        if workflow_name is not None:
+            part = Partition("gsi1", f"WFRUNS#W#{esc(workflow_name)}", lo, hi)
+        elif resource_id is not None:
+            part = Partition("gsi3", f"WFRUNS#R#{esc(resource_id)}", lo, hi)
+        else:
+            part = Partition("gsi2", "WFRUNS", lo, hi)
+
+        def expr() -> Expr:
+            e = self.expr("workflow_snapshot")
+            if workflow_name is not None and resource_id is not None:
+                e.equals("rid", resource_id)
+            if status is not None:
+                e.equals("st", status)
+            return e
+
+        found = await read_page(self.conn, [part], expr, win, forward=False)
+        return WorkflowRunsResult(runs=await self.decode(found.items, WorkflowRun), total=found.total or 0)
+
+    @operation
+    async def get_workflow_run_by_id(self, *, run_id: str, workflow_name: str | None = None) -> WorkflowRun | None:
+        require_id(run_id, "run_id")
+        if workflow_name is not None:
+            found = await self._run(workflow_name, run_id)
+            return found[0] if found else None
+        e = self.expr("workflow_snapshot")
+        e.equals("e", "workflow_snapshot")  # not the part items in the same partition
+        items = await self.conn.query(**Partition(None, run_key("", run_id)[0]).request(e, ConsistentRead=True))
+        runs = await self.decode(items, WorkflowRun)
+        return max(runs, key=lambda r: r.created_at, default=None)
+
+    @operation
+    async def delete_workflow_run_by_id(self, *, run_id: str, workflow_name: str) -> None:
+        require_id(run_id, "run_id")
+        require_id(workflow_name, "workflow_name")
+        pk, sk = run_key(workflow_name, run_id)
+        parts = await self.related_parts(pk, sk)
+        await self.conn.batch_write(deletes=[{"pk": s(pk), "sk": s(sk)}, *keys_of(parts)])
