@@ -3,6 +3,7 @@ per test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -20,7 +21,5 @@ async def drop_table(name: str) -> None:
     async with aioboto3.Session().client(
         "dynamodb", region_name="us-east-1", endpoint_url=DYNAMODB_URL, **CREDENTIALS
     ) as client:
-        try:
+        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
             await client.delete_table(TableName=name)
-        except client.exceptions.ResourceNotFoundException:
-            pass

@@ -8,7 +8,10 @@ import pytest
 
 from mastra_storage.dynamodb import DynamoDBStore
 from mastra_storage.testing import (
+    AgentsConformance,
+    CompositeConformance,
     MemoryConformance,
+    ObservabilityConformance,
     ScoresConformance,
     WorkflowsConformance,
 )
@@ -56,4 +59,16 @@ class TestWorkflows(WorkflowsConformance):
 
 
 class TestScores(ScoresConformance):
+    pass
+
+
+class TestObservability(ObservabilityConformance):
+    pass
+
+
+class TestAgents(AgentsConformance):
+    pass
+
+
+class TestComposite(CompositeConformance):
     pass

@@ -1,8 +1,17 @@
 """DynamoDB backend (aioboto3): all five domains in one table — ``pip install mastra-storage[dynamodb]``."""
 
+from .agents import AgentsDynamoDB
 from .memory import MemoryDynamoDB
+from .observability import ObservabilityDynamoDB
 from .scores import ScoresDynamoDB
 from .store import DynamoDBStore
 from .workflows import WorkflowsDynamoDB
 
-__all__ = ["DynamoDBStore", "MemoryDynamoDB", "ScoresDynamoDB", "WorkflowsDynamoDB"]
+__all__ = [
+    "AgentsDynamoDB",
+    "DynamoDBStore",
+    "MemoryDynamoDB",
+    "ObservabilityDynamoDB",
+    "ScoresDynamoDB",
+    "WorkflowsDynamoDB",
+]

@@ -21,6 +21,7 @@ from .table import ensure_table
 
 T = TypeVar("T", bound=msgspec.Struct)
 TTL_ENTITIES = ("thread", "message", "resource", "workflow_snapshot", "score", "span", "agent")
+_TTL_OF = {"agent_version": "agent"}  # an agent's versions expire as the agent does
 
 
 def check_ttl(ttl: Mapping[str, Any] | None) -> dict[str, TtlConfig]:
@@ -94,14 +95,14 @@ class DynamoDomain(DomainBase):
     # ------------------------------------------------------------ TTL
 
     def ttl_name(self, entity: str) -> str:
-        cfg = self.ttl.get(entity)
+        cfg = self.ttl.get(_TTL_OF.get(entity, entity))
         return cfg.attribute_name if cfg is not None else "ttl"
 
     def stamp(self, entity: str, created: datetime) -> dict[str, Any]:
         """Attributes every item of a record carries: its creation time (for prune) and, when TTL is on
         for the entity, its expiry in epoch seconds."""
         extra: dict[str, Any] = {"c": n(millis(created))}
-        cfg = self.ttl.get(entity)
+        cfg = self.ttl.get(_TTL_OF.get(entity, entity))
         if cfg is not None and cfg.enabled and cfg.default_ttl_seconds:
             extra[cfg.attribute_name] = n(now_seconds() + cfg.default_ttl_seconds)
         return extra

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._base import BackendStore
+from .agents import AgentsDynamoDB
 from .connection import Connection, DynamoSettings
 from .memory import MemoryDynamoDB
+from .observability import ObservabilityDynamoDB
 from .scores import ScoresDynamoDB
 from .workflows import WorkflowsDynamoDB
 
@@ -39,9 +41,17 @@ class DynamoDBStore(BackendStore):
         self.memory = MemoryDynamoDB(**options)
         self.workflows = WorkflowsDynamoDB(**options)
         self.scores = ScoresDynamoDB(**options)
+        self.observability = ObservabilityDynamoDB(**options)
+        self.agents = AgentsDynamoDB(**options)
         super().__init__(
             id=id,
-            stores={"memory": self.memory, "workflows": self.workflows, "scores": self.scores},
+            stores={
+                "memory": self.memory,
+                "workflows": self.workflows,
+                "scores": self.scores,
+                "observability": self.observability,
+                "agents": self.agents,
+            },
             disable_init=disable_init,
         )
 

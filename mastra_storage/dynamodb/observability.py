@@ -1,0 +1,240 @@
+"""Traces and spans on DynamoDB: a trace is a partition, its root span is listed through two GSIs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import msgspec
+
+from .._base import operation
+from .._codec import utc_now
+from .._record_rules import (
+    TRACE_EQUALITY_FILTERS,
+    check_span_changes,
+    check_span_updates,
+    check_trace_query,
+    new_spans,
+)
+from .._validate import check_scalar_filter, require_id, require_ids
+from ..types import DateRange, ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TraceSpan
+from .base import DynamoDomain, Partition, optimistic, read_page, versioned
+from .connection import Item
+from .items import Expr, esc, keys_of, millis, n, s, scalar_map, time_bounds, when
+from .memory import TX_ACTIONS
+
+_NO_END = "~"  # sorts after every timestamp: running traces come first newest-first, last oldest-first
+# list_traces' equality filters, stored on root span items as ``f_<camelName>``.
+_FILTER_ATTR = {
+    f.name: f"f_{f.encode_name}" for f in msgspec.structs.fields(SpanRecord) if f.name in TRACE_EQUALITY_FILTERS
+}
+
+
+def span_key(trace_id: str, span_id: str) -> tuple[str, str]:
+    return f"TRACE#{esc(trace_id)}", f"SPAN#{esc(span_id)}"
+
+
+def status_of(span: SpanRecord) -> str:
+    """A trace's status from its root span: an error wins, then no end means still running."""
+    if span.error is not None:
+        return "error"
+    return "running" if span.ended_at is None else "success"
+
+
+class ObservabilityDynamoDB(DynamoDomain):
+    """Spans on DynamoDB. ``get_trace`` is one Query of the trace's partition; ``list_traces`` a
+    Query of the root spans ordered by start or end time, filtered server-side."""
+
+    domain: ClassVar[str] = "observability"
+    entities: ClassVar[tuple[str, ...]] = ("span",)
+    retention_entities: ClassVar[dict[str, str]] = {"spans": "span"}
+
+    def _items(self, span: SpanRecord) -> list[Item]:
+        pk, sk = span_key(span.trace_id, span.span_id)
+        items = self.items(pk, sk, "span", span, span.created_at or utc_now())
+        main = items[0]
+        main["sa"] = n(millis(span.started_at))
+        if span.ended_at is not None:
+            main["ea"] = n(millis(span.ended_at))
+        if span.error is not None:
+            main["err"] = {"BOOL": True}
+        if span.parent_span_id is not None:
+            main["par"] = s(span.parent_span_id)
+            return items
+        # Root spans carry what list_traces filters and sorts on.
+        tail = f"{esc(span.trace_id)}#{esc(span.span_id)}"
+        ended = when(span.ended_at) if span.ended_at is not None else _NO_END
+        main.update(
+            gsi1pk=s("ROOTS"),
+            gsi1sk=s(f"{when(span.started_at)}#{tail}"),
+            gsi2pk=s("ROOTS"),
+            gsi2sk=s(f"{ended}#{tail}"),
+            st=s(status_of(span)),
+            meta=scalar_map(span.metadata),
+            scope=scalar_map(span.scope),
+        )
+        if span.tags:
+            main["tags"] = {"L": [s(t) for t in span.tags]}
+        for name, attr in _FILTER_ATTR.items():
+            value = getattr(span, name)
+            if value is not None:
+                main[attr] = s(value)
+        return items
+
+    async def _write(self, spans: list[SpanRecord]) -> None:
+        latest = list({(sp.trace_id, sp.span_id): sp for sp in spans}.values())  # one item per key: the last wins
+        await self.conn.batch_write(puts=[item for sp in latest for item in self._items(sp)])
+
+    @operation
+    async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
+        await self._write(new_spans([span]))
+
+    @operation
+    async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
+        records = new_spans(spans)
+        if records:
+            await self._write(records)
+
+    async def _apply(self, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Reads the spans, applies the changes, writes them back if none changed meanwhile."""
+        keys = [span_key(t, sp) for t, sp, _ in changes]
+        items = {
+            (i["pk"]["S"], i["sk"]["S"]): i
+            for i in await self.conn.batch_get([{"pk": s(pk), "sk": s(sk)} for pk, sk in keys])
+        }
+        found = dict(zip(items, await self.decode(list(items.values()), SpanRecord), strict=True))
+        now = utc_now()
+        for key, (_, _, change) in zip(keys, changes, strict=True):
+            if key in found:
+                found[key] = msgspec.structs.replace(found[key], **change, updated_at=now)
+        actions = [a for key, span in found.items() for a in versioned(self._items(span), items[key])]
+        for start in range(0, len(actions), TX_ACTIONS):
+            await self.conn.transact(actions[start : start + TX_ACTIONS])
+
+    @operation
+    async def update_span(self, *, trace_id: str, span_id: str, updates: Mapping[str, Any]) -> None:
+        require_id(trace_id, "trace_id")
+        require_id(span_id, "span_id")
+        change = check_span_changes(updates)
+        await optimistic(lambda: self._apply([(trace_id, span_id, change)]))
+
+    @operation
+    async def batch_update_spans(self, *, updates: Sequence[SpanUpdate | Mapping[str, Any]]) -> None:
+        changes = check_span_updates(updates)
+        if changes:
+            await optimistic(lambda: self._apply(changes))
+
+    @operation
+    async def get_span(self, *, trace_id: str, span_id: str) -> SpanRecord | None:
+        require_id(trace_id, "trace_id")
+        require_id(span_id, "span_id")
+        found = await self.read(*span_key(trace_id, span_id), "span", SpanRecord)
+        return found[0] if found else None
+
+    async def _trace(self, trace_id: str, roots_only: bool = False) -> list[SpanRecord]:
+        e = self.expr("span")
+        e.equals("e", "span")
+        if roots_only:
+            e.where(f"attribute_not_exists({e.name('par')})")
+        items = await self.conn.query(**Partition(None, span_key(trace_id, "")[0]).request(e, ConsistentRead=True))
+        spans = await self.decode(items, SpanRecord)
+        spans.sort(key=lambda sp: (sp.started_at, sp.span_id))
+        return spans
+
+    @operation
+    async def get_root_span(self, *, trace_id: str) -> SpanRecord | None:
+        require_id(trace_id, "trace_id")
+        roots = await self._trace(trace_id, roots_only=True)
+        return roots[0] if roots else None
+
+    @operation
+    async def get_trace(self, *, trace_id: str) -> Trace | None:
+        require_id(trace_id, "trace_id")
+        spans = await self._trace(trace_id)
+        return Trace(trace_id=trace_id, spans=spans) if spans else None
+
+    @operation
+    async def list_traces(
+        self,
+        *,
+        filters: Any = None,
+        page: int = 0,
+        per_page: PerPage = 10,
+        order_by: str = "started_at",
+        direction: str = "DESC",
+    ) -> ListTracesResult:
+        win, field, dir_, f = check_trace_query(filters, page, per_page, order_by, direction)
+        metadata = check_scalar_filter(f.metadata) if f.metadata else {}
+        scope = check_scalar_filter(f.scope) if f.scope else {}
+        by_start = field == "started_at"
+        key_range = f.started_at if by_start else f.ended_at
+        lo, hi = _bounds(key_range)
+        part = Partition("gsi1" if by_start else "gsi2", "ROOTS", lo, hi)
+
+        def expr() -> Expr:
+            e = self.expr("span")
+            for name, attr in _FILTER_ATTR.items():
+                value = getattr(f, name)
+                if value is not None:
+                    e.equals(attr, value)
+            if f.status is not None:
+                e.equals("st", f.status)
+            _range_filter(e, "sa", f.started_at if not by_start else None)
+            _range_filter(e, "ea", f.ended_at if by_start else None)
+            if not by_start and f.ended_at is not None:
+                e.where(f"attribute_exists({e.name('ea')})")
+            e.map_equals("meta", metadata)
+            e.map_equals("scope", scope)
+            for tag in f.tags or []:
+                e.where(f"contains({e.name('tags')}, {e.value(s(tag))})")
+            return e
+
+        forward = dir_ == "ASC"
+        if f.has_child_error is None:
+            found = await read_page(self.conn, [part], expr, win, forward=forward)
+            items, total = found.items, found.total or 0
+        else:
+            # Whether a trace has a failed child span lives in its partition: test every candidate.
+            candidates = await self.conn.query(**part.request(expr(), ScanIndexForward=forward))
+            flags = await asyncio.gather(*(self._child_error(i["pk"]["S"]) for i in candidates))
+            matching = [i for i, flag in zip(candidates, flags, strict=True) if flag == f.has_child_error]
+            total = len(matching)
+            items = matching[win.offset : None if win.limit is None else win.offset + win.limit]
+        spans = await self.decode(items, TraceSpan)
+        for span, item in zip(spans, items, strict=True):
+            span.status = item["st"]["S"]  # written by status_of
+        return ListTracesResult(
+            spans=spans, total=total, page=win.page, per_page=win.per_page, has_more=win.has_more(total)
+        )
+
+    async def _child_error(self, trace_pk: str) -> bool:
+        e = self.expr("span")
+        e.where(f"attribute_exists({e.name('err')}) AND attribute_exists({e.name('par')})")
+        return bool(await self.conn.query(limit=1, **Partition(None, trace_pk).request(e)))
+
+    @operation
+    async def batch_delete_traces(self, *, trace_ids: Sequence[str]) -> None:
+        ids = list(dict.fromkeys(require_ids(trace_ids, "trace_ids")))
+
+        async def keys(trace_id: str) -> list[Item]:
+            part = Partition(None, span_key(trace_id, "")[0])
+            return keys_of(await self.conn.query(**part.request(Expr(), ProjectionExpression="pk, sk")))
+
+        found = await asyncio.gather(*(keys(t) for t in ids))
+        await self.conn.batch_write(deletes=[k for ks in found for k in ks])
+
+
+def _bounds(rng: DateRange | None) -> tuple[str | None, str | None]:
+    if rng is None:
+        return None, None
+    return time_bounds(rng.start, rng.end, rng.start_exclusive, rng.end_exclusive)
+
+
+def _range_filter(e: Expr, attr: str, rng: DateRange | None) -> None:
+    if rng is None:
+        return
+    if rng.start is not None:
+        e.where(f"{e.name(attr)} {'>' if rng.start_exclusive else '>='} {e.value(n(millis(rng.start)))}")
+    if rng.end is not None:
+        e.where(f"{e.name(attr)} {'<' if rng.end_exclusive else '<='} {e.value(n(millis(rng.end)))}")
