@@ -268,39 +268,39 @@ class MemoryDynamoDB(DynamoDomain):
             }
         }
 
-    async def _commit(self, actions: list[Item], threads: Sequence[str]) -> None:
-        """``actions`` plus a bump of every thread in ``threads``, in as few transactions as the
-        service limits allow (one for up to ~100 items / 3.5 MB). A bump whose thread is missing is
-        dropped; one whose thread was already bumped to this millisecond moves a millisecond on."""
+    async def _commit(self, records: list[list[Item]], threads: Sequence[str]) -> None:
+        """The actions of ``records`` (each record's together) plus a bump of every thread in ``threads``, in as few transactions as the
+        service limits allow (one for up to ~100 items / 3.5 MB; the bumps ride with the last). A bump
+        whose thread is missing is dropped; one whose thread is already at this millisecond moves a
+        millisecond on."""
+        owners = list(dict.fromkeys(threads))
         chunks: list[list[Item]] = [[]]
         size = 0
-        for action in actions:
-            grow = _size(action)
-            if chunks[-1] and (len(chunks[-1]) + len(threads) >= TX_ACTIONS or size + grow > TX_BYTES):
+        for record in records:
+            grow = sum(_size(a) for a in record)
+            if chunks[-1] and (len(chunks[-1]) + len(record) + len(owners) > TX_ACTIONS or size + grow > TX_BYTES):
                 chunks.append([])
                 size = 0
-            chunks[-1].append(action)
+            chunks[-1].extend(record)
             size += grow
-        for chunk in chunks:
-            moments = {t: utc_now() for t in dict.fromkeys(threads)}
-            while True:
-                bumps = [self._bump(t, m) for t, m in moments.items()]
-                try:
-                    await self.conn.transact([*chunk, *bumps])
-                    break
-                except ConditionFailed as failed:
-                    for reason, thread in zip(failed.reasons[len(chunk) :], list(moments), strict=True):
-                        if reason.get("Code") != "ConditionalCheckFailed":
-                            continue
+        for chunk in chunks[:-1]:
+            await self.conn.transact(chunk)
+        last = chunks[-1]
+        moments = {t: utc_now() for t in owners}
+        while last or moments:
+            try:
+                await self.conn.transact([*last, *(self._bump(t, m) for t, m in moments.items())])
+                return
+            except ConditionFailed as failed:
+                if any(r.get("Code") == "ConditionalCheckFailed" for r in failed.reasons[: len(last)]):
+                    raise
+                for reason, thread in zip(failed.reasons[len(last) :], list(moments), strict=True):
+                    if reason.get("Code") == "ConditionalCheckFailed":
                         old = reason.get("Item")
-                        if not old:
-                            del moments[thread]
-                        else:
+                        if old:
                             moments[thread] = max(moments[thread], from_iso(old["u"]["S"]) + ONE_MS)
-                    if any(r.get("Code") == "ConditionalCheckFailed" for r in failed.reasons[: len(chunk)]):
-                        raise
-                    if not chunk and not moments:
-                        break
+                        else:
+                            del moments[thread]
 
     @operation
     async def save_messages(self, *, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
@@ -308,8 +308,7 @@ class MemoryDynamoDB(DynamoDomain):
         if not records:
             return []
         latest = list({m.id: m for m in records}.values())  # one item per id: the last one given wins
-        actions = [a for m in latest for a in self._message_action(m)]
-        await self._commit(actions, [str(m.thread_id) for m in latest])
+        await self._commit([self._message_action(m) for m in latest], [str(m.thread_id) for m in latest])
         return records
 
     async def _messages(self, items: list[Item]) -> list[Message]:
@@ -498,14 +497,14 @@ class MemoryDynamoDB(DynamoDomain):
                     touched[str(msg.thread_id)] = None
                     apply_update(msg, u)
                     touched[str(msg.thread_id)] = None
-            actions: list[Item] = []
+            actions: list[list[Item]] = []
             changed = [current[i][0] for i in ids if i in current]
             for msg in changed:
                 action, *parts = self._message_action(msg)
                 old = current[msg.id][1]
                 action["Update"]["ConditionExpression"] = "v = :old_v"
                 action["Update"]["ExpressionAttributeValues"][":old_v"] = old["v"]
-                actions += [action, *parts]
+                actions.append([action, *parts])
             if changed:
                 await self._commit(actions, list(touched))
             return changed
@@ -575,8 +574,8 @@ class MemoryDynamoDB(DynamoDomain):
             found[0], originals, new_thread_id=target_id, resource_id=resource_id, title=title, metadata=extra
         )
         thread_items = self._thread_items(thread)
-        actions = [put(thread_items[0], "attribute_not_exists(pk)"), *(put(p) for p in thread_items[1:])]
-        actions += [a for m in copies for a in self._message_action(m)]
+        actions = [[put(thread_items[0], "attribute_not_exists(pk)"), *(put(p) for p in thread_items[1:])]]
+        actions += [self._message_action(m) for m in copies]
         try:
             await self._commit(actions, [])
         except ConditionFailed as exc:

@@ -1,0 +1,247 @@
+"""What only the DynamoDB backend has: table setup checks, request counts, TTL, large items, case-
+preserving keys — all against DynamoDB Local, counting the requests the client really sends."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from mastra_storage import StorageInitError, ValidationError
+from mastra_storage.dynamodb import DynamoDBStore, MemoryDynamoDB
+from mastra_storage.dynamodb.items import s
+from mastra_storage.dynamodb.table import TableSetupError, definition
+from mastra_storage.testing.samples import sample_agent, sample_message, sample_score, sample_span, sample_thread
+from mastra_storage.types import TtlConfig
+
+from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table
+
+TTL = {name: TtlConfig(enabled=True, default_ttl_seconds=3600) for name in ("thread", "message", "score")}
+
+
+def _store(table: str, **kw: Any) -> DynamoDBStore:
+    return DynamoDBStore(id="ddb", table_name=table, endpoint_url=DYNAMODB_URL, credentials=CREDENTIALS, **kw)
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[DynamoDBStore]:
+    table = new_table()
+    ddb = _store(table, create_table=True, ttl=TTL)
+    await ddb.init()
+    yield ddb
+    await ddb.close()
+    await drop_table(table)
+
+
+async def _requests(store: DynamoDBStore) -> Counter[str]:
+    """Counts every request the store's client sends, by operation name."""
+    sent: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        sent[model.name] += 1
+
+    client = await store.connection.client()
+    client.meta.events.register("before-call.dynamodb.*", count)
+    return sent
+
+
+async def _raw(store: DynamoDBStore) -> Any:
+    return await store.connection.client()
+
+
+async def test_init_without_the_table_says_how_to_create_it() -> None:
+    ddb = _store(new_table())
+    with pytest.raises(StorageInitError) as err:
+        await ddb.init()
+    cause = err.value.failures["memory"]
+    assert isinstance(cause, TableSetupError)
+    assert "does not exist" in str(cause) and "docs/dynamodb.md" in str(cause) and "create_table=True" in str(cause)
+    await ddb.close()
+
+
+async def test_init_names_every_missing_gsi() -> None:
+    table = new_table()
+    ddb = _store(table)
+    spec = definition(table)
+    spec["GlobalSecondaryIndexes"] = spec["GlobalSecondaryIndexes"][:2]
+    spec["AttributeDefinitions"] = [
+        a for a in spec["AttributeDefinitions"] if a["AttributeName"][:4] not in ("gsi3", "gsi4")
+    ]
+    await (await _raw(ddb)).create_table(**spec)
+    try:
+        with pytest.raises(StorageInitError) as err:
+            await ddb.init()
+        message = str(err.value.failures["workflows"])
+        assert "GSI gsi3" in message and "GSI gsi4" in message and "GSI gsi1 " not in message
+    finally:
+        await ddb.close()
+        await drop_table(table)
+
+
+async def test_create_table_builds_the_documented_layout_and_enables_ttl(store: DynamoDBStore) -> None:
+    client = await _raw(store)
+    table = (await client.describe_table(TableName=store.connection.table))["Table"]
+    assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == ["gsi1", "gsi2", "gsi3", "gsi4"]
+    ttl = (await client.describe_time_to_live(TableName=store.connection.table))["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "ttl" and ttl["TimeToLiveStatus"] in ("ENABLED", "ENABLING")
+
+
+async def test_ttl_settings_are_validated() -> None:
+    with pytest.raises(ValidationError, match="unknown ttl entity"):
+        _store("table-x", ttl={"trace": TtlConfig(enabled=True)})
+    with pytest.raises(ValidationError, match="one TTL attribute"):
+        _store(
+            "table-x",
+            ttl={"thread": TtlConfig(enabled=True), "message": {"enabled": True, "attribute_name": "expires"}},
+        )
+
+
+async def test_ten_messages_are_one_request_and_large_batches_are_chunked(store: DynamoDBStore) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread())
+    sent = await _requests(store)
+    await store.memory.save_messages(messages=[sample_message(thread) for _ in range(10)])
+    assert sent == Counter({"TransactWriteItems": 1})
+    sent.clear()
+    await store.memory.save_messages(messages=[sample_message(thread) for _ in range(250)])
+    assert sent == Counter({"TransactWriteItems": 3})  # 99 actions per transaction with the thread's bump
+    assert (await store.memory.list_messages(thread_id=thread.id, per_page=1)).total == 260
+
+
+async def test_no_list_scans(store: DynamoDBStore) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread())
+    await store.memory.save_messages(messages=[sample_message(thread) for _ in range(3)])
+    await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="r1", snapshot={"status": "running"})
+    score = await store.scores.save_score(score=sample_score())
+    await store.observability.create_span(span=sample_span())
+    await store.agents.create(agent=sample_agent())
+    sent = await _requests(store)
+    await store.memory.list_threads()
+    await store.memory.list_threads(resource_id=thread.resource_id, order_by="updated_at")
+    await store.memory.list_messages(thread_id=[thread.id, "other"], per_page=2)
+    await store.memory.list_messages_by_resource_id(resource_id=thread.resource_id)
+    await store.workflows.list_workflow_runs()
+    await store.workflows.list_workflow_runs(status="running", page=0, per_page=5)
+    await store.workflows.get_workflow_run_by_id(run_id="r1")
+    await store.scores.list_scores_by_scorer_id(scorer_id=score.scorer_id, source="LIVE")
+    await store.scores.list_scores_by_entity_id(entity_id=score.entity_id, entity_type="AGENT")
+    await store.observability.list_traces(filters={"has_child_error": False})
+    await store.observability.list_traces(order_by="ended_at")
+    await store.agents.list(status="draft")
+    assert "Scan" not in sent and sent["Query"] > 10
+
+
+async def test_keys_keep_their_case(store: DynamoDBStore) -> None:
+    upper = await store.memory.save_thread(thread=sample_thread(id="Thread-A", resource_id="Owner"))
+    lower = await store.memory.save_thread(thread=sample_thread(id="thread-a", resource_id="owner"))
+    assert await store.memory.get_thread_by_id(thread_id="Thread-A") == upper
+    assert await store.memory.get_thread_by_id(thread_id="thread-a") == lower
+    assert [t.id for t in (await store.memory.list_threads(resource_id="Owner")).threads] == ["Thread-A"]
+    await store.workflows.persist_workflow_snapshot(workflow_name="WF", run_id="Run", snapshot={"n": 1})
+    await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="run", snapshot={"n": 2})
+    assert await store.workflows.load_workflow_snapshot(workflow_name="WF", run_id="Run") == {"n": 1}
+    assert (await store.workflows.list_workflow_runs(workflow_name="wf")).total == 1
+
+
+async def test_separators_in_ids_do_not_collide(store: DynamoDBStore) -> None:
+    await store.workflows.persist_workflow_snapshot(workflow_name="a#b", run_id="c", snapshot={"n": 1})
+    await store.workflows.persist_workflow_snapshot(workflow_name="a", run_id="b#c", snapshot={"n": 2})
+    assert (await store.workflows.list_workflow_runs(workflow_name="a")).total == 1
+    assert await store.workflows.load_workflow_snapshot(workflow_name="a#b", run_id="c") == {"n": 1}
+
+
+async def test_expired_items_are_left_out_of_every_read(store: DynamoDBStore) -> None:
+    client = await _raw(store)
+    table = store.connection.table
+    thread = await store.memory.save_thread(thread=sample_thread())
+    keep, gone = sample_message(thread), sample_message(thread)
+    await store.memory.save_messages(messages=[keep, gone])
+    item = (await client.get_item(TableName=table, Key={"pk": s(f"MSG#{gone.id}"), "sk": s("MSG")}))["Item"]
+    assert 3500 < int(item["ttl"]["N"]) - int(item["c"]["N"]) // 1000 <= 3600  # now + default_ttl_seconds
+
+    async def expire(pk: str, sk: str) -> None:  # what time passing does; DynamoDB deletes lazily
+        await client.update_item(
+            TableName=table,
+            Key={"pk": s(pk), "sk": s(sk)},
+            UpdateExpression="SET #t = :past",
+            ExpressionAttributeNames={"#t": "ttl"},
+            ExpressionAttributeValues={":past": {"N": "1000"}},
+        )
+
+    await expire(f"MSG#{gone.id}", "MSG")
+    listed = await store.memory.list_messages(thread_id=thread.id)
+    assert [m.id for m in listed.messages] == [keep.id] and listed.total == 1
+    assert [m.id for m in await store.memory.list_messages_by_id(message_ids=[keep.id, gone.id])] == [keep.id]
+    await expire(f"THREAD#{thread.id}", "THREAD")
+    assert await store.memory.get_thread_by_id(thread_id=thread.id) is None
+    assert (await store.memory.list_threads(resource_id=thread.resource_id)).total == 0
+    score = await store.scores.save_score(score=sample_score())
+    await expire(f"SCORE#{score.id}", "SCORE")
+    assert await store.scores.get_score_by_id(id=score.id) is None
+    assert (await store.scores.list_scores_by_run_id(run_id=score.run_id)).total == 0
+
+
+async def test_a_two_megabyte_snapshot_is_split_and_read_back(store: DynamoDBStore) -> None:
+    client = await _raw(store)
+    blob = secrets.token_hex(1024 * 1024)  # 2 MB of text that barely compresses
+    snapshot = {"status": "running", "context": {"big": {"output": blob}}}
+    await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="big", snapshot=snapshot)
+    assert await store.workflows.load_workflow_snapshot(workflow_name="wf", run_id="big") == snapshot
+    partition = await store.connection.query(  # every page: the parts are ~350 KB each
+        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": s("WFRUN#big")}
+    )
+    main = next(i for i in partition if i["sk"]["S"] == "WF#wf")
+    assert int(main["n"]["N"]) == len(partition) > 3 and "z" in main
+    context = await store.workflows.update_workflow_results(
+        workflow_name="wf", run_id="big", step_id="next", result={"status": "success"}, request_context={}
+    )
+    assert context["big"]["output"] == blob and context["next"] == {"status": "success"}
+    run = await store.workflows.get_workflow_run_by_id(run_id="big")
+    assert run is not None and run.snapshot["context"]["big"]["output"] == blob
+    await store.workflows.delete_workflow_run_by_id(run_id="big", workflow_name="wf")
+    left = await store.connection.query(
+        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": s("WFRUN#big")}
+    )
+    assert left == []
+
+
+async def test_long_message_content_is_compressed(store: DynamoDBStore) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread())
+    message = sample_message(thread, text="all work and no play " * 50_000)  # ~1 MB, compresses well
+    await store.memory.save_messages(messages=[message])
+    item = (await (await _raw(store)).get_item(
+        TableName=store.connection.table, Key={"pk": s(f"MSG#{message.id}"), "sk": s("MSG")}
+    ))["Item"]  # fmt: skip
+    assert "z" in item and "n" not in item and len(item["d"]["B"]) < 100_000
+    (stored,) = (await store.memory.list_messages(thread_id=thread.id)).messages
+    assert stored == message
+
+
+async def test_region_endpoint_and_credentials_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "fromenv")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fromenv")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", DYNAMODB_URL)
+    table = new_table()
+    memory = MemoryDynamoDB(table_name=table, create_table=True)
+    try:
+        await memory.init()
+        client = await memory.conn.client()
+        assert client.meta.region_name == "eu-west-1"
+        saved = await memory.save_thread(thread=sample_thread())
+        assert await memory.get_thread_by_id(thread_id=saved.id) == saved
+    finally:
+        await memory.close()
+        await drop_table(table)
+
+
+async def test_close_closes_the_one_shared_client(store: DynamoDBStore) -> None:
+    client = await store.connection.client()
+    assert store.workflows.conn is store.memory.conn is store.connection
+    assert await store.scores.conn.client() is client
+    await store.close()
+    assert store.connection._client is None
