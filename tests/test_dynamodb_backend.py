@@ -184,7 +184,6 @@ async def test_expired_items_are_left_out_of_every_read(store: DynamoDBStore) ->
 
 
 async def test_a_two_megabyte_snapshot_is_split_and_read_back(store: DynamoDBStore) -> None:
-    client = await _raw(store)
     blob = secrets.token_hex(1024 * 1024)  # 2 MB of text that barely compresses
     snapshot = {"status": "running", "context": {"big": {"output": blob}}}
     await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="big", snapshot=snapshot)

@@ -1,4 +1,5 @@
-"""The conformance suite against DynamoDB Local, each test on its own table."""
+"""The conformance suite against DynamoDB Local, each test on an empty table of its own (from the
+pool in dynamodb_server)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from mastra_storage.testing import (
     WorkflowsConformance,
 )
 
-from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table
+from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, borrow_table, return_table
 
 
 def _store(name: str, table: str) -> DynamoDBStore:
@@ -25,14 +26,19 @@ def _store(name: str, table: str) -> DynamoDBStore:
     )
 
 
+async def _give_back(store: DynamoDBStore, table: str) -> None:
+    await store.dangerously_clear_all()  # creates the table first if the test never used the store
+    await store.close()
+    return_table(table)
+
+
 @pytest.fixture
 async def backend() -> AsyncIterator[DynamoDBStore]:
-    table = new_table()
+    table = borrow_table()
     store = _store("dynamodb", table)
     await store.init()
     yield store
-    await store.close()
-    await drop_table(table)
+    await _give_back(store, table)
 
 
 @pytest.fixture
@@ -40,14 +46,13 @@ async def make_backend() -> AsyncIterator[Callable[[str], Awaitable[DynamoDBStor
     made: list[tuple[DynamoDBStore, str]] = []
 
     async def make(name: str) -> DynamoDBStore:
-        table = new_table()
+        table = borrow_table()
         made.append((_store(name, table), table))
         return made[-1][0]
 
     yield make
     for store, table in made:
-        await store.close()
-        await drop_table(table)
+        await _give_back(store, table)
 
 
 class TestMemory(MemoryConformance):

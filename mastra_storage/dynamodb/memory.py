@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -90,6 +92,8 @@ class MemoryDynamoDB(DynamoDomain):
         "resources": "resource",
         "threads": "thread",
     }
+
+    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] | None = None  # per thread id, while in use
 
     # ------------------------------------------------------------ threads
 
@@ -269,10 +273,10 @@ class MemoryDynamoDB(DynamoDomain):
         }
 
     async def _commit(self, records: list[list[Item]], threads: Sequence[str]) -> None:
-        """The actions of ``records`` (each record's together) plus a bump of every thread in ``threads``, in as few transactions as the
-        service limits allow (one for up to ~100 items / 3.5 MB; the bumps ride with the last). A bump
-        whose thread is missing is dropped; one whose thread is already at this millisecond moves a
-        millisecond on."""
+        """The actions of ``records`` (each record's together) plus a bump of every thread in
+        ``threads``, in as few transactions as the service limits allow (one for up to ~100 items /
+        3.5 MB; the bumps ride with the last). A bump whose thread is missing is dropped; one whose
+        thread is already at this millisecond moves a millisecond on."""
         owners = list(dict.fromkeys(threads))
         chunks: list[list[Item]] = [[]]
         size = 0
@@ -285,7 +289,22 @@ class MemoryDynamoDB(DynamoDomain):
             size += grow
         for chunk in chunks[:-1]:
             await self.conn.transact(chunk)
-        last = chunks[-1]
+        async with contextlib.AsyncExitStack() as held:
+            # Writers of one thread in this process take turns: transactions touching the same item
+            # conflict, and queueing costs far less than the service's conflict-and-retry.
+            for owner in sorted(owners):
+                await held.enter_async_context(self._thread_lock(owner))
+            await self._commit_last(chunks[-1], owners)
+
+    def _thread_lock(self, thread_id: str) -> asyncio.Lock:
+        if self._locks is None:
+            self._locks = weakref.WeakValueDictionary()
+        lock = self._locks.get(thread_id)
+        if lock is None:
+            lock = self._locks[thread_id] = asyncio.Lock()
+        return lock
+
+    async def _commit_last(self, last: list[Item], owners: list[str]) -> None:
         moments = {t: utc_now() for t in owners}
         while last or moments:
             try:
