@@ -6,11 +6,13 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from mastra_storage import StorageInitError, ValidationError
+from mastra_storage._codec import utc_now
 from mastra_storage.dynamodb import DynamoDBStore, MemoryDynamoDB
 from mastra_storage.dynamodb.items import s
 from mastra_storage.dynamodb.table import TableSetupError, definition
@@ -244,3 +246,28 @@ async def test_close_closes_the_one_shared_client(store: DynamoDBStore) -> None:
     assert await store.scores.conn.client() is client
     await store.close()
     assert store.connection._client is None
+
+
+async def test_prune_deletes_old_records_and_their_parts(store: DynamoDBStore) -> None:
+    old = utc_now() - timedelta(days=40)
+    thread = await store.memory.save_thread(thread=sample_thread(created_at=old, updated_at=old))
+    stale = [sample_message(thread, created_at=old + timedelta(seconds=i)) for i in range(30)]
+    fresh = sample_message(thread)
+    await store.memory.save_messages(messages=[*stale, fresh])
+    await store.workflows.persist_workflow_snapshot(
+        workflow_name="wf", run_id="old", snapshot={"blob": secrets.token_hex(600_000)}, created_at=old
+    )
+    results = await store.prune(
+        retention={"memory": {"messages": "30d"}, "workflows": {"workflowSnapshot": timedelta(days=30)}}
+    )
+    counts = {(r.domain, r.table): (r.deleted, r.done) for r in results}
+    assert counts[("memory", "messages")] == (30, True)
+    assert counts[("workflows", "workflowSnapshot")][0] > 1  # the run and its part items
+    assert [m.id for m in (await store.memory.list_messages(thread_id=thread.id)).messages] == [fresh.id]
+    assert await store.memory.get_thread_by_id(thread_id=thread.id) is not None  # threads were not asked for
+    assert (
+        await store.connection.query(
+            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": s("WFRUN#old")}
+        )
+        == []
+    )

@@ -107,7 +107,7 @@ class AgentsDynamoDB(DynamoDomain):
         e = self.expr("agent_version")
         e.equals("e", "agent_version")
         part = Partition(None, agent_key(agent_id)[0], *_VERSIONS)
-        items = await self.conn.query(limit=1, **part.request(e, ScanIndexForward=False, ConsistentRead=True))
+        items = await self.conn.query(limit=1, **part.request(e, ScanIndexForward=False))
         versions = await self.decode(items, AgentVersion)
         return versions[0] if versions else None
 

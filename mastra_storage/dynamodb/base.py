@@ -140,19 +140,16 @@ class DynamoDomain(DomainBase):
 
     # ------------------------------------------------------------ maintenance
 
-    async def _scan_delete(self, filter_: str, values: dict[str, Any], limit: int | None = None) -> tuple[int, bool]:
-        """Deletes what a Scan filter selects — never used to answer a list, only to clear or prune."""
+    async def _scan_delete(self, filter_: str, values: dict[str, Any]) -> int:
+        """Deletes what a Scan filter selects, a page (≤ 1 MB read) at a time — never used to answer
+        a list, only to clear or prune."""
         deleted = 0
         async for page in self.conn.scan_keys(
             FilterExpression=filter_, ExpressionAttributeNames={"#e": "e"}, ExpressionAttributeValues=values
         ):
-            if limit is not None:
-                page = page[: limit - deleted]
             await self.conn.batch_write(deletes=keys_of(page))
             deleted += len(page)
-            if limit is not None and deleted >= limit:
-                return deleted, False
-        return deleted, True
+        return deleted
 
     async def dangerously_clear_all(self) -> None:
         await self._ensure_ready()
@@ -164,7 +161,9 @@ class DynamoDomain(DomainBase):
             raise BackendError(f"{type(self).__name__}.dangerously_clear_all failed: {exc}") from exc
 
     async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
-        """Deletes records (and their parts) created before each cutoff, ``batch_size`` at a time."""
+        """Deletes records (and their parts) created before each cutoff. DynamoDB has no index on age
+        across entities, so this is a filtered Scan of the table; TTL (``ttl=``) is the cheaper way to
+        expire data on DynamoDB."""
         tables = {key: (entity, "c") for key, entity in self.retention_entities.items()}
         plans = retention_plan(self.domain, tables, retention)
         if not plans:
@@ -174,10 +173,10 @@ class DynamoDomain(DomainBase):
         for plan in plans:
             values = {":e": s(plan.table), ":p": s(f"{plan.table}.part"), ":cut": n(millis(plan.cutoff))}
             try:
-                deleted, done = await self._scan_delete("(#e = :e OR #e = :p) AND c < :cut", values, plan.batch)
+                deleted = await self._scan_delete("(#e = :e OR #e = :p) AND c < :cut", values)
             except Exception as exc:
                 raise BackendError(f"{type(self).__name__}.prune failed: {exc}") from exc
-            results.append(PruneResult(domain=self.domain, table=plan.key, deleted=deleted, done=done))
+            results.append(PruneResult(domain=self.domain, table=plan.key, deleted=deleted, done=True))
         return results
 
 
@@ -206,6 +205,8 @@ class Partition:
             cond += f" AND {e.name(self.sk_attr)} <= {e.value(s(self.hi))}"
         if self.index:
             extra["IndexName"] = self.index
+        else:
+            extra.setdefault("ConsistentRead", True)  # GSIs are only eventually consistent; the table is not
         return e.kwargs(cond, **extra)
 
     @property

@@ -137,7 +137,7 @@ class ObservabilityDynamoDB(DynamoDomain):
         e.equals("e", "span")
         if roots_only:
             e.where(f"attribute_not_exists({e.name('par')})")
-        items = await self.conn.query(**Partition(None, span_key(trace_id, "")[0]).request(e, ConsistentRead=True))
+        items = await self.conn.query(**Partition(None, span_key(trace_id, "")[0]).request(e))
         spans = await self.decode(items, SpanRecord)
         spans.sort(key=lambda sp: (sp.started_at, sp.span_id))
         return spans

@@ -185,7 +185,7 @@ class WorkflowsDynamoDB(DynamoDomain):
             return found[0] if found else None
         e = self.expr("workflow_snapshot")
         e.equals("e", "workflow_snapshot")  # not the part items in the same partition
-        items = await self.conn.query(**Partition(None, run_key("", run_id)[0]).request(e, ConsistentRead=True))
+        items = await self.conn.query(**Partition(None, run_key("", run_id)[0]).request(e))
         runs = await self.decode(items, WorkflowRun)
         return max(runs, key=lambda r: r.created_at, default=None)
 
