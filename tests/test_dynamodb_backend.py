@@ -112,6 +112,27 @@ async def test_ten_messages_are_one_request_and_large_batches_are_chunked(store:
     assert (await store.memory.list_messages(thread_id=thread.id, per_page=1)).total == 260
 
 
+async def test_persisting_a_snapshot_is_one_request_that_keeps_the_run_created_at(store: DynamoDBStore) -> None:
+    created = utc_now() - timedelta(days=2)
+    wf = store.workflows
+    await wf.persist_workflow_snapshot(
+        workflow_name="wf", run_id="r", snapshot={"status": "running"}, created_at=created
+    )
+    sent = await _requests(store)
+    await wf.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"status": "success"})
+    assert sent == Counter({"UpdateItem": 1})
+    run = await wf.get_workflow_run_by_id(run_id="r", workflow_name="wf")
+    assert run is not None and run.created_at == created and run.snapshot == {"status": "success"}
+    # A resource given later: listed under it, in the order of the run's creation.
+    await wf.persist_workflow_snapshot(workflow_name="wf", run_id="newer", snapshot={}, resource_id="owner")
+    await wf.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={}, resource_id="owner")
+    listed = await wf.list_workflow_runs(resource_id="owner")
+    assert [r.run_id for r in listed.runs] == ["newer", "r"] and listed.runs[1].created_at == created
+    await wf.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"status": "done"})
+    again = await wf.get_workflow_run_by_id(run_id="r")
+    assert again is not None and again.resource_id == "owner" and again.created_at == created
+
+
 async def test_no_list_scans(store: DynamoDBStore) -> None:
     thread = await store.memory.save_thread(thread=sample_thread())
     await store.memory.save_messages(messages=[sample_message(thread) for _ in range(3)])

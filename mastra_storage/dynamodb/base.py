@@ -292,3 +292,25 @@ def versioned(items: list[Item], old: Item | None) -> list[Item]:
     else:
         first = put(main, "attribute_not_exists(v)")
     return [first, *(put(p) for p in parts)]
+
+
+def upsert(main: Item, parts: Sequence[Item], once: Mapping[str, Any]) -> list[Item]:
+    """An Update action writing ``main``'s attributes, except that ``once`` (and the creation stamp
+    ``c``) keep the values the item already has — an upsert that keeps a record's creation time in
+    one request — plus Puts of the record's parts. The version ``v`` counts up."""
+    e = Expr()
+    first = {**once, "c": main["c"]}
+    sets = [f"{e.name(k)} = {e.value(v)}" for k, v in main.items() if k not in ("pk", "sk") and k not in first]
+    sets += [f"{e.name(k)} = if_not_exists({e.name(k)}, {e.value(v)})" for k, v in first.items()]
+    sets.append(f"{e.name('v')} = if_not_exists({e.name('v')}, {e.value(n(0))}) + {e.value(n(1))}")
+    removes = [e.name(k) for k in ("z", "n") if k not in main]
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    action = {
+        "Update": {
+            "Key": {"pk": main["pk"], "sk": main["sk"]},
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": e.names,
+            "ExpressionAttributeValues": e.values,
+        }
+    }
+    return [action, *(put(p) for p in parts)]

@@ -52,7 +52,7 @@ from ..types import (
     StorageResource,
     StorageThread,
 )
-from .base import DynamoDomain, Partition, optimistic, put, read_page, versioned
+from .base import DynamoDomain, Partition, optimistic, put, read_page, upsert, versioned
 from .connection import ConditionFailed, Item
 from .items import Expr, esc, expired, keys_of, part_keys, s, scalar_map, time_bounds, when
 
@@ -235,27 +235,9 @@ class MemoryDynamoDB(DynamoDomain):
             r=s(message.resource_id),
             meta=scalar_map(content_meta if isinstance(content_meta, Mapping) else None),
         )
-        once = {
-            "ca": s(iso(message.created_at)),
-            "gsi1sk": s(f"{when(message.created_at)}#{esc(message.id)}"),
-            "c": main.pop("c"),
-        }
-        once["gsi2sk"] = once["gsi1sk"]
-        e = Expr()
-        sets = [f"{e.name(k)} = {e.value(v)}" for k, v in main.items() if k not in ("pk", "sk")]
-        sets += [f"{e.name(k)} = if_not_exists({e.name(k)}, {e.value(v)})" for k, v in once.items()]
-        sets.append(f"{e.name('v')} = if_not_exists({e.name('v')}, {e.value({'N': '0'})}) + {e.value({'N': '1'})}")
-        removes = [e.name(k) for k in ("z", "n") if k not in main]
-        update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        action = {
-            "Update": {
-                "Key": _key(pk, sk),
-                "UpdateExpression": update,
-                "ExpressionAttributeNames": e.names,
-                "ExpressionAttributeValues": e.values,
-            }
-        }
-        return [action, *(put(p) for p in parts)]
+        order = s(f"{when(message.created_at)}#{esc(message.id)}")
+        once = {"ca": s(iso(message.created_at)), "gsi1sk": order, "gsi2sk": order}
+        return upsert(main, parts, once)
 
     def _bump(self, thread_id: str, moment: datetime) -> Item:
         """Sets a thread's ``updatedAt`` to ``moment`` if that is later — never backwards, never

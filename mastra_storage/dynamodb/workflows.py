@@ -7,14 +7,22 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from .._base import operation
-from .._codec import later_than, utc_now
+from .._codec import from_iso, iso, later_than, utc_now
 from .._sql.pagination import window
 from .._validate import check_datetime, check_mapping, require_id
 from .._workflow_rules import apply_step_result, check_run, empty_snapshot, status_matches
 from ..types import PerPage, WorkflowRun, WorkflowRunsResult
-from .base import DynamoDomain, Partition, optimistic, read_page, versioned
+from .base import DynamoDomain, Partition, optimistic, read_page, upsert, versioned
 from .connection import Item
 from .items import Expr, esc, keys_of, s, time_bounds, when
+
+
+def _kept(run: WorkflowRun, item: Item) -> None:
+    """What an upsert kept on the item wins over the payload it wrote: creation time and resource."""
+    if "ca" in item:
+        run.created_at = from_iso(item["ca"]["S"])
+    if "rid" in item:
+        run.resource_id = item["rid"]["S"]
 
 
 def run_key(workflow_name: str, run_id: str) -> tuple[str, str]:
@@ -49,7 +57,16 @@ class WorkflowsDynamoDB(DynamoDomain):
         return items
 
     async def _run(self, workflow_name: str, run_id: str) -> tuple[WorkflowRun, Item] | None:
-        return await self.read(*run_key(workflow_name, run_id), "workflow_snapshot", WorkflowRun)
+        found = await self.read(*run_key(workflow_name, run_id), "workflow_snapshot", WorkflowRun)
+        if found is not None:
+            _kept(found[0], found[1])
+        return found
+
+    async def _runs(self, items: list[Item]) -> list[WorkflowRun]:
+        runs = await self.decode(items, WorkflowRun)
+        for run, item in zip(runs, items, strict=True):
+            _kept(run, item)
+        return runs
 
     @operation
     async def persist_workflow_snapshot(
@@ -63,15 +80,27 @@ class WorkflowsDynamoDB(DynamoDomain):
         updated_at: datetime | None = None,
     ) -> None:
         run = check_run(workflow_name, run_id, snapshot, resource_id, created_at, updated_at)
+        main, *parts = self._items(run)
+        if parts:  # a split record's items are written together, under the version check
+            await optimistic(lambda: self._replace(run))
+            return
+        # One UpdateItem: an existing run keeps its creation time (and its resource, if none is given).
+        once: dict[str, Any] = {key: main[key] for key in ("gsi1sk", "gsi2sk", "gsi3sk") if key in main}
+        (action,) = upsert(main, [], {"ca": s(iso(run.created_at)), **once})
+        old = (await self.conn.update(**action["Update"], ReturnValues="ALL_OLD")).get("Attributes")
+        if old and "gsi3sk" in main and "gsi3sk" not in old:
+            # The run gained a resource: its by-resource order is its original creation time.
+            await self.conn.update(
+                Key={"pk": main["pk"], "sk": main["sk"]},
+                UpdateExpression="SET gsi3sk = gsi2sk",
+            )
 
-        async def attempt() -> None:
-            found = await self._run(run.workflow_name, run.run_id)
-            if found is not None:  # an upsert keeps the run's creation time and, if none is given, its resource
-                run.created_at = found[0].created_at
-                run.resource_id = run.resource_id if run.resource_id is not None else found[0].resource_id
-            await self.conn.transact(versioned(self._items(run), found[1] if found else None))
-
-        await optimistic(attempt)
+    async def _replace(self, run: WorkflowRun) -> None:
+        found = await self._run(run.workflow_name, run.run_id)
+        if found is not None:  # an upsert keeps the run's creation time and, if none is given, its resource
+            run.created_at = found[0].created_at
+            run.resource_id = run.resource_id if run.resource_id is not None else found[0].resource_id
+        await self.conn.transact(versioned(self._items(run), found[1] if found else None))
 
     @operation
     async def load_workflow_snapshot(self, *, workflow_name: str, run_id: str) -> dict[str, Any] | None:
@@ -175,7 +204,7 @@ class WorkflowsDynamoDB(DynamoDomain):
             return e
 
         found = await read_page(self.conn, [part], expr, win, forward=False)
-        return WorkflowRunsResult(runs=await self.decode(found.items, WorkflowRun), total=found.total or 0)
+        return WorkflowRunsResult(runs=await self._runs(found.items), total=found.total or 0)
 
     @operation
     async def get_workflow_run_by_id(self, *, run_id: str, workflow_name: str | None = None) -> WorkflowRun | None:
@@ -186,7 +215,7 @@ class WorkflowsDynamoDB(DynamoDomain):
         e = self.expr("workflow_snapshot")
         e.equals("e", "workflow_snapshot")  # not the part items in the same partition
         items = await self.conn.query(**Partition(None, run_key("", run_id)[0]).request(e))
-        runs = await self.decode(items, WorkflowRun)
+        runs = await self._runs(items)
         return max(runs, key=lambda r: r.created_at, default=None)
 
     @operation
