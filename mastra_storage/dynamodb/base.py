@@ -108,9 +108,12 @@ class DynamoDomain(DomainBase):
         return extra
 
     def expr(self, entity: str) -> Expr:
-        """A query expression that already leaves out expired items of ``entity``."""
+        """A query expression that leaves out expired items of ``entity`` when TTL is on for it (a
+        filter costs the service time on every item it reads, so it is only added where needed)."""
         e = Expr()
-        e.live(self.ttl_name(entity))
+        cfg = self.ttl.get(_TTL_OF.get(entity, entity))
+        if cfg is not None and cfg.enabled:
+            e.live(cfg.attribute_name)
         return e
 
     # ------------------------------------------------------------ records

@@ -134,11 +134,10 @@ class ObservabilityDynamoDB(DynamoDomain):
 
     async def _trace(self, trace_id: str, roots_only: bool = False) -> list[SpanRecord]:
         e = self.expr("span")
-        e.equals("e", "span")
         if roots_only:
             e.where(f"attribute_not_exists({e.name('par')})")
         items = await self.conn.query(**Partition(None, span_key(trace_id, "")[0]).request(e))
-        spans = await self.decode(items, SpanRecord)
+        spans = await self.decode([i for i in items if i["e"]["S"] == "span"], SpanRecord)  # not part items
         spans.sort(key=lambda sp: (sp.started_at, sp.span_id))
         return spans
 
