@@ -247,13 +247,20 @@ async def read_page(
     async def total(p: Partition) -> int:
         return await conn.count(**p.request(filters()))
 
-    found = await asyncio.gather(*(one(p) for p in live))
+    # The page reads and the counts go out together: one round trip of latency, not two.
+    counting = asyncio.gather(*(total(p) for p in live)) if count else None
+    try:
+        found = await asyncio.gather(*(one(p) for p in live))
+    except BaseException:
+        if counting is not None:
+            counting.cancel()
+        raise
     merged: list[Item] = [item for items in found for item in items]
     if len(live) > 1:
         merged.sort(key=lambda item: item[live[0].sk_attr]["S"], reverse=not forward)
     end = None if win.limit is None else win.offset + win.limit
     page = merged[win.offset : end]
-    totals = await asyncio.gather(*(total(p) for p in live)) if count else None
+    totals = await counting if counting is not None else None
     return PageOf(page, sum(totals) if totals is not None else None, end is not None and len(merged) > end)
 
 
