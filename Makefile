@@ -36,3 +36,4 @@ bench: services
 	$(PY) -m benchmarks.libsql_bench
 	$(PY) -m benchmarks.pg_bench
 	$(PY) -m benchmarks.clickhouse_bench
+	$(PY) -m benchmarks.dynamodb_bench

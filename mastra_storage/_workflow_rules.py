@@ -74,6 +74,16 @@ def apply_step_result(
     return copy.deepcopy(context)
 
 
+def check_step_update(
+    workflow_name: object, run_id: object, step_id: object, result: object, request_context: object
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``update_workflow_results`` input, validated: the step result and the request context."""
+    require_id(workflow_name, "workflow_name")
+    require_id(run_id, "run_id")
+    require_id(step_id, "step_id")
+    return check_mapping(result, "result"), check_mapping(request_context, "request_context")
+
+
 def status_matches(snapshot: Mapping[str, Any], expected: str | Sequence[str] | None) -> bool:
     if expected is None:
         return True

@@ -35,7 +35,7 @@ from ..types import (
 )
 from .base import DynamoDomain, Partition, optimistic, put, read_page, versioned
 from .connection import ConditionFailed, Item
-from .items import Expr, esc, keys_of, part_keys, s, scalar_map, when
+from .items import Expr, esc, keys_of, s, scalar_map, when, with_parts
 
 _VERSIONS = ("V#", "V#~")  # the sort-key range of an agent's versions
 
@@ -292,7 +292,7 @@ class AgentsDynamoDB(DynamoDomain):
     @operation
     async def delete_version(self, *, id: str) -> None:
         items = await self.conn.query(**Partition("gsi3", f"AGENTVER#{esc(require_id(id, 'id'))}").request(Expr()))
-        await self.conn.batch_write(deletes=[k for i in items for k in [*keys_of([i]), *part_keys(i)]])
+        await self.conn.batch_write(deletes=with_parts(items))
 
     @operation
     async def count_versions(self, *, agent_id: str) -> int:

@@ -122,6 +122,13 @@ class DynamoDomain(DomainBase):
         """A record as its main item (first) and part items."""
         return pack(pk, sk, entity, msgspec.json.encode(record), self.stamp(entity, created))
 
+    async def write(self, items: list[Item]) -> None:
+        """A record's items: one PutItem, or one transaction when it has part items."""
+        if len(items) == 1:
+            await self.conn.put(items[0])
+        else:
+            await self.conn.transact([put(i) for i in items])
+
     async def read(self, pk: str, sk: str, entity: str, record: type[T]) -> tuple[T, Item] | None:
         """One record by key (strongly consistent), or None if missing or expired."""
         item = await self.conn.get({"pk": s(pk), "sk": s(sk)})

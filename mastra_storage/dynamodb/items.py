@@ -203,3 +203,8 @@ def expired(item: Item, ttl_attribute: str) -> bool:
 
 def keys_of(items: Iterable[Item]) -> list[Item]:
     return [{"pk": i["pk"], "sk": i["sk"]} for i in items]
+
+
+def with_parts(items: Iterable[Item]) -> list[Item]:
+    """The keys of records' items and of their part items: what deleting the records deletes."""
+    return [k for item in items for k in [*part_keys(item), {"pk": item["pk"], "sk": item["sk"]}]]

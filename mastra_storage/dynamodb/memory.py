@@ -54,7 +54,7 @@ from ..types import (
 )
 from .base import DynamoDomain, Partition, optimistic, put, read_page, upsert, versioned
 from .connection import ConditionFailed, Item
-from .items import Expr, esc, expired, keys_of, part_keys, s, scalar_map, time_bounds, when
+from .items import Expr, esc, expired, s, scalar_map, time_bounds, when, with_parts
 
 TX_ACTIONS = 100  # TransactWriteItems' limit
 TX_BYTES = 3_500_000  # under its 4 MB limit, leaving room for keys and expressions
@@ -145,10 +145,7 @@ class MemoryDynamoDB(DynamoDomain):
         require_id(record.id, "thread.id")
         require_id(record.resource_id, "thread.resource_id")
         items = self._thread_items(record)
-        if len(items) == 1:
-            await self.conn.put(items[0])
-        else:
-            await self.conn.transact([put(i) for i in items])
+        await self.write(items)
         return record
 
     @operation
@@ -179,11 +176,10 @@ class MemoryDynamoDB(DynamoDomain):
             **Partition("gsi1", f"MSGS#T#{esc(thread_id)}").request(Expr(), ProjectionExpression="pk, sk, n")
         )
         found = await self.conn.get(_key(*thread_key(thread_id)))
-        doomed = [*messages, *([found] if found else [])]
         # Messages first: if this stops half way, the thread is still there to delete again.
-        await self.conn.batch_write(deletes=[k for item in messages for k in [*keys_of([item]), *part_keys(item)]])
-        await self.conn.batch_write(deletes=[k for item in doomed[len(messages) :] for k in part_keys(item)])
-        await self.conn.batch_write(deletes=keys_of(doomed[len(messages) :]))
+        await self.conn.batch_write(deletes=with_parts(messages))
+        if found is not None:
+            await self.conn.batch_write(deletes=with_parts([found]))
 
     @operation
     async def list_threads(
@@ -521,7 +517,7 @@ class MemoryDynamoDB(DynamoDomain):
         if not items:
             return
         owners = list(dict.fromkeys(str(m.thread_id) for m in await self._messages(items)))
-        await self.conn.batch_write(deletes=[k for item in items for k in [*keys_of([item]), *part_keys(item)]])
+        await self.conn.batch_write(deletes=with_parts(items))
         await self._commit([], owners)
 
     @operation
@@ -599,10 +595,7 @@ class MemoryDynamoDB(DynamoDomain):
         record = coerce(StorageResource, resource, "resource")
         require_id(record.id, "resource.id")
         items = self._resource_items(record)
-        if len(items) == 1:
-            await self.conn.put(items[0])
-        else:
-            await self.conn.transact([put(i) for i in items])
+        await self.write(items)
         return record
 
     @operation

@@ -12,7 +12,7 @@ from .._scores import ScoresLists
 from .._sql.pagination import window
 from .._validate import require_id
 from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
-from .base import DynamoDomain, Partition, put, read_page
+from .base import DynamoDomain, Partition, read_page
 from .items import Expr, esc, s, when
 
 # Which GSI answers which list (the first key given picks it); the rest of ``equals`` are filters.
@@ -52,10 +52,7 @@ class ScoresDynamoDB(DynamoDomain, ScoresLists):
             value = getattr(row, _snake(field))
             if value is not None:
                 main[attr] = s(value)
-        if len(items) == 1:
-            await self.conn.put(main)
-        else:
-            await self.conn.transact([put(i) for i in items])
+        await self.write(items)
         return row
 
     @operation

@@ -10,7 +10,7 @@ from .._base import operation
 from .._codec import from_iso, iso, later_than, utc_now
 from .._sql.pagination import window
 from .._validate import check_datetime, check_mapping, require_id
-from .._workflow_rules import apply_step_result, check_run, empty_snapshot, status_matches
+from .._workflow_rules import apply_step_result, check_run, check_step_update, empty_snapshot, status_matches
 from ..types import PerPage, WorkflowRun, WorkflowRunsResult
 from .base import DynamoDomain, Partition, optimistic, read_page, upsert, versioned
 from .connection import Item
@@ -119,11 +119,7 @@ class WorkflowsDynamoDB(DynamoDomain):
         result: Mapping[str, Any],
         request_context: Mapping[str, Any],
     ) -> dict[str, Any]:
-        require_id(workflow_name, "workflow_name")
-        require_id(run_id, "run_id")
-        require_id(step_id, "step_id")
-        step = check_mapping(result, "result")
-        ctx = check_mapping(request_context, "request_context")
+        step, ctx = check_step_update(workflow_name, run_id, step_id, result, request_context)
 
         async def attempt() -> dict[str, Any]:
             found = await self._run(workflow_name, run_id)

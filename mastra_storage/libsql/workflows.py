@@ -12,7 +12,7 @@ from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import WORKFLOW_SNAPSHOT
 from .._validate import check_datetime, check_mapping, require_id
-from .._workflow_rules import apply_step_result, check_run, empty_snapshot, status_matches
+from .._workflow_rules import apply_step_result, check_run, check_step_update, empty_snapshot, status_matches
 from ..types import PerPage, WorkflowRun, WorkflowRunsResult
 from .base import LibSQLDomain
 from .codec import RowCodec
@@ -79,11 +79,7 @@ class WorkflowsLibSQL(LibSQLDomain):
         result: Mapping[str, Any],
         request_context: Mapping[str, Any],
     ) -> dict[str, Any]:
-        require_id(workflow_name, "workflow_name")
-        require_id(run_id, "run_id")
-        require_id(step_id, "step_id")
-        step = check_mapping(result, "result")
-        ctx = check_mapping(request_context, "request_context")
+        step, ctx = check_step_update(workflow_name, run_id, step_id, result, request_context)
 
         async def body(tx: Tx) -> dict[str, Any]:
             rows = await tx.query(_LOAD, (workflow_name, run_id))
