@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mastra_storage import StorageInitError, ValidationError
+from mastra_storage import BackendError, StorageInitError, ValidationError
 from mastra_storage._codec import utc_now
 from mastra_storage.dynamodb import DynamoDBStore, MemoryDynamoDB
 from mastra_storage.dynamodb.items import s
@@ -292,3 +292,23 @@ async def test_prune_deletes_old_records_and_their_parts(store: DynamoDBStore) -
         )
         == []
     )
+
+
+async def test_bad_connection_settings_are_rejected_before_any_request() -> None:
+    with pytest.raises(ValidationError, match="table_name"):
+        _store("no spaces allowed")
+    with pytest.raises(ValidationError, match="credentials"):
+        DynamoDBStore(id="x", table_name="mastra", credentials={"access_key": "a"})
+    with pytest.raises(ValidationError, match="table_name is required"):
+        MemoryDynamoDB()
+
+
+async def test_an_unreachable_endpoint_raises_a_wrapped_error() -> None:
+    memory = MemoryDynamoDB(
+        table_name="mastra", endpoint_url="http://127.0.0.1:9", credentials=CREDENTIALS, create_table=True
+    )
+    memory.conn.settings.max_attempts = 1
+    with pytest.raises(BackendError) as err:
+        await memory.get_thread_by_id(thread_id="t")
+    assert err.value.__cause__ is not None and "MASTRA_STORAGE_DYNAMODB" in err.value.id
+    await memory.close()

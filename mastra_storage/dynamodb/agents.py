@@ -56,8 +56,8 @@ class AgentsDynamoDB(DynamoDomain):
     entities: ClassVar[tuple[str, ...]] = ("agent", "agent_version")
     retention_entities: ClassVar[dict[str, str]] = {}
 
-    def _agent_items(self, agent: StoredAgent) -> list[Item]:
-        items = self.items(*agent_key(agent.id), "agent", agent, agent.created_at)
+    async def _agent_items(self, agent: StoredAgent) -> list[Item]:
+        items = await self.items(*agent_key(agent.id), "agent", agent, agent.created_at)
         items[0].update(
             gsi1pk=s("AGENTS"),
             gsi1sk=s(f"{when(agent.created_at)}#{esc(agent.id)}"),
@@ -70,9 +70,9 @@ class AgentsDynamoDB(DynamoDomain):
             items[0]["aid"] = s(agent.author_id)
         return items
 
-    def _version_items(self, version: AgentVersion) -> list[Item]:
+    async def _version_items(self, version: AgentVersion) -> list[Item]:
         pk = agent_key(version.agent_id)[0]
-        items = self.items(pk, version_sk(version.version_number), "agent_version", version, version.created_at)
+        items = await self.items(pk, version_sk(version.version_number), "agent_version", version, version.created_at)
         items[0].update(gsi3pk=s(f"AGENTVER#{esc(version.id)}"), gsi3sk=s("V"))
         return items
 
@@ -82,9 +82,9 @@ class AgentsDynamoDB(DynamoDomain):
     @operation
     async def create(self, *, agent: AgentCreate | Mapping[str, Any]) -> StoredAgent:
         record, version = new_agent(agent)
-        first, *parts = self._agent_items(record)
+        first, *parts = await self._agent_items(record)
         actions = [put(first, "attribute_not_exists(pk)"), *(put(p) for p in parts)]
-        actions += [put(i) for i in self._version_items(version)]
+        actions += [put(i) for i in await self._version_items(version)]
         try:
             await self.conn.transact(actions)
         except ConditionFailed as exc:
@@ -161,7 +161,7 @@ class AgentsDynamoDB(DynamoDomain):
                 raise NotFoundError(f"Agent {id} not found", details={"agentId": id})
             agent, old = found
             apply_agent_update(agent, changes, patch)
-            await self.conn.transact(versioned(self._agent_items(agent), old))
+            await self.conn.transact(versioned(await self._agent_items(agent), old))
             return agent
 
         return await optimistic(attempt)
@@ -232,7 +232,7 @@ class AgentsDynamoDB(DynamoDomain):
             if latest is None and await self._agent(agent_id) is None:
                 raise NotFoundError(f"Agent {agent_id} not found", details={"agentId": agent_id})
             version = next_version(agent_id, latest, config, change_message, version_number)
-            first, *parts = self._version_items(version)
+            first, *parts = await self._version_items(version)
             actions = [
                 {"ConditionCheck": {"Key": {"pk": s(agent_pk), "sk": s(agent_sk)},
                                     "ConditionExpression": "attribute_exists(pk)"}},

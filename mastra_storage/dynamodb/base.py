@@ -16,7 +16,7 @@ from .._validate import coerce
 from ..errors import BackendError, ConflictError, ValidationError
 from ..types import PruneResult, TtlConfig
 from .connection import ConditionFailed, Connection, DynamoSettings, Item, backoff
-from .items import Expr, expired, keys_of, millis, n, now_seconds, pack, payloads, s
+from .items import Expr, compress, expired, keys_of, millis, n, now_seconds, pack, payloads, s
 from .table import ensure_table
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -118,9 +118,10 @@ class DynamoDomain(DomainBase):
 
     # ------------------------------------------------------------ records
 
-    def items(self, pk: str, sk: str, entity: str, record: msgspec.Struct, created: datetime) -> list[Item]:
+    async def items(self, pk: str, sk: str, entity: str, record: msgspec.Struct, created: datetime) -> list[Item]:
         """A record as its main item (first) and part items."""
-        return pack(pk, sk, entity, msgspec.json.encode(record), self.stamp(entity, created))
+        body, compressed = await compress(msgspec.json.encode(record))
+        return pack(pk, sk, entity, body, compressed, self.stamp(entity, created))
 
     async def write(self, items: list[Item]) -> None:
         """A record's items: one PutItem, or one transaction when it has part items."""

@@ -39,6 +39,7 @@ class DynamoSettings:
     region: str | None = None
     endpoint_url: str | None = None
     credentials: Mapping[str, str] | None = None
+    max_attempts: int = 5  # botocore's retries of throttling and transient network errors
 
     def __post_init__(self) -> None:
         if not isinstance(self.table_name, str) or not _TABLE_NAME.match(self.table_name):
@@ -90,7 +91,10 @@ class Connection:
 
                     stack = AsyncExitStack()
                     session = aioboto3.Session()
-                    config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=64)
+                    config = Config(
+                        retries={"max_attempts": self.settings.max_attempts, "mode": "adaptive"},
+                        max_pool_connections=64,
+                    )
                     self._client = await stack.enter_async_context(
                         session.client("dynamodb", config=config, **self.settings.client_args())
                     )

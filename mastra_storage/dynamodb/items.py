@@ -9,6 +9,7 @@ the rest, written in the same transaction and read back transparently.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +20,7 @@ from .._codec import iso, to_utc_ms
 from .connection import Connection, Item
 
 COMPRESS_OVER = 16 * 1024  # smaller payloads are stored as they are: zlib would cost more than it saves
+OFF_LOOP_OVER = 128 * 1024  # larger payloads are compressed on a worker thread
 PART_BYTES = 350 * 1024  # a chunk plus its item's keys and attributes stays under 400 KB
 MAX_PARTS = 10  # ~3.5 MB compressed: what one TransactWriteItems (4 MB) can carry
 
@@ -75,12 +77,25 @@ def scalar_map(values: Mapping[str, Any] | None) -> dict[str, Any]:
     return {"M": out}
 
 
-def pack(pk: str, sk: str, entity: str, body: bytes, extra: Mapping[str, Any]) -> list[Item]:
+async def compress(body: bytes) -> tuple[bytes, bool]:
+    """``body`` zlib-compressed if it is large enough to gain (on a worker thread when compressing
+    it would hold the event loop up: ~50 ms per MB of hard-to-compress data)."""
+    if len(body) <= COMPRESS_OVER:
+        return body, False
+    if len(body) <= OFF_LOOP_OVER:
+        return zlib.compress(body, 6), True
+    return await asyncio.to_thread(zlib.compress, body, 6), True
+
+
+async def decompress(body: bytes) -> bytes:
+    return zlib.decompress(body) if len(body) <= OFF_LOOP_OVER // 4 else await asyncio.to_thread(zlib.decompress, body)
+
+
+def pack(pk: str, sk: str, entity: str, body: bytes, compressed: bool, extra: Mapping[str, Any]) -> list[Item]:
     """The main item (first) and its part items for a payload; ``extra`` goes on every one of them
     (the TTL attribute, so parts expire with their record)."""
     attrs: Item = {"pk": s(pk), "sk": s(sk), "e": s(entity), **extra}
-    if len(body) > COMPRESS_OVER:
-        body = zlib.compress(body, 6)
+    if compressed:
         attrs["z"] = n(1)
     if len(body) <= PART_BYTES:
         attrs["d"] = {"B": body}
@@ -123,7 +138,7 @@ async def payloads(conn: Connection, items: Sequence[Item]) -> list[bytes]:
         body = item["d"]["B"]
         if "n" in item:
             body = b"".join([body, *(parts[(k["pk"]["S"], k["sk"]["S"])] for k in part_keys(item))])
-        bodies.append(zlib.decompress(body) if "z" in item else body)
+        bodies.append(await decompress(body) if "z" in item else body)
     return bodies
 
 

@@ -97,9 +97,9 @@ class MemoryDynamoDB(DynamoDomain):
 
     # ------------------------------------------------------------ threads
 
-    def _thread_items(self, thread: StorageThread) -> list[Item]:
+    async def _thread_items(self, thread: StorageThread) -> list[Item]:
         pk, sk = thread_key(thread.id)
-        items = self.items(pk, sk, "thread", thread, thread.created_at)
+        items = await self.items(pk, sk, "thread", thread, thread.created_at)
         by_created = f"{when(thread.created_at)}#{esc(thread.id)}"
         by_updated = f"{when(thread.updated_at)}#{esc(thread.id)}"
         owner = f"THREADS#R#{esc(thread.resource_id)}"
@@ -144,7 +144,7 @@ class MemoryDynamoDB(DynamoDomain):
         record = coerce(StorageThread, thread, "thread")
         require_id(record.id, "thread.id")
         require_id(record.resource_id, "thread.resource_id")
-        items = self._thread_items(record)
+        items = await self._thread_items(record)
         await self.write(items)
         return record
 
@@ -160,7 +160,7 @@ class MemoryDynamoDB(DynamoDomain):
                 raise NotFoundError(f"Thread {id} not found", details={"status": 404, "threadId": id})
             thread, old = found
             apply_thread_update(thread, title, patch)
-            actions = versioned(self._thread_items(thread), old)
+            actions = versioned(await self._thread_items(thread), old)
             # A message write may have bumped ``u`` without touching the version: check it too.
             actions[0]["Put"]["ConditionExpression"] += " AND u = :u"
             actions[0]["Put"].setdefault("ExpressionAttributeValues", {})[":u"] = old["u"]
@@ -218,12 +218,12 @@ class MemoryDynamoDB(DynamoDomain):
 
     # ------------------------------------------------------------ messages
 
-    def _message_action(self, message: Message) -> list[Item]:
+    async def _message_action(self, message: Message) -> list[Item]:
         """An Update of the message item (created time kept if it exists: a re-save edits, it does
         not move the message in time), plus Puts of its parts if it is split."""
         assert message.thread_id is not None and message.resource_id is not None  # check_messages
         pk, sk = message_key(message.id)
-        main, *parts = self.items(pk, sk, "message", message, message.created_at)
+        main, *parts = await self.items(pk, sk, "message", message, message.created_at)
         content_meta = message.content.get("metadata")
         main.update(
             gsi1pk=s(f"MSGS#T#{esc(message.thread_id)}"),
@@ -305,7 +305,7 @@ class MemoryDynamoDB(DynamoDomain):
         if not records:
             return []
         latest = list({m.id: m for m in records}.values())  # one item per id: the last one given wins
-        await self._commit([self._message_action(m) for m in latest], [str(m.thread_id) for m in latest])
+        await self._commit([await self._message_action(m) for m in latest], [str(m.thread_id) for m in latest])
         return records
 
     async def _messages(self, items: list[Item]) -> list[Message]:
@@ -497,7 +497,7 @@ class MemoryDynamoDB(DynamoDomain):
             actions: list[list[Item]] = []
             changed = [current[i][0] for i in ids if i in current]
             for msg in changed:
-                action, *parts = self._message_action(msg)
+                action, *parts = await self._message_action(msg)
                 old = current[msg.id][1]
                 action["Update"]["ConditionExpression"] = "v = :old_v"
                 action["Update"]["ExpressionAttributeValues"][":old_v"] = old["v"]
@@ -570,9 +570,9 @@ class MemoryDynamoDB(DynamoDomain):
         thread, copies, id_map = clone_plan(
             found[0], originals, new_thread_id=target_id, resource_id=resource_id, title=title, metadata=extra
         )
-        thread_items = self._thread_items(thread)
+        thread_items = await self._thread_items(thread)
         actions = [[put(thread_items[0], "attribute_not_exists(pk)"), *(put(p) for p in thread_items[1:])]]
-        actions += [self._message_action(m) for m in copies]
+        actions += [await self._message_action(m) for m in copies]
         try:
             await self._commit(actions, [])
         except ConditionFailed as exc:
@@ -581,8 +581,8 @@ class MemoryDynamoDB(DynamoDomain):
 
     # ------------------------------------------------------------ resources
 
-    def _resource_items(self, resource: StorageResource) -> list[Item]:
-        return self.items(*resource_key(resource.id), "resource", resource, resource.created_at)
+    async def _resource_items(self, resource: StorageResource) -> list[Item]:
+        return await self.items(*resource_key(resource.id), "resource", resource, resource.created_at)
 
     @operation
     async def get_resource_by_id(self, *, resource_id: str) -> StorageResource | None:
@@ -594,7 +594,7 @@ class MemoryDynamoDB(DynamoDomain):
     async def save_resource(self, *, resource: StorageResource | Mapping[str, Any]) -> StorageResource:
         record = coerce(StorageResource, resource, "resource")
         require_id(record.id, "resource.id")
-        items = self._resource_items(record)
+        items = await self._resource_items(record)
         await self.write(items)
         return record
 
@@ -608,7 +608,7 @@ class MemoryDynamoDB(DynamoDomain):
             found = await self.read(*resource_key(resource_id), "resource", StorageResource)
             current, old = found if found else (None, None)
             res = updated_resource(current, resource_id, working_memory, patch)
-            await self.conn.transact(versioned(self._resource_items(res), old))
+            await self.conn.transact(versioned(await self._resource_items(res), old))
             return res
 
         return await optimistic(attempt)

@@ -50,9 +50,9 @@ class ObservabilityDynamoDB(DynamoDomain):
     entities: ClassVar[tuple[str, ...]] = ("span",)
     retention_entities: ClassVar[dict[str, str]] = {"spans": "span"}
 
-    def _items(self, span: SpanRecord) -> list[Item]:
+    async def _items(self, span: SpanRecord) -> list[Item]:
         pk, sk = span_key(span.trace_id, span.span_id)
-        items = self.items(pk, sk, "span", span, span.created_at or utc_now())
+        items = await self.items(pk, sk, "span", span, span.created_at or utc_now())
         main = items[0]
         main["sa"] = n(millis(span.started_at))
         if span.ended_at is not None:
@@ -84,7 +84,7 @@ class ObservabilityDynamoDB(DynamoDomain):
 
     async def _write(self, spans: list[SpanRecord]) -> None:
         latest = list({(sp.trace_id, sp.span_id): sp for sp in spans}.values())  # one item per key: the last wins
-        await self.conn.batch_write(puts=[item for sp in latest for item in self._items(sp)])
+        await self.conn.batch_write(puts=[item for sp in latest for item in await self._items(sp)])
 
     @operation
     async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
@@ -108,7 +108,7 @@ class ObservabilityDynamoDB(DynamoDomain):
         for key, (_, _, change) in zip(keys, changes, strict=True):
             if key in found:
                 found[key] = msgspec.structs.replace(found[key], **change, updated_at=now)
-        actions = [a for key, span in found.items() for a in versioned(self._items(span), items[key])]
+        actions = [a for key, span in found.items() for a in versioned(await self._items(span), items[key])]
         for start in range(0, len(actions), TX_ACTIONS):
             await self.conn.transact(actions[start : start + TX_ACTIONS])
 

@@ -34,7 +34,7 @@ class ScoresDynamoDB(DynamoDomain, ScoresLists):
     @operation
     async def save_score(self, *, score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
         row = new_score(score)
-        items = self.items(*score_key(row.id), "score", row, row.created_at)
+        items = await self.items(*score_key(row.id), "score", row, row.created_at)
         # Same-millisecond scores keep their saving order (newest first), as the SQL stores do.
         order = f"{when(row.created_at)}#{time.time_ns():020d}#{esc(row.id)}"
         main = items[0]

@@ -40,9 +40,9 @@ class WorkflowsDynamoDB(DynamoDomain):
     def supports_concurrent_updates(self) -> bool:
         return True
 
-    def _items(self, run: WorkflowRun) -> list[Item]:
+    async def _items(self, run: WorkflowRun) -> list[Item]:
         pk, sk = run_key(run.workflow_name, run.run_id)
-        items = self.items(pk, sk, "workflow_snapshot", run, run.created_at)
+        items = await self.items(pk, sk, "workflow_snapshot", run, run.created_at)
         order = f"{when(run.created_at)}#{esc(run.workflow_name)}#{esc(run.run_id)}"
         main = items[0]
         main.update(
@@ -80,7 +80,7 @@ class WorkflowsDynamoDB(DynamoDomain):
         updated_at: datetime | None = None,
     ) -> None:
         run = check_run(workflow_name, run_id, snapshot, resource_id, created_at, updated_at)
-        main, *parts = self._items(run)
+        main, *parts = await self._items(run)
         if parts:  # a split record's items are written together, under the version check
             await optimistic(lambda: self._replace(run))
             return
@@ -100,7 +100,7 @@ class WorkflowsDynamoDB(DynamoDomain):
         if found is not None:  # an upsert keeps the run's creation time and, if none is given, its resource
             run.created_at = found[0].created_at
             run.resource_id = run.resource_id if run.resource_id is not None else found[0].resource_id
-        await self.conn.transact(versioned(self._items(run), found[1] if found else None))
+        await self.conn.transact(versioned(await self._items(run), found[1] if found else None))
 
     @operation
     async def load_workflow_snapshot(self, *, workflow_name: str, run_id: str) -> dict[str, Any] | None:
@@ -136,7 +136,7 @@ class WorkflowsDynamoDB(DynamoDomain):
                 run = found[0]
                 run.updated_at = later_than(run.updated_at)
             context = apply_step_result(run.snapshot, step_id, step, ctx)
-            await self.conn.transact(versioned(self._items(run), found[1] if found else None))
+            await self.conn.transact(versioned(await self._items(run), found[1] if found else None))
             return context
 
         return await optimistic(attempt)
@@ -164,7 +164,7 @@ class WorkflowsDynamoDB(DynamoDomain):
             run.updated_at = later_than(run.updated_at)
             # The version check makes the status test and the write one step: a concurrent change
             # of status sends this round back to re-read and re-test.
-            await self.conn.transact(versioned(self._items(run), old))
+            await self.conn.transact(versioned(await self._items(run), old))
             return run.snapshot
 
         return await optimistic(attempt)
