@@ -65,9 +65,10 @@ dynamodb_start() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
   fi
   echo "services: starting DynamoDB Local on port $DYNAMODB_PORT"
-  (cd "$emulator" && nohup java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+  # java itself is the background job, so the pid file names the server and `stop` can end it.
+  nohup java -Djava.library.path="$emulator/DynamoDBLocal_lib" -jar "$emulator/DynamoDBLocal.jar" \
     -inMemory -sharedDb -disableTelemetry -port "$DYNAMODB_PORT" >"$DYNAMODB_DIR/server.log" 2>&1 &
-    echo $! >"$DYNAMODB_DIR/server.pid")
+  echo $! >"$DYNAMODB_DIR/server.pid"
   for _ in $(seq 1 120); do
     dynamodb_up && return
     sleep 0.25
