@@ -312,3 +312,47 @@ async def test_an_unreachable_endpoint_raises_a_wrapped_error() -> None:
         await memory.get_thread_by_id(thread_id="t")
     assert err.value.__cause__ is not None and "MASTRA_STORAGE_DYNAMODB" in err.value.id
     await memory.close()
+
+
+async def _leave_unprocessed(store: DynamoDBStore, operation: str, field: str, request_field: str) -> Counter[str]:
+    """Makes the service's first ``operation`` answer say part of the request was left unprocessed —
+    what DynamoDB does under throttling, which DynamoDB Local never does. The server did apply it
+    all; re-sending the same puts, deletes or gets is harmless, so only the retry path is exercised."""
+    client = await store.connection.client()
+    sent: Counter[str] = Counter()
+    request: dict[str, Any] = {}
+
+    def remember(params: dict[str, Any], **_: Any) -> None:
+        sent[operation] += 1
+        request.update(params)
+
+    def leave_some(parsed: dict[str, Any], **_: Any) -> None:
+        if sent[operation] == 1:
+            table, entries = next(iter(request["RequestItems"].items()))
+            left = entries[:3] if request_field == "" else {**entries, request_field: entries[request_field][:3]}
+            parsed[field] = {table: left}
+
+    client.meta.events.register(f"before-parameter-build.dynamodb.{operation}", remember)
+    client.meta.events.register(f"after-call.dynamodb.{operation}", leave_some)
+    return sent
+
+
+async def test_unprocessed_deletes_are_retried(store: DynamoDBStore) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread())
+    messages = [sample_message(thread) for _ in range(10)]
+    await store.memory.save_messages(messages=messages)
+    sent = await _leave_unprocessed(store, "BatchWriteItem", "UnprocessedItems", "")
+    await store.memory.delete_messages(message_ids=[m.id for m in messages[:6]])
+    assert sent["BatchWriteItem"] == 2  # the batch, then the three items "left unprocessed"
+    remaining = await store.memory.list_messages(thread_id=thread.id, per_page=False)
+    assert sorted(m.id for m in remaining.messages) == sorted(m.id for m in messages[6:])
+
+
+async def test_unprocessed_keys_are_fetched_again(store: DynamoDBStore) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread())
+    messages = [sample_message(thread) for _ in range(8)]
+    await store.memory.save_messages(messages=messages)
+    sent = await _leave_unprocessed(store, "BatchGetItem", "UnprocessedKeys", "Keys")
+    found = await store.memory.list_messages_by_id(message_ids=[m.id for m in messages])
+    assert sent["BatchGetItem"] == 2
+    assert sorted(m.id for m in found) == sorted(m.id for m in messages)  # no duplicates, none missing
