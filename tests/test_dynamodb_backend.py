@@ -356,3 +356,23 @@ async def test_unprocessed_keys_are_fetched_again(store: DynamoDBStore) -> None:
     found = await store.memory.list_messages_by_id(message_ids=[m.id for m in messages])
     assert sent["BatchGetItem"] == 2
     assert sorted(m.id for m in found) == sorted(m.id for m in messages)  # no duplicates, none missing
+
+
+async def test_transactions_stay_under_four_megabytes(store: DynamoDBStore) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread())
+    # ~680 KB each after compression (the text is in the content twice), so each is split in two
+    # items, and twelve are more than one transaction may carry: the service rejects a transaction
+    # over 4 MB, so this call succeeding means every chunk stayed under it.
+    messages = [sample_message(thread, text=secrets.token_hex(300_000)) for _ in range(12)]
+    sent = await _requests(store)
+    await store.memory.save_messages(messages=messages)
+    assert sent["TransactWriteItems"] == 3  # 5 + 5 + 2 messages, ~3.4 MB at most each
+    stored = await store.memory.list_messages_by_id(message_ids=[m.id for m in messages])
+    assert {m.id: m.content for m in stored} == {m.id: m.content for m in messages}
+
+
+async def test_a_record_too_large_even_split_is_rejected_and_nothing_written(store: DynamoDBStore) -> None:
+    huge = {"blob": secrets.token_hex(4 * 1024 * 1024)}  # ~4.3 MB after compression
+    with pytest.raises(ValidationError, match="at most"):
+        await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="huge", snapshot=huge)
+    assert await store.workflows.load_workflow_snapshot(workflow_name="wf", run_id="huge") is None

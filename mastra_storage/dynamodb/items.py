@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from .._codec import iso, to_utc_ms
+from ..errors import ValidationError
 from .connection import Connection, Item
 
 COMPRESS_OVER = 16 * 1024  # smaller payloads are stored as they are: zlib would cost more than it saves
@@ -102,8 +103,6 @@ def pack(pk: str, sk: str, entity: str, body: bytes, compressed: bool, extra: Ma
         return [attrs]
     chunks = [body[i : i + PART_BYTES] for i in range(0, len(body), PART_BYTES)]
     if len(chunks) > MAX_PARTS:
-        from ..errors import ValidationError
-
         raise ValidationError(
             f"{entity} {pk} is {len(body)} bytes after compression; the DynamoDB store keeps at most "
             f"{MAX_PARTS * PART_BYTES} bytes per record"
