@@ -86,15 +86,10 @@ class Connection:
         if self._client is None:
             async with self._lock:
                 if self._client is None:
-                    import aioboto3
-                    from botocore.config import Config
-
+                    # Importing botocore and reading its service models takes ~0.5 s: done on a
+                    # worker thread, so creating the client on the loop only finds them loaded.
+                    session, config = await asyncio.to_thread(_prepare, self.settings.max_attempts)
                     stack = AsyncExitStack()
-                    session = aioboto3.Session()
-                    config = Config(
-                        retries={"max_attempts": self.settings.max_attempts, "mode": "adaptive"},
-                        max_pool_connections=64,
-                    )
                     self._client = await stack.enter_async_context(
                         session.client("dynamodb", config=config, **self.settings.client_args())
                     )
@@ -231,12 +226,29 @@ class Connection:
                 codes = [r.get("Code", "None") for r in reasons]
                 if "ConditionalCheckFailed" in codes:
                     raise ConditionFailed(reasons) from exc
-                if not any(code in ("TransactionConflict", "ThrottlingError") for code in codes):
+                transient = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
+                if not any(code in transient for code in codes):
                     raise
             except client.exceptions.TransactionInProgressException:
                 pass
             await asyncio.sleep(backoff(attempt))
         raise RuntimeError(f"TransactWriteItems kept conflicting after {MAX_ATTEMPTS * 2} attempts")
+
+
+def _prepare(max_attempts: int) -> tuple[Any, Any]:
+    """An aioboto3 session with DynamoDB's models loaded, and the client config (on a worker thread)."""
+    import aioboto3
+    from aiobotocore.session import AioSession
+    from botocore.config import Config
+
+    core = AioSession()
+    loader = core.get_component("data_loader")
+    for kind in ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2"):
+        loader.load_service_model("dynamodb", kind)
+    for name in ("endpoints", "partitions", "sdk-default-configuration"):
+        loader.load_data(name)
+    config = Config(retries={"max_attempts": max_attempts, "mode": "adaptive"}, max_pool_connections=64)
+    return aioboto3.Session(botocore_session=core), config
 
 
 class ConditionFailed(Exception):
