@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
 
 from ._codec import later_than, utc_now
-from ._validate import coerce, require_id
+from ._validate import check_choice, coerce, require_id
 from .errors import ValidationError
 from .types import AGENT_CONFIG_FIELDS, AgentCreate, AgentVersion, ResolvedAgent, StoredAgent
 
@@ -45,6 +45,37 @@ def resolve(agent: StoredAgent, version: AgentVersion | None) -> ResolvedAgent:
         **config,
         resolved_version_id=version.id if version is not None else None,
     )
+
+
+async def resolve_agent(
+    agent: StoredAgent | None,
+    status: str | None,
+    version_id: str | None,
+    version_by_id: Callable[[str], Awaitable[AgentVersion | None]],
+    latest: Callable[[], Awaitable[AgentVersion | None]],
+) -> ResolvedAgent | None:
+    """``get_by_id_resolved``: the agent with the version asked for (it must be the agent's own),
+    else — unless ``status="draft"`` — its active version, else its latest one."""
+    if agent is None:
+        return None
+    version: AgentVersion | None = None
+    if version_id is not None:
+        version = await version_by_id(version_id)
+        if version is not None and version.agent_id != agent.id:
+            version = None
+    elif status != "draft" and agent.active_version_id:
+        version = await version_by_id(agent.active_version_id)
+    if version is None and version_id is None:
+        version = await latest()
+    return resolve(agent, version)
+
+
+def check_resolve(id: object, status: object, version_id: object) -> None:
+    require_id(id, "id")
+    if status is not None:
+        check_choice(status, AGENT_STATUSES, "status")
+    if version_id is not None:
+        require_id(version_id, "version_id")
 
 
 def new_agent(agent: AgentCreate | Mapping[str, Any]) -> tuple[StoredAgent, AgentVersion]:

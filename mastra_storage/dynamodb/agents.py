@@ -9,9 +9,10 @@ from .._agents import (
     AGENT_STATUSES,
     apply_agent_update,
     check_new_version,
+    check_resolve,
     new_agent,
     next_version,
-    resolve,
+    resolve_agent,
 )
 from .._base import operation
 from .._sql.pagination import window
@@ -115,23 +116,11 @@ class AgentsDynamoDB(DynamoDomain):
     async def get_by_id_resolved(
         self, *, id: str, status: str | None = None, version_id: str | None = None
     ) -> ResolvedAgent | None:
-        require_id(id, "id")
-        if status is not None:
-            check_choice(status, AGENT_STATUSES, "status")
+        check_resolve(id, status, version_id)
         found = await self._agent(id)
-        if found is None:
-            return None
-        agent = found[0]
-        version: AgentVersion | None = None
-        if version_id is not None:
-            version = await self._version_by_id(require_id(version_id, "version_id"))
-            if version is not None and version.agent_id != id:
-                version = None
-        elif status != "draft" and agent.active_version_id:
-            version = await self._version_by_id(agent.active_version_id)
-        if version is None and version_id is None:
-            version = await self._latest(id)
-        return resolve(agent, version)
+        return await resolve_agent(
+            found[0] if found else None, status, version_id, self._version_by_id, lambda: self._latest(id)
+        )
 
     @operation
     async def update(

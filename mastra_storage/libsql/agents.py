@@ -9,9 +9,10 @@ from .._agents import (
     AGENT_STATUSES,
     apply_agent_update,
     check_new_version,
+    check_resolve,
     new_agent,
     next_version,
-    resolve,
+    resolve_agent,
 )
 from .._base import operation
 from .._codec import dumps
@@ -103,20 +104,14 @@ class AgentsLibSQL(LibSQLDomain):
     async def get_by_id_resolved(
         self, *, id: str, status: str | None = None, version_id: str | None = None
     ) -> ResolvedAgent | None:
-        require_id(id, "id")
-        if status is not None:
-            check_choice(status, AGENT_STATUSES, "status")
-        agent = await self._get(None, id)
-        if agent is None:
-            return None
-        version: AgentVersion | None = None
-        if version_id is not None:
-            version = await self._version_where('id = ? AND "agentId" = ?', (require_id(version_id, "version_id"), id))
-        elif status != "draft" and agent.active_version_id:
-            version = await self._version_where("id = ?", (agent.active_version_id,))
-        if version is None and version_id is None:
-            version = await self._version_where(None, (id,))
-        return resolve(agent, version)
+        check_resolve(id, status, version_id)
+        return await resolve_agent(
+            await self._get(None, id),
+            status,
+            version_id,
+            lambda v: self._version_where("id = ?", (v,)),
+            lambda: self._version_where(None, (id,)),
+        )
 
     @operation
     async def update(

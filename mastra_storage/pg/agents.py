@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .._agents import AGENT_STATUSES, apply_agent_update, check_new_version, new_agent, next_version, resolve
+from .._agents import (
+    AGENT_STATUSES,
+    apply_agent_update,
+    check_new_version,
+    check_resolve,
+    new_agent,
+    next_version,
+    resolve_agent,
+)
 from .._base import operation
 from .._codec import dumps
 from .._sql.pagination import window
@@ -105,20 +113,14 @@ class AgentsPG(PGDomain):
     async def get_by_id_resolved(
         self, *, id: str, status: str | None = None, version_id: str | None = None
     ) -> ResolvedAgent | None:
-        require_id(id, "id")
-        if status is not None:
-            check_choice(status, AGENT_STATUSES, "status")
-        agent = await self._get(None, id)
-        if agent is None:
-            return None
-        version: AgentVersion | None = None
-        if version_id is not None:
-            version = await self._version('id = $1 AND "agentId" = $2', require_id(version_id, "version_id"), id)
-        elif status != "draft" and agent.active_version_id:
-            version = await self._version("id = $1", agent.active_version_id)
-        if version is None and version_id is None:
-            version = await self._version(None, id)
-        return resolve(agent, version)
+        check_resolve(id, status, version_id)
+        return await resolve_agent(
+            await self._get(None, id),
+            status,
+            version_id,
+            lambda v: self._version("id = $1", v),
+            lambda: self._version(None, id),
+        )
 
     @operation
     async def update(
