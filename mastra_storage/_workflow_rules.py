@@ -84,6 +84,15 @@ def check_step_update(
     return check_mapping(result, "result"), check_mapping(request_context, "request_context")
 
 
+def check_state_update(workflow_name: object, run_id: object, updates: object) -> dict[str, Any]:
+    """``update_workflow_state`` input, validated: the keys to merge (``expectedStatus`` is never one)."""
+    require_id(workflow_name, "workflow_name")
+    require_id(run_id, "run_id")
+    changes = check_mapping(updates, "updates")
+    changes.pop("expectedStatus", None)
+    return changes
+
+
 def status_matches(snapshot: Mapping[str, Any], expected: str | Sequence[str] | None) -> bool:
     if expected is None:
         return True

@@ -9,8 +9,15 @@ from typing import Any, ClassVar
 from .._base import operation
 from .._codec import from_iso, iso, later_than, utc_now
 from .._sql.pagination import window
-from .._validate import check_datetime, check_mapping, require_id
-from .._workflow_rules import apply_step_result, check_run, check_step_update, empty_snapshot, status_matches
+from .._validate import check_datetime, require_id
+from .._workflow_rules import (
+    apply_step_result,
+    check_run,
+    check_state_update,
+    check_step_update,
+    empty_snapshot,
+    status_matches,
+)
 from ..types import PerPage, WorkflowRun, WorkflowRunsResult
 from .base import DynamoDomain, Partition, optimistic, read_page, upsert, versioned
 from .connection import Item
@@ -150,10 +157,7 @@ class WorkflowsDynamoDB(DynamoDomain):
         updates: Mapping[str, Any],
         expected_status: str | Sequence[str] | None = None,
     ) -> dict[str, Any] | None:
-        require_id(workflow_name, "workflow_name")
-        require_id(run_id, "run_id")
-        changes = check_mapping(updates, "updates")
-        changes.pop("expectedStatus", None)
+        changes = check_state_update(workflow_name, run_id, updates)
 
         async def attempt() -> dict[str, Any] | None:
             found = await self._run(workflow_name, run_id)

@@ -11,8 +11,15 @@ from .._codec import dumps, iso, loads, utc_now
 from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import WORKFLOW_SNAPSHOT
-from .._validate import check_datetime, check_mapping, require_id
-from .._workflow_rules import apply_step_result, check_run, check_step_update, empty_snapshot, status_matches
+from .._validate import check_datetime, require_id
+from .._workflow_rules import (
+    apply_step_result,
+    check_run,
+    check_state_update,
+    check_step_update,
+    empty_snapshot,
+    status_matches,
+)
 from ..types import PerPage, WorkflowRun, WorkflowRunsResult
 from .base import LibSQLDomain
 from .codec import RowCodec
@@ -112,10 +119,7 @@ class WorkflowsLibSQL(LibSQLDomain):
         updates: Mapping[str, Any],
         expected_status: str | Sequence[str] | None = None,
     ) -> dict[str, Any] | None:
-        require_id(workflow_name, "workflow_name")
-        require_id(run_id, "run_id")
-        changes = check_mapping(updates, "updates")
-        changes.pop("expectedStatus", None)
+        changes = check_state_update(workflow_name, run_id, updates)
 
         async def body(tx: Tx) -> dict[str, Any] | None:
             rows = await tx.query(_LOAD, (workflow_name, run_id))
