@@ -376,3 +376,14 @@ async def test_a_record_too_large_even_split_is_rejected_and_nothing_written(sto
     with pytest.raises(ValidationError, match="at most"):
         await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="huge", snapshot=huge)
     assert await store.workflows.load_workflow_snapshot(workflow_name="wf", run_id="huge") is None
+
+
+async def test_a_huge_span_is_stored_whole(store: DynamoDBStore) -> None:
+    trace = "big-trace"
+    small = [sample_span(trace_id=trace, parent_span_id="root") for _ in range(30)]
+    huge = sample_span(trace_id=trace, span_id="root", output={"blob": secrets.token_hex(400_000)})
+    await store.observability.batch_create_spans(spans=[*small, huge])
+    got = await store.observability.get_trace(trace_id=trace)
+    assert got is not None and len(got.spans) == 31
+    root = await store.observability.get_root_span(trace_id=trace)
+    assert root is not None and root.output == huge.output

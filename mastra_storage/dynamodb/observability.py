@@ -84,7 +84,10 @@ class ObservabilityDynamoDB(DynamoDomain):
 
     async def _write(self, spans: list[SpanRecord]) -> None:
         latest = list({(sp.trace_id, sp.span_id): sp for sp in spans}.values())  # one item per key: the last wins
-        await self.conn.batch_write(puts=[item for sp in latest for item in await self._items(sp)])
+        records = [await self._items(sp) for sp in latest]
+        await self.conn.batch_write(puts=[r[0] for r in records if len(r) == 1])
+        for split in (r for r in records if len(r) > 1):  # a record and its parts land together or not at all
+            await self.write(split)
 
     @operation
     async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
