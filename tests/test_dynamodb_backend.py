@@ -21,7 +21,8 @@ from mastra_storage.types import TtlConfig
 
 from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table
 
-TTL = {name: TtlConfig(enabled=True, default_ttl_seconds=3600) for name in ("thread", "message", "score")}
+TTL_ENTITIES = ("thread", "message", "resource", "workflow_snapshot", "score", "span", "agent")
+TTL = {name: TtlConfig(enabled=True, default_ttl_seconds=3600) for name in TTL_ENTITIES}
 
 
 def _store(table: str, **kw: Any) -> DynamoDBStore:
@@ -204,6 +205,22 @@ async def test_expired_items_are_left_out_of_every_read(store: DynamoDBStore) ->
     await expire(f"SCORE#{score.id}", "SCORE")
     assert await store.scores.get_score_by_id(id=score.id) is None
     assert (await store.scores.list_scores_by_run_id(run_id=score.run_id)).total == 0
+    await store.memory.save_resource(resource={"id": "user"})
+    await expire("RESOURCE#user", "RESOURCE")
+    assert await store.memory.get_resource_by_id(resource_id="user") is None
+    await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={})
+    await expire("WFRUN#r", "WF#wf")
+    assert await store.workflows.load_workflow_snapshot(workflow_name="wf", run_id="r") is None
+    assert (await store.workflows.list_workflow_runs(workflow_name="wf")).total == 0
+    span = sample_span()
+    await store.observability.create_span(span=span)
+    await expire(f"TRACE#{span.trace_id}", f"SPAN#{span.span_id}")
+    assert await store.observability.get_trace(trace_id=span.trace_id) is None
+    assert (await store.observability.list_traces()).total == 0
+    agent = await store.agents.create(agent=sample_agent())
+    await expire(f"AGENT#{agent.id}", "AGENT")
+    assert await store.agents.get_by_id(id=agent.id) is None
+    assert (await store.agents.list()).total == 0
 
 
 async def test_a_two_megabyte_snapshot_is_split_and_read_back(store: DynamoDBStore) -> None:
