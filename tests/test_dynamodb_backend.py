@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from mastra_storage import BackendError, StorageInitError, ValidationError
+from mastra_storage import BackendError, MastraStorage, StorageInitError, ValidationError
 from mastra_storage._codec import utc_now
 from mastra_storage.dynamodb import DynamoDBStore, MemoryDynamoDB
 from mastra_storage.dynamodb.items import s
 from mastra_storage.dynamodb.table import TableSetupError, definition
+from mastra_storage.libsql import LibSQLStore
 from mastra_storage.testing.samples import sample_agent, sample_message, sample_score, sample_span, sample_thread
 from mastra_storage.types import TtlConfig
 
@@ -404,3 +405,20 @@ async def test_a_huge_span_is_stored_whole(store: DynamoDBStore) -> None:
     assert got is not None and len(got.spans) == 31
     root = await store.observability.get_root_span(trace_id=trace)
     assert root is not None and root.output == huge.output
+
+
+async def test_a_dynamodb_domain_composes_with_other_backends() -> None:
+    table = new_table()
+    memory = MemoryDynamoDB(table_name=table, endpoint_url=DYNAMODB_URL, credentials=CREDENTIALS, create_table=True)
+    storage = MastraStorage(id="app", default=LibSQLStore(id="local", url=":memory:"), domains={"memory": memory})
+    try:
+        async with storage:
+            assert await storage.get_store("memory") is memory
+            thread = await memory.save_thread(thread=sample_thread())
+            workflows = await storage.get_store("workflows")
+            assert workflows is not None and not isinstance(workflows, MemoryDynamoDB)
+            await workflows.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"n": 1})
+            assert await memory.get_thread_by_id(thread_id=thread.id) == thread
+        assert memory.conn._client is None  # closed with the composite
+    finally:
+        await drop_table(table)
