@@ -13,9 +13,9 @@ import pytest
 
 from mastra_storage import BackendError, MastraStorage, StorageInitError, ValidationError
 from mastra_storage._codec import utc_now
-from mastra_storage.dynamodb import DynamoDBStore, MemoryDynamoDB
+from mastra_storage.dynamodb import DynamoDBStore, MemoryDynamoDB, TableSetupError
 from mastra_storage.dynamodb.items import s
-from mastra_storage.dynamodb.table import TableSetupError, definition
+from mastra_storage.dynamodb.table import definition
 from mastra_storage.libsql import LibSQLStore
 from mastra_storage.testing.samples import sample_agent, sample_message, sample_score, sample_span, sample_thread
 from mastra_storage.types import TtlConfig

@@ -5,6 +5,7 @@ from .memory import MemoryDynamoDB
 from .observability import ObservabilityDynamoDB
 from .scores import ScoresDynamoDB
 from .store import DynamoDBStore
+from .table import TableSetupError
 from .workflows import WorkflowsDynamoDB
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "MemoryDynamoDB",
     "ObservabilityDynamoDB",
     "ScoresDynamoDB",
+    "TableSetupError",
     "WorkflowsDynamoDB",
 ]
