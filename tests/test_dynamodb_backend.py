@@ -422,3 +422,13 @@ async def test_a_dynamodb_domain_composes_with_other_backends() -> None:
         assert memory.conn._client is None  # closed with the composite
     finally:
         await drop_table(table)
+
+
+async def test_a_selective_filter_costs_a_few_queries(store: DynamoDBStore) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread())
+    messages = [sample_message(thread, metadata={"n": i}) for i in range(600)]
+    await store.memory.save_messages(messages=messages)
+    sent = await _requests(store)
+    found = await store.memory.list_messages(thread_id=thread.id, metadata={"n": 17})
+    assert [m.id for m in found.messages] == [messages[17].id] and found.total == 1
+    assert sent["Query"] <= 5  # pages evaluating 100, 400, then the rest; one COUNT
