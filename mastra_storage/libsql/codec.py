@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
-from .._codec import decode_row, dumps, iso
+from .._codec import dumps, iso
+from .._sql.codec import SqlCodec
 from .._sql.schema import Table
-from ..errors import BackendError
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -31,22 +31,17 @@ def encode_value(kind: str, value: Any) -> Any:
     return value
 
 
-def _kind(type_: str) -> str:
-    return {"jsonb": "json", "timestamp": "timestamp", "boolean": "boolean"}.get(type_, "plain")
-
-
-class RowCodec(Generic[T]):
-    """Columns of ``table`` that back the fields of ``record``, in one fixed order.
-
-    A field's column is its camelCase wire name unless ``columns`` maps it elsewhere (Mastra's
-    ``thread_id``); ``json`` names text columns that hold JSON; ``encoders`` replace the default
-    conversion of a column on write.
+class RowCodec(SqlCodec[T]):
+    """Columns of ``table`` that back the fields of ``record`` (see ``_sql.codec.SqlCodec``);
+    ``encoders`` replace the default conversion of a column on write.
 
     Reads select one column per row: ``json_object(...)`` of the record's wire names, built by
     SQLite and decoded straight into the Struct by msgspec, both in C. ``reads`` replaces a
     column's expression in it and ``computed`` adds fields that are not columns; both are SQL
     templates where ``{a}`` stands for the table alias prefix.
     """
+
+    kinds: ClassVar[dict[str, str]] = {"jsonb": "json", "timestamp": "timestamp", "boolean": "boolean"}
 
     def __init__(
         self,
@@ -59,17 +54,7 @@ class RowCodec(Generic[T]):
         reads: Mapping[str, str] | None = None,
         computed: Mapping[str, str] | None = None,
     ) -> None:
-        self.record = record
-        self.table = table
-        renames = dict(columns or {})
-        names = set(table.column_names)
-        self.fields: list[tuple[str, str, str, str]] = []  # (attribute, wire name, column, kind)
-        for info in msgspec.structs.fields(record):
-            column = renames.get(info.name, info.encode_name)
-            if column in names:
-                kind = "json" if column in json else _kind(table.column(column).type)
-                self.fields.append((info.name, info.encode_name, column, kind))
-        self.column_of = {attr: column for attr, _, column, _ in self.fields}
+        super().__init__(record, table, columns=columns, json=json)
         self.encoders = dict(encoders or {})
         self.columns = ", ".join(f'"{column}"' for _, _, column, _ in self.fields)
         self.placeholders = ", ".join("?" for _ in self.fields)
@@ -86,13 +71,7 @@ class RowCodec(Generic[T]):
                 expr = f'{{a}}"{column}"'
             templates.append(f"'{wire}', {expr}")
         templates += [f"'{wire}', {expr}" for wire, expr in (computed or {}).items()]
-        self._template = "json_object(" + ", ".join(templates) + ")"
-        self.select = self.select_from("")
-        self._decoder = msgspec.json.Decoder(record)
-
-    def select_from(self, alias: str) -> str:
-        """The one-column select list, qualified by a table alias when given."""
-        return self._template.replace("{a}", f"{alias}." if alias else "")
+        self._use("json_object(" + ", ".join(templates) + ")")
 
     def params(self, record: T) -> tuple[Any, ...]:
         return tuple(
@@ -101,14 +80,3 @@ class RowCodec(Generic[T]):
             else encode_value(kind, getattr(record, attr))
             for attr, _, column, kind in self.fields
         )
-
-    def decode(self, row: tuple[Any, ...] | list[Any]) -> T:
-        try:
-            return decode_row(self._decoder, row[0], self.record)
-        except msgspec.ValidationError as exc:
-            raise BackendError(
-                f"stored {self.table.name} row does not decode as {self.record.__name__}: {exc}"
-            ) from exc
-
-    def decode_all(self, rows: list[tuple[Any, ...]]) -> list[T]:
-        return [self.decode(row) for row in rows]

@@ -9,25 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
-from .._codec import decode_row, dumps, to_utc_ms
+from .._codec import dumps, to_utc_ms
+from .._sql.codec import SqlCodec
 from .._sql.schema import Table
-from ..errors import BackendError
 from .ddl import not_null
 
 T = TypeVar("T", bound=msgspec.Struct)
 
 
-def _kind(type_: str) -> str:
-    return {"jsonb": "json", "timestamp": "timestamp"}.get(type_, "plain")
-
-
-class PGRowCodec(Generic[T]):
+class PGRowCodec(SqlCodec[T]):
     """Columns of ``table`` that back the fields of ``record`` (see ``libsql.codec.RowCodec``;
     ``reads``/``computed`` templates use ``{a}`` for the table alias prefix)."""
+
+    kinds: ClassVar[dict[str, str]] = {"jsonb": "json", "timestamp": "timestamp"}
 
     def __init__(
         self,
@@ -40,22 +38,13 @@ class PGRowCodec(Generic[T]):
         reads: Mapping[str, str] | None = None,
         computed: Mapping[str, str] | None = None,
     ) -> None:
-        self.record = record
-        self.table = table
-        renames = dict(columns or {})
-        names = set(table.column_names)
-        self.fields: list[tuple[str, str, str, str, bool]] = []  # (attribute, wire, column, kind, not null)
-        for info in msgspec.structs.fields(record):
-            column = renames.get(info.name, info.encode_name)
-            if column in names:
-                col = table.column(column)
-                kind = "json" if column in json else _kind(col.type)
-                self.fields.append((info.name, info.encode_name, column, kind, not_null(col)))
-        self.column_of = {attr: column for attr, _, column, _, _ in self.fields}
-        self.kind_of = {attr: (kind, required) for attr, _, _, kind, required in self.fields}
+        super().__init__(record, table, columns=columns, json=json)
+        # (attribute, column, kind, NOT NULL): what params() walks for every row
+        self._writes = [(attr, column, kind, not_null(table.column(column))) for attr, _, column, kind in self.fields]
+        self.kind_of = {attr: (kind, required) for attr, _, kind, required in self._writes}
         self.encoders = dict(encoders or {})
         insert_columns: list[str] = []
-        for _, _, column, kind, _ in self.fields:
+        for _, _, column, kind in self.fields:
             insert_columns.append(f'"{column}"')
             if kind == "timestamp":
                 insert_columns.append(f'"{column}Z"')
@@ -64,7 +53,7 @@ class PGRowCodec(Generic[T]):
         # row_to_json over a FROM-less subselect of aliased columns: one JSON object per row, under
         # the wire names, and cheaper for PostgreSQL to build than json_build_object.
         columns_sql = []
-        for _, wire, column, kind, _ in self.fields:
+        for _, wire, column, kind in self.fields:
             if reads and column in reads:
                 expr = reads[column]
             elif kind == "timestamp":
@@ -73,19 +62,14 @@ class PGRowCodec(Generic[T]):
                 expr = f'{{a}}"{column}"'
             columns_sql.append(f'{expr} AS "{wire}"')
         columns_sql += [f'{expr} AS "{wire}"' for wire, expr in (computed or {}).items()]
-        self._template = "(SELECT row_to_json(_) FROM (SELECT " + ", ".join(columns_sql) + ") _)"
-        self.select = self.select_from("")
-        self._decoder = msgspec.json.Decoder(record)
-
-    def select_from(self, alias: str) -> str:
-        return self._template.replace("{a}", f"{alias}." if alias else "")
+        self._use("(SELECT row_to_json(_) FROM (SELECT " + ", ".join(columns_sql) + ") _)")
 
     def placeholders(self, start: int = 1) -> str:
         return ", ".join(f"${i}" for i in range(start, start + self.width))
 
     def params(self, record: T) -> list[Any]:
         values: list[Any] = []
-        for attr, _, column, kind, required in self.fields:
+        for attr, column, kind, required in self._writes:
             value = getattr(record, attr)
             if column in self.encoders:
                 values.append(self.encoders[column](value))
@@ -97,16 +81,6 @@ class PGRowCodec(Generic[T]):
             else:
                 values.append(value)
         return values
-
-    def decode(self, row: Any) -> T:
-        try:
-            return decode_row(self._decoder, row[0], self.record)
-        except msgspec.ValidationError as exc:
-            what = f"stored {self.table.name} row does not decode as {self.record.__name__}"
-            raise BackendError(f"{what}: {exc}") from exc
-
-    def decode_all(self, rows: list[Any]) -> list[T]:
-        return [self.decode(row) for row in rows]
 
 
 _ARRAY_TYPES = {
@@ -124,7 +98,7 @@ def unnest_insert(codec: PGRowCodec[Any], table: str, records: list[Any]) -> tup
     """``INSERT INTO table (...) SELECT * FROM unnest($1::text[], ...)``: any number of rows in one
     statement with one parameter per column. Append ``ON CONFLICT ...`` to upsert."""
     types: list[str] = []
-    for _, _, column, kind, _ in codec.fields:
+    for _, _, column, kind in codec.fields:
         if kind == "timestamp":
             types += ["timestamp", "timestamptz"]
         elif kind == "json" and codec.table.column(column).type != "jsonb":
