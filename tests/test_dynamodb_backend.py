@@ -334,8 +334,9 @@ async def test_an_unreachable_endpoint_raises_a_wrapped_error() -> None:
 
 async def _leave_unprocessed(store: DynamoDBStore, operation: str, field: str, request_field: str) -> Counter[str]:
     """Makes the service's first ``operation`` answer say part of the request was left unprocessed —
-    what DynamoDB does under throttling, which DynamoDB Local never does. The server did apply it
-    all; re-sending the same puts, deletes or gets is harmless, so only the retry path is exercised."""
+    what DynamoDB does under throttling, which DynamoDB Local never does. A write the server did
+    apply is harmless to re-send; items of keys left unprocessed are taken out of the answer, as
+    the service would not have returned them."""
     client = await store.connection.client()
     sent: Counter[str] = Counter()
     request: dict[str, Any] = {}
@@ -347,8 +348,15 @@ async def _leave_unprocessed(store: DynamoDBStore, operation: str, field: str, r
     def leave_some(parsed: dict[str, Any], **_: Any) -> None:
         if sent[operation] == 1:
             table, entries = next(iter(request["RequestItems"].items()))
-            left = entries[:3] if request_field == "" else {**entries, request_field: entries[request_field][:3]}
-            parsed[field] = {table: left}
+            if request_field == "":
+                parsed[field] = {table: entries[:3]}
+                return
+            left = entries[request_field][:3]
+            parsed[field] = {table: {**entries, request_field: left}}
+            # What the service leaves unprocessed it does not return: drop those from the answer.
+            keys = {(k["pk"]["S"], k["sk"]["S"]) for k in left}
+            answer = parsed["Responses"][table]
+            answer[:] = [i for i in answer if (i["pk"]["S"], i["sk"]["S"]) not in keys]
 
     client.meta.events.register(f"before-parameter-build.dynamodb.{operation}", remember)
     client.meta.events.register(f"after-call.dynamodb.{operation}", leave_some)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .._validate import check_page
 from ..errors import ValidationError
@@ -20,6 +21,10 @@ class Window:
 
     def has_more(self, total: int) -> bool:
         return self.limit is not None and self.offset + self.limit < total
+
+    def page_fields(self, total: int) -> dict[str, Any]:
+        """``total``, ``page``, ``per_page`` and ``has_more`` of a list result for this window."""
+        return {"total": total, "page": self.page, "per_page": self.per_page, "has_more": self.has_more(total)}
 
 
 def window(page: object, per_page: object) -> Window:

@@ -197,9 +197,7 @@ class ObservabilityStorageClickhouse(ClickhouseDomain):
                 span = SPAN.decode(names[:-1], row[:-1])
                 by_key[f"{span.trace_id}\x00{span.span_id}"] = TraceSpan(**msgspec.structs.asdict(span), status=row[-1])
             spans = [by_key[k] for k in wanted if k in by_key]
-        return ListTracesResult(
-            spans=spans, total=total, page=win.page, per_page=win.per_page, has_more=win.has_more(total)
-        )
+        return ListTracesResult(spans=spans, **win.page_fields(total))
 
     @operation
     async def batch_delete_traces(self, *, trace_ids: Sequence[str]) -> None:

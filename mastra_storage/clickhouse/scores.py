@@ -70,8 +70,5 @@ class ScoresClickhouse(ClickhouseDomain, ScoresLists):
         total = int(count[0][0])
         return ListScoresResult(
             scores=[SCORE.decode(names, row) for row in rows],
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )

@@ -197,10 +197,7 @@ class AgentsDynamoDB(DynamoDomain):
         total = found.total or 0
         return ListAgentsResult(
             agents=await self.decode(found.items, StoredAgent),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
 
     @operation
@@ -272,10 +269,7 @@ class AgentsDynamoDB(DynamoDomain):
         total = found.total or 0
         return ListAgentVersionsResult(
             versions=await self.decode(found.items, AgentVersion),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
 
     @operation

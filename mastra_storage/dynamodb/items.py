@@ -32,10 +32,6 @@ def esc(value: str) -> str:
     return value.replace("%", "%25").replace("#", "%23")
 
 
-def key(*parts: str) -> str:
-    return "#".join(parts)
-
-
 def when(moment: datetime) -> str:
     """A timestamp inside a sort key: fixed-width ISO text, which sorts as time does."""
     return iso(moment)

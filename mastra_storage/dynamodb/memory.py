@@ -213,10 +213,7 @@ class MemoryDynamoDB(DynamoDomain):
         total = found.total or 0
         return ListThreadsResult(
             threads=await self._threads(found.items),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
 
     # ------------------------------------------------------------ messages
@@ -466,18 +463,18 @@ class MemoryDynamoDB(DynamoDomain):
         ids = require_ids(message_ids, "message_ids")
         if not ids:
             return []
-        found = await self._current([*dict.fromkeys(ids)])
-        messages = list(found.values())
+        messages = [m for m, _ in await self._by_id(ids)]
         messages.sort(key=lambda m: (m.created_at, m.id))
         return messages
 
-    async def _current(self, ids: list[str]) -> dict[str, Message]:
+    async def _by_id(self, ids: Sequence[str]) -> list[tuple[Message, Item]]:
+        """The live messages among ``ids`` with their items (one BatchGetItem per 100 ids)."""
         items = [
             i
             for i in await self.conn.batch_get([_key(*message_key(m)) for m in ids])
             if not expired(i, self.ttl_name("message"))
         ]
-        return {m.id: m for m in await self._messages(items)}
+        return list(zip(await self._messages(items), items, strict=True))
 
     @operation
     async def update_messages(self, *, messages: Sequence[MessageUpdate | Mapping[str, Any]]) -> list[Message]:
@@ -487,9 +484,7 @@ class MemoryDynamoDB(DynamoDomain):
         ids = list(dict.fromkeys(u.id for u in updates))
 
         async def attempt() -> list[Message]:
-            items = await self.conn.batch_get([_key(*message_key(m)) for m in ids])
-            live = [i for i in items if not expired(i, self.ttl_name("message"))]
-            current = {m.id: (m, i) for m, i in zip(await self._messages(live), live, strict=True)}
+            current = {m.id: (m, i) for m, i in await self._by_id(ids)}
             touched: dict[str, None] = {}
             for u in updates:
                 if u.id in current:
@@ -551,32 +546,30 @@ class MemoryDynamoDB(DynamoDomain):
         found = await self._thread(source_thread_id)
         if found is None:
             raise NotFoundError(f"Source thread with id {source_thread_id} not found", status="SOURCE_NOT_FOUND")
-        if await self._thread(target_id) is not None:
-            raise ConflictError(f"Thread with id {target_id} already exists", status="THREAD_EXISTS")
 
         lo, hi = time_bounds(start, end)
         thread_pk = f"MSGS#T#{esc(source_thread_id)}"
         if only_ids is not None:  # the picked messages, kept if they belong to the thread and the range
-            items = [
-                i
-                for i in await self.conn.batch_get([_key(*message_key(m)) for m in only_ids])
+            picked = [
+                (i["gsi1sk"]["S"], m)
+                for m, i in await self._by_id(list(only_ids))
                 if i["gsi1pk"]["S"] == thread_pk and (lo is None or i["gsi1sk"]["S"] >= lo)
-                and (hi is None or i["gsi1sk"]["S"] <= hi) and not expired(i, self.ttl_name("message"))
+                and (hi is None or i["gsi1sk"]["S"] <= hi)
             ]  # fmt: skip
-            items.sort(key=lambda i: i["gsi1sk"]["S"], reverse=True)
-            items = items[:message_limit] if message_limit is not None else items
+            picked.sort(key=lambda p: p[0], reverse=True)
+            newest = [m for _, m in picked[:message_limit]]
         else:
             part = Partition("gsi1", thread_pk, lo, hi)
             request = part.request(self.expr("message"), ScanIndexForward=False)
-            items = [] if part.empty else await self.conn.query(limit=message_limit, **request)
-        originals = (await self._messages(items))[::-1]
+            newest = [] if part.empty else await self._messages(await self.conn.query(limit=message_limit, **request))
+        originals = newest[::-1]
         thread, copies, id_map = clone_plan(
             found[0], originals, new_thread_id=target_id, resource_id=resource_id, title=title, metadata=extra
         )
         thread_items = await self._thread_items(thread)
         actions = [[put(thread_items[0], "attribute_not_exists(pk)"), *(put(p) for p in thread_items[1:])]]
         actions += [await self._message_action(m) for m in copies]
-        try:
+        try:  # the new thread's put is conditional on its id being free: no separate check
             await self._commit(actions, [])
         except ConditionFailed as exc:
             raise ConflictError(f"Thread with id {target_id} already exists", status="THREAD_EXISTS") from exc

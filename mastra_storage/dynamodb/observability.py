@@ -206,9 +206,7 @@ class ObservabilityDynamoDB(DynamoDomain):
         spans = await self.decode(items, TraceSpan)
         for span, item in zip(spans, items, strict=True):
             span.status = item["st"]["S"]  # written by status_of
-        return ListTracesResult(
-            spans=spans, total=total, page=win.page, per_page=win.per_page, has_more=win.has_more(total)
-        )
+        return ListTracesResult(spans=spans, **win.page_fields(total))
 
     async def _child_error(self, trace_pk: str) -> bool:
         e = self.expr("span")

@@ -86,10 +86,7 @@ class ScoresDynamoDB(DynamoDomain, ScoresLists):
         total = found.total or 0
         return ListScoresResult(
             scores=await self.decode(found.items, ScoreRow),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
 
 

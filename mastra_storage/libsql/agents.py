@@ -187,10 +187,7 @@ class AgentsLibSQL(LibSQLDomain):
         )
         return ListAgentsResult(
             agents=AGENT.decode_all(rows),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
 
     @operation
@@ -257,10 +254,7 @@ class AgentsLibSQL(LibSQLDomain):
         )
         return ListAgentVersionsResult(
             versions=VERSION.decode_all(rows),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
 
     @operation

@@ -163,10 +163,7 @@ class ObservabilityLibSQL(LibSQLDomain):
         )
         return ListTracesResult(
             spans=TRACE_SPAN.decode_all(rows),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
 
     @operation

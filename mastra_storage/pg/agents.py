@@ -200,10 +200,7 @@ class AgentsPG(PGDomain):
         )
         return ListAgentsResult(
             agents=AGENT.decode_all(rows),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
 
     @operation
@@ -269,10 +266,7 @@ class AgentsPG(PGDomain):
         )
         return ListAgentVersionsResult(
             versions=VERSION.decode_all(rows),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
 
     @operation

@@ -202,10 +202,7 @@ class MemoryPG(PGDomain):
         )
         return ListThreadsResult(
             threads=THREAD.decode_all(rows),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
 
     # ------------------------------------------------------------ messages

@@ -183,10 +183,7 @@ class ObservabilityPG(PGDomain):
         )
         return ListTracesResult(
             spans=TRACE_SPAN.decode_all(rows),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
 
     @operation

@@ -70,8 +70,5 @@ class ScoresPG(PGDomain, ScoresLists):
         )
         return ListScoresResult(
             scores=SCORE.decode_all(rows),
-            total=total,
-            page=win.page,
-            per_page=win.per_page,
-            has_more=win.has_more(total),
+            **win.page_fields(total),
         )
