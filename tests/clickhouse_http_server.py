@@ -10,43 +10,30 @@ request at a time, no sessions, no auth, no compression. Users with Docker test 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import tempfile
-import threading
 from typing import Any
 
 import chdb
 from aiohttp import web
 
+from .threaded_http import ThreadedHttpServer
+
 _TRAILING_FORMAT = re.compile(r"\s+FORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)
 
 
-class ClickhouseHttpStandIn:
+class ClickhouseHttpStandIn(ThreadedHttpServer):
     def __init__(self, path: str) -> None:
+        super().__init__("clickhouse-stand-in")
         self.path = path
-        self.port = 0
         self.inserts = 0
         self._conn: Any = None
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True, name="clickhouse-stand-in")
-
-    def start(self) -> ClickhouseHttpStandIn:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError("ClickHouse stand-in did not start")
-        return self
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
     def _run(self, sql: str, fmt: str, params: dict[str, Any]) -> bytes:
         result = self._conn.query(sql, fmt, params=params)
@@ -105,17 +92,9 @@ class ClickhouseHttpStandIn:
     async def _ping(self, request: web.Request) -> web.Response:
         return web.Response(text="Ok.\n")
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._conn = chdb.connect(self.path)  # type: ignore[no-untyped-call]
+    def app(self) -> web.Application:
+        self._conn = chdb.connect(self.path)  # type: ignore[no-untyped-call]  # on the server's thread
         app = web.Application(client_max_size=1 << 30)
         app.router.add_get("/ping", self._ping)
         app.router.add_route("*", "/", self._handle)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
+        return app

@@ -9,13 +9,13 @@ request at a time, no auth, no WebSocket, no streams. Users with Docker test aga
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import threading
 from typing import Any
 
 import sqlean
 from aiohttp import web
+
+from .threaded_http import ThreadedHttpServer
 
 
 def _value_in(value: dict[str, Any]) -> Any:
@@ -45,29 +45,16 @@ def _value_out(value: Any) -> dict[str, Any]:
     return {"type": "text", "value": str(value)}
 
 
-class HranaStandIn:
+class HranaStandIn(ThreadedHttpServer):
     """Runs the stand-in on its own thread and event loop; ``url(name)`` names a fresh database."""
 
     def __init__(self) -> None:
+        super().__init__("hrana-stand-in")
         self._dbs: dict[str, Any] = {}
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True, name="hrana-stand-in")
-        self.port = 0
         self.requests = 0
-
-    def start(self) -> HranaStandIn:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("Hrana stand-in did not start")
-        return self
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}/"
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
     def _db(self, name: str) -> Any:
         if name not in self._dbs:
@@ -133,16 +120,8 @@ class HranaStandIn:
                 errors.append({"message": str(exc), "code": "SQLITE_ERROR"})
         return web.json_response({"result": {"step_results": results, "step_errors": errors}})
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/{db}/v1/execute", self._execute)
         app.router.add_post("/{db}/v1/batch", self._batch)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
+        return app
