@@ -11,7 +11,6 @@ JSON columns decoded by hand. Targets: ingest >= 100,000 spans/s, and within 1.3
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import tempfile
 import time
@@ -24,7 +23,7 @@ from mastra_storage.clickhouse import ClickhouseStore
 from mastra_storage.clickhouse.observability import _STATUS, SPAN
 from mastra_storage.types import SpanRecord
 
-from .harness import Result, paired_ops_per_second, table
+from .harness import Result, arguments, paired_ops_per_second, publish, table
 
 TARGET = 1.3
 BATCH = 10_000
@@ -141,17 +140,12 @@ async def run(quick: bool) -> tuple[list[Result], float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="ClickHouse (chdb) span ingest and queries vs raw clickhouse-connect")
-    parser.add_argument("--quick", action="store_true", help="20,000 spans instead of 100,000")
-    parser.add_argument("--markdown", help="also write the table to this file")
-    args = parser.parse_args()
+    args = arguments(
+        "ClickHouse (chdb) span ingest and queries vs raw clickhouse-connect", quick="20,000 spans instead of 100,000"
+    )
     results, rate = asyncio.run(run(args.quick))
     text = table(f"ClickHouse via chdb vs raw clickhouse-connect - target <= {TARGET}x", results, TARGET)
-    text += f"\n\nIngest through mastra_storage: {rate:,.0f} spans/s (target >= 100,000)."
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as out:
-            out.write(text + "\n")
+    publish(text + f"\n\nIngest through mastra_storage: {rate:,.0f} spans/s (target >= 100,000).", args.markdown)
 
 
 if __name__ == "__main__":

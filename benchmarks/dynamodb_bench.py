@@ -10,7 +10,6 @@ Needs the DynamoDB Local of ``make services``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 import uuid
@@ -23,7 +22,7 @@ from mastra_storage._codec import iso, utc_now
 from mastra_storage.dynamodb import DynamoDBStore
 from mastra_storage.dynamodb.table import definition
 
-from .harness import Result, table
+from .harness import Result, arguments, publish, table
 from .workload import Data, Operations, include_target, make_data, operations, ours, run_pairs, score_fields
 
 TARGET = 1.3
@@ -218,17 +217,11 @@ async def run(quick: bool, endpoint: str) -> list[Result]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="DynamoDB Local workload vs raw aioboto3")
-    parser.add_argument("--quick", action="store_true", help="fewer operations (a smoke run)")
-    parser.add_argument("--markdown", help="also write the table to this file")
-    parser.add_argument("--endpoint", default="http://127.0.0.1:8000")
-    args = parser.parse_args()
+    args = arguments("DynamoDB Local workload vs raw aioboto3", endpoint="http://127.0.0.1:8000")
     results = asyncio.run(run(args.quick, args.endpoint))
-    text = table(f"DynamoDB Local 1.25 (aioboto3) vs raw aioboto3 - target <= {TARGET}x", results, TARGET)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as out:
-            out.write(text + "\n")
+    publish(
+        table(f"DynamoDB Local 1.25 (aioboto3) vs raw aioboto3 - target <= {TARGET}x", results, TARGET), args.markdown
+    )
 
 
 if __name__ == "__main__":

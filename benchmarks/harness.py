@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,3 +46,22 @@ def table(title: str, results: list[Result], target: float) -> str:
         ok = "yes" if r.ratio <= target else "NO"
         lines.append(f"| {r.operation} | {r.ours:,.0f} | {r.floor:,.0f} | {r.ratio:.2f}x | {ok} |")
     return "\n".join(lines)
+
+
+def arguments(description: str, quick: str = "fewer operations (a smoke run)", **options: str) -> argparse.Namespace:
+    """A benchmark's command line: ``--quick``, ``--markdown FILE`` and ``--<option>`` for each
+    keyword (its value is the default)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--markdown", help="also write the table to this file")
+    for name, default in options.items():
+        parser.add_argument(f"--{name}", default=default)
+    return parser.parse_args()
+
+
+def publish(text: str, markdown: str | None) -> None:
+    """Prints a results table and, when asked, writes it to a Markdown file."""
+    print(text)
+    if markdown:
+        with open(markdown, "w") as out:
+            out.write(text + "\n")

@@ -9,7 +9,6 @@ validation, records, locking, retries. ``ratio`` = floor ops/s / our ops/s (targ
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import tempfile
 import uuid
@@ -26,7 +25,7 @@ from mastra_storage.libsql.observability import SPAN
 from mastra_storage.libsql.scores import SCORE
 from mastra_storage.types import SpanRecord
 
-from .harness import Result, table
+from .harness import Result, arguments, publish, table
 from .workload import Data, Operations, include_target, make_data, operations, ours, run_pairs, score_fields
 
 TARGET = 1.5
@@ -218,14 +217,9 @@ async def run(quick: bool) -> list[Result]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="libSQL workload vs raw SQLite")
-    parser.add_argument("--quick", action="store_true", help="fewer operations (a smoke run)")
-    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
-    args = parser.parse_args()
-    text = table(f"libSQL (local file, WAL) vs raw SQLite - target <= {TARGET}x", asyncio.run(run(args.quick)), TARGET)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
+    args = arguments("libSQL workload vs raw SQLite")
+    results = asyncio.run(run(args.quick))
+    publish(table(f"libSQL (local file, WAL) vs raw SQLite - target <= {TARGET}x", results, TARGET), args.markdown)
 
 
 if __name__ == "__main__":

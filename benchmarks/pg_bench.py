@@ -9,7 +9,6 @@ ops/s / our ops/s (target <= 1.3). Needs the PostgreSQL of ``make services``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import uuid
 from datetime import datetime
@@ -24,7 +23,7 @@ from mastra_storage.pg import PostgresStore
 from mastra_storage.pg.observability import SPAN
 from mastra_storage.types import SpanRecord
 
-from .harness import Result, paired_ops_per_second, table
+from .harness import Result, arguments, paired_ops_per_second, publish, table
 from .workload import Data, Operations, include_target, make_data, operations, ours, run_pairs, score_fields
 
 TARGET = 1.3
@@ -227,17 +226,9 @@ async def run(quick: bool, url: str) -> list[Result]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="PostgreSQL workload vs raw asyncpg")
-    parser.add_argument("--quick", action="store_true", help="fewer operations (a smoke run)")
-    parser.add_argument("--markdown", help="also write the table to this file")
-    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
-    args = parser.parse_args()
+    args = arguments("PostgreSQL workload vs raw asyncpg", url="postgresql://postgres@127.0.0.1:5432/test")
     results = asyncio.run(run(args.quick, args.url))
-    text = table(f"PostgreSQL 15 (asyncpg) vs raw asyncpg - target <= {TARGET}x", results, TARGET)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as out:
-            out.write(text + "\n")
+    publish(table(f"PostgreSQL 15 (asyncpg) vs raw asyncpg - target <= {TARGET}x", results, TARGET), args.markdown)
 
 
 if __name__ == "__main__":
