@@ -64,6 +64,17 @@ class WorkflowsPG(PGDomain):
             " FOR UPDATE" if lock else ""
         )
 
+    async def _store(self, conn: Any, workflow_name: str, run_id: str, snapshot: dict[str, Any]) -> None:
+        """Writes a merged snapshot back (inside the transaction that locked the row)."""
+        await conn.execute(
+            f"UPDATE {self.t('mastra_workflow_snapshot')} SET snapshot = $3::jsonb, {bump('updatedAt', '$4')} "
+            "WHERE workflow_name = $1 AND run_id = $2",
+            workflow_name,
+            run_id,
+            dumps(snapshot),
+            utc_now().replace(tzinfo=None),
+        )
+
     @operation
     async def persist_workflow_snapshot(
         self,
@@ -114,14 +125,7 @@ class WorkflowsPG(PGDomain):
             )
             snapshot = loads(await conn.fetchval(self._load(True), workflow_name, run_id))
             context = apply_step_result(snapshot, step_id, step, ctx)
-            await conn.execute(
-                f"UPDATE {self.t('mastra_workflow_snapshot')} SET snapshot = $3::jsonb, {bump('updatedAt', '$4')} "
-                "WHERE workflow_name = $1 AND run_id = $2",
-                workflow_name,
-                run_id,
-                dumps(snapshot),
-                now.replace(tzinfo=None),
-            )
+            await self._store(conn, workflow_name, run_id, snapshot)
             return context
 
         return await self.transaction(body)
@@ -145,14 +149,7 @@ class WorkflowsPG(PGDomain):
             if not status_matches(snapshot, expected_status):
                 return None
             snapshot = {**snapshot, **changes}
-            await conn.execute(
-                f"UPDATE {self.t('mastra_workflow_snapshot')} SET snapshot = $3::jsonb, {bump('updatedAt', '$4')} "
-                "WHERE workflow_name = $1 AND run_id = $2",
-                workflow_name,
-                run_id,
-                dumps(snapshot),
-                utc_now().replace(tzinfo=None),
-            )
+            await self._store(conn, workflow_name, run_id, snapshot)
             return snapshot
 
         return await self.transaction(body)
