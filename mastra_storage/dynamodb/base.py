@@ -20,6 +20,7 @@ from .items import Expr, compress, expired, keys_of, millis, n, now_seconds, pac
 from .table import ensure_table
 
 T = TypeVar("T", bound=msgspec.Struct)
+Kept = Callable[[T, Item], None]
 TTL_ENTITIES = ("thread", "message", "resource", "workflow_snapshot", "score", "span", "agent")
 _TTL_OF = {"agent_version": "agent"}  # an agent's versions expire as the agent does
 
@@ -130,16 +131,24 @@ class DynamoDomain(DomainBase):
         else:
             await self.conn.transact([put(i) for i in items])
 
-    async def read(self, pk: str, sk: str, entity: str, record: type[T]) -> tuple[T, Item] | None:
+    async def read(
+        self, pk: str, sk: str, entity: str, record: type[T], kept: Kept[T] | None = None
+    ) -> tuple[T, Item] | None:
         """One record by key (strongly consistent), or None if missing or expired."""
         item = await self.conn.get({"pk": s(pk), "sk": s(sk)})
         if item is None or expired(item, self.ttl_name(entity)):
             return None
-        (body,) = await payloads(self.conn, [item])
-        return msgspec.json.decode(body, type=record), item
+        (decoded,) = await self.decode([item], record, kept)
+        return decoded, item
 
-    async def decode(self, items: Sequence[Item], record: type[T]) -> list[T]:
-        return [msgspec.json.decode(body, type=record) for body in await payloads(self.conn, items)]
+    async def decode(self, items: Sequence[Item], record: type[T], kept: Kept[T] | None = None) -> list[T]:
+        """The records of ``items``; ``kept`` copies onto each what its item holds outside the payload
+        (values an UpdateItem kept or bumped without rewriting the record)."""
+        records = [msgspec.json.decode(body, type=record) for body in await payloads(self.conn, items)]
+        if kept is not None:
+            for one, item in zip(records, items, strict=True):
+                kept(one, item)
+        return records
 
     async def related_parts(self, pk: str, sk: str) -> list[Item]:
         """Part items under a record's key (including leftovers of a larger earlier version)."""

@@ -76,6 +76,14 @@ def _key(pk: str, sk: str) -> Item:
     return {"pk": s(pk), "sk": s(sk)}
 
 
+def _thread_kept(thread: StorageThread, item: Item) -> None:
+    thread.updated_at = from_iso(item["u"]["S"])  # bumped by message writes without rewriting the payload
+
+
+def _message_kept(message: Message, item: Item) -> None:
+    message.created_at = from_iso(item["ca"]["S"])  # a re-save keeps the first save's time
+
+
 def _size(action: Item) -> int:
     """About what an action adds to a transaction's 4 MB: its payload bytes (a Put's item or an
     Update's values) plus a generous allowance for keys and the other attributes."""
@@ -121,18 +129,7 @@ class MemoryDynamoDB(DynamoDomain):
         return items
 
     async def _thread(self, thread_id: str) -> tuple[StorageThread, Item] | None:
-        found = await self.read(*thread_key(thread_id), "thread", StorageThread)
-        if found is None:
-            return None
-        thread, item = found
-        thread.updated_at = from_iso(item["u"]["S"])  # bumped by message writes without rewriting the payload
-        return thread, item
-
-    async def _threads(self, items: list[Item]) -> list[StorageThread]:
-        threads = await self.decode(items, StorageThread)
-        for thread, item in zip(threads, items, strict=True):
-            thread.updated_at = from_iso(item["u"]["S"])
-        return threads
+        return await self.read(*thread_key(thread_id), "thread", StorageThread, _thread_kept)
 
     @operation
     async def get_thread_by_id(self, *, thread_id: str, resource_id: str | None = None) -> StorageThread | None:
@@ -212,7 +209,7 @@ class MemoryDynamoDB(DynamoDomain):
         found = await read_page(self.conn, [part], expr, win, forward=dir_ == "ASC")
         total = found.total or 0
         return ListThreadsResult(
-            threads=await self._threads(found.items),
+            threads=await self.decode(found.items, StorageThread, _thread_kept),
             **win.page_fields(total),
         )
 
@@ -309,10 +306,7 @@ class MemoryDynamoDB(DynamoDomain):
         return records
 
     async def _messages(self, items: list[Item]) -> list[Message]:
-        messages = await self.decode(items, Message)
-        for message, item in zip(messages, items, strict=True):
-            message.created_at = from_iso(item["ca"]["S"])  # the first save's time is kept
-        return messages
+        return await self.decode(items, Message, _message_kept)
 
     @operation
     async def list_messages(

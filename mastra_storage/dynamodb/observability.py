@@ -203,9 +203,7 @@ class ObservabilityDynamoDB(DynamoDomain):
             matching = [i for i, flag in zip(candidates, flags, strict=True) if flag == f.has_child_error]
             total = len(matching)
             items = matching[win.offset : None if win.limit is None else win.offset + win.limit]
-        spans = await self.decode(items, TraceSpan)
-        for span, item in zip(spans, items, strict=True):
-            span.status = item["st"]["S"]  # written by status_of
+        spans = await self.decode(items, TraceSpan, _status_kept)
         return ListTracesResult(spans=spans, **win.page_fields(total))
 
     async def _child_error(self, trace_pk: str) -> bool:
@@ -223,6 +221,10 @@ class ObservabilityDynamoDB(DynamoDomain):
 
         found = await asyncio.gather(*(keys(t) for t in ids))
         await self.conn.batch_write(deletes=[k for ks in found for k in ks])
+
+
+def _status_kept(span: TraceSpan, item: Item) -> None:
+    span.status = item["st"]["S"]  # written by status_of
 
 
 def _bounds(rng: DateRange | None) -> tuple[str | None, str | None]:

@@ -64,16 +64,7 @@ class WorkflowsDynamoDB(DynamoDomain):
         return items
 
     async def _run(self, workflow_name: str, run_id: str) -> tuple[WorkflowRun, Item] | None:
-        found = await self.read(*run_key(workflow_name, run_id), "workflow_snapshot", WorkflowRun)
-        if found is not None:
-            _kept(found[0], found[1])
-        return found
-
-    async def _runs(self, items: list[Item]) -> list[WorkflowRun]:
-        runs = await self.decode(items, WorkflowRun)
-        for run, item in zip(runs, items, strict=True):
-            _kept(run, item)
-        return runs
+        return await self.read(*run_key(workflow_name, run_id), "workflow_snapshot", WorkflowRun, _kept)
 
     @operation
     async def persist_workflow_snapshot(
@@ -204,7 +195,7 @@ class WorkflowsDynamoDB(DynamoDomain):
             return e
 
         found = await read_page(self.conn, [part], expr, win, forward=False)
-        return WorkflowRunsResult(runs=await self._runs(found.items), total=found.total or 0)
+        return WorkflowRunsResult(runs=await self.decode(found.items, WorkflowRun, _kept), total=found.total or 0)
 
     @operation
     async def get_workflow_run_by_id(self, *, run_id: str, workflow_name: str | None = None) -> WorkflowRun | None:
@@ -215,7 +206,7 @@ class WorkflowsDynamoDB(DynamoDomain):
         e = self.expr("workflow_snapshot")
         e.equals("e", "workflow_snapshot")  # not the part items in the same partition
         items = await self.conn.query(**Partition(None, run_key("", run_id)[0]).request(e))
-        runs = await self._runs(items)
+        runs = await self.decode(items, WorkflowRun, _kept)
         return max(runs, key=lambda r: r.created_at, default=None)
 
     @operation
