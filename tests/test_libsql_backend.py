@@ -35,6 +35,7 @@ from mastra_storage.libsql import (
     ScoresLibSQL,
     WorkflowsLibSQL,
 )
+from mastra_storage.libsql.local import LocalConnection
 from mastra_storage.testing.samples import sample_message, sample_span, sample_thread, timed_messages
 
 from .hrana_server import HranaStandIn
@@ -86,6 +87,7 @@ import asyncio, sys
 from datetime import timedelta
 from mastra_storage._codec import utc_now
 from mastra_storage.libsql import MemoryLibSQL
+from mastra_storage.libsql.local import LocalConnection
 from mastra_storage.testing.samples import sample_thread, timed_messages
 
 async def main(url, thread_id, resource_id, n):
@@ -139,13 +141,16 @@ async def test_domain_stores_of_one_file_share_one_connection(tmp_path: Path) ->
     memory, workflows = MemoryLibSQL(url=url), WorkflowsLibSQL(url=url)
     await memory.init()
     await workflows.init()
-    assert memory.db is workflows.db
+    assert isinstance(memory.db, LocalConnection) and isinstance(workflows.db, LocalConnection)
+    engine = memory.db.engine
+    assert workflows.db.engine is engine and engine.users == 2
     await memory.close()
     await workflows.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"status": "running"})
     await workflows.close()
+    assert engine.users == 0
     other = MemoryLibSQL(url=":memory:")
     await other.init()
-    assert other.db is not memory._handle.conn
+    assert isinstance(other.db, LocalConnection) and other.db.engine is not engine
     await other.close()
 
 

@@ -58,6 +58,7 @@ VERSION = RowCodec(
         "THEN json({a}instructions) ELSE {a}instructions END"
     },
 )
+_GET_AGENT = f"SELECT {AGENT.select} FROM mastra_agents WHERE id = ?"
 _INSERT_AGENT = f"INSERT INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders})"
 _INSERT_VERSION = f"INSERT INTO mastra_agent_versions ({VERSION.columns}) VALUES ({VERSION.placeholders})"
 _LATEST = (
@@ -77,20 +78,24 @@ class AgentsLibSQL(LibSQLDomain):
     )
     domain: ClassVar[str] = "agents"
 
-    async def _get(self, tx: Tx | None, agent_id: str) -> StoredAgent | None:
-        sql, args = f"SELECT {AGENT.select} FROM mastra_agents WHERE id = ?", (agent_id,)
-        rows = await (tx.query(sql, args) if tx is not None else self.db.query(sql, args))
+    @staticmethod
+    def _get_tx(tx: Tx, agent_id: str) -> StoredAgent | None:
+        rows = tx.query(_GET_AGENT, (agent_id,))
+        return AGENT.decode(rows[0]) if rows else None
+
+    async def _get(self, agent_id: str) -> StoredAgent | None:
+        rows = await self.db.query(_GET_AGENT, (agent_id,))
         return AGENT.decode(rows[0]) if rows else None
 
     @operation
     async def create(self, *, agent: AgentCreate | Mapping[str, Any]) -> StoredAgent:
         record, version = new_agent(agent)
 
-        async def body(tx: Tx) -> StoredAgent:
-            if await self._get(tx, record.id) is not None:
+        def body(tx: Tx) -> StoredAgent:
+            if self._get_tx(tx, record.id) is not None:
                 raise ConflictError(f"Agent with id {record.id} already exists", details={"agentId": record.id})
-            await tx.execute(_INSERT_AGENT, AGENT.params(record))
-            await tx.execute(_INSERT_VERSION, VERSION.params(version))
+            tx.execute(_INSERT_AGENT, AGENT.params(record))
+            tx.execute(_INSERT_VERSION, VERSION.params(version))
             return record
 
         return await self.db.transaction(body)
@@ -98,7 +103,7 @@ class AgentsLibSQL(LibSQLDomain):
     @operation
     async def get_by_id(self, *, id: str) -> StoredAgent | None:
         require_id(id, "id")
-        return await self._get(None, id)
+        return await self._get(id)
 
     @operation
     async def get_by_id_resolved(
@@ -106,7 +111,7 @@ class AgentsLibSQL(LibSQLDomain):
     ) -> ResolvedAgent | None:
         check_resolve(id, status, version_id)
         return await resolve_agent(
-            await self._get(None, id),
+            await self._get(id),
             status,
             version_id,
             lambda v: self._version_where("id = ?", (v,)),
@@ -135,12 +140,12 @@ class AgentsLibSQL(LibSQLDomain):
             "visibility": visibility,
         }
 
-        async def body(tx: Tx) -> StoredAgent:
-            agent = await self._get(tx, id)
+        def body(tx: Tx) -> StoredAgent:
+            agent = self._get_tx(tx, id)
             if agent is None:
                 raise NotFoundError(f"Agent {id} not found", details={"agentId": id})
             apply_agent_update(agent, changes, patch)
-            await tx.execute(
+            tx.execute(
                 f"INSERT OR REPLACE INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders})",
                 AGENT.params(agent),
             )
@@ -202,18 +207,18 @@ class AgentsLibSQL(LibSQLDomain):
         require_id(agent_id, "agent_id")
         check_new_version(version_number, change_message, config)
 
-        async def body(tx: Tx) -> AgentVersion:
-            if await self._get(tx, agent_id) is None:
+        def body(tx: Tx) -> AgentVersion:
+            if self._get_tx(tx, agent_id) is None:
                 raise NotFoundError(f"Agent {agent_id} not found", details={"agentId": agent_id})
-            rows = await tx.query(_LATEST, (agent_id,))
+            rows = tx.query(_LATEST, (agent_id,))
             latest = VERSION.decode(rows[0]) if rows else None
             version = next_version(agent_id, latest, config, change_message, version_number)
-            if version_number is not None and await tx.query(
+            if version_number is not None and tx.query(
                 'SELECT 1 FROM mastra_agent_versions WHERE "agentId" = ? AND "versionNumber" = ?',
                 (agent_id, version_number),
             ):
                 raise ConflictError(f"Agent {agent_id} already has version {version_number}")
-            await tx.execute(_INSERT_VERSION, VERSION.params(version))
+            tx.execute(_INSERT_VERSION, VERSION.params(version))
             return version
 
         return await self.db.transaction(body)

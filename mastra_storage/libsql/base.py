@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .._base import DomainBase, InitOnce, operation, retention_plan
+from .._base import DomainBase, operation, retention_plan
 from .._codec import iso
 from .._sql.pagination import Window
 from .._sql.schema import Table
 from ..errors import ValidationError
 from ..types import PruneResult
-from .connection import Connection, LocalConnection, RemoteConnection, RetryPolicy, Stmt, local_path
+from .connection import Connection, RemoteConnection, RetryPolicy, Stmt, local_path
 from .ddl import ensure_schema
+from .local import LocalConnection, open_engine
 
 _REMOTE_SCHEMES = ("libsql://", "http://", "https://", "ws://", "wss://")
 
@@ -35,62 +35,39 @@ class LibSQLSettings:
         if self.max_retries < 0 or self.initial_backoff_ms < 0 or self.busy_timeout_ms < 0:
             raise ValidationError("max_retries, initial_backoff_ms and busy_timeout_ms must be >= 0")
 
-    def key(self) -> tuple[object, ...] | None:
-        """Identity of the database; None for ``:memory:`` (every in-memory store is its own database)."""
-        path = local_path(self.url)
-        if path == ":memory:":
-            return None
-        return (os.path.abspath(path) if path else self.url, self.auth_token)
-
     def connect(self) -> Connection:
+        """A connection of its own for a remote URL or ``:memory:``; a use of the file's shared engine
+        for a local file."""
         retry = RetryPolicy(self.max_retries, self.initial_backoff_ms)
         path = local_path(self.url)
         if path is not None:
-            return LocalConnection(path, busy_timeout_ms=self.busy_timeout_ms, retry=retry)
+            return LocalConnection(open_engine(path, busy_timeout_ms=self.busy_timeout_ms, retry=retry))
         return RemoteConnection(self.url, auth_token=self.auth_token, retry=retry)
 
 
 class ConnectionHandle:
-    """One connection shared by every store of the same database, closed when its last user closes."""
+    """The connection the domain stores of one ``LibSQLStore`` share, closed when the last of them closes.
+
+    It holds no event-loop state: opening and closing are counted, not awaited on a shared lock.
+    """
 
     def __init__(self, settings: LibSQLSettings) -> None:
         self.settings = settings
         self.conn: Connection | None = None
         self._users = 0
-        self._open = InitOnce(self._connect)
-
-    async def _connect(self) -> None:
-        conn = self.settings.connect()
-        await conn.open()
-        self.conn = conn
 
     async def acquire(self) -> Connection:
-        await self._open()
-        assert self.conn is not None
+        if self.conn is None:
+            self.conn = self.settings.connect()
         self._users += 1
+        await self.conn.open()
         return self.conn
 
     async def release(self) -> None:
         self._users -= 1
         if self._users <= 0 and self.conn is not None:
             conn, self.conn = self.conn, None
-            self._open.reset()
-            _HANDLES.pop(self.settings.key(), None)  # type: ignore[arg-type]
             await conn.close()
-
-
-_HANDLES: dict[tuple[object, ...], ConnectionHandle] = {}
-
-
-def handle_for(settings: LibSQLSettings) -> ConnectionHandle:
-    """The shared handle for a database, so stores of one file never open competing writers."""
-    key = settings.key()
-    if key is None:
-        return ConnectionHandle(settings)
-    handle = _HANDLES.get(key)
-    if handle is None or handle.settings != settings:
-        handle = _HANDLES[key] = ConnectionHandle(settings)
-    return handle
 
 
 class LibSQLDomain(DomainBase):
@@ -119,7 +96,7 @@ class LibSQLDomain(DomainBase):
         if handle is None:
             if url is None:
                 raise ValidationError(f"{type(self).__name__} needs a url")
-            handle = handle_for(LibSQLSettings(url, auth_token, max_retries, initial_backoff_ms, busy_timeout_ms))
+            handle = ConnectionHandle(LibSQLSettings(url, auth_token, max_retries, initial_backoff_ms, busy_timeout_ms))
         self.id = id
         self._handle = handle
         self._conn: Connection | None = None

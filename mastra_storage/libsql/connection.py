@@ -1,20 +1,21 @@
 """Async connections to a libSQL/SQLite database that never block the event loop.
 
-* Local files and ``:memory:`` run on one SQLite connection (SQLite >= 3.45 from ``sqlean.py``, so
-  Mastra's binary-JSON columns read back) owned by one dedicated thread. An ``asyncio.Lock`` makes
-  each statement, batch or transaction one exclusive unit, so within a process nothing ever sees
-  ``database is locked``; across processes WAL, ``busy_timeout`` and retry with backoff handle it.
+* Local files and ``:memory:`` run on the engine in ``local.py`` (SQLite >= 3.45 from ``sqlean.py``,
+  so Mastra's binary-JSON columns read back): whole units of work on a writer thread and readers.
 * Remote ``libsql://``, ``http(s)://`` and ``ws(s)://`` URLs go through ``libsql-client`` (Hrana).
   A batch is one request run in a transaction. Hrana over HTTP has no interactive transactions, so a
-  remote read-modify-write is serialized per process and its writes land as one atomic batch.
+  remote read-modify-write is serialized per store and its writes land as one atomic batch.
+
+A read-modify-write body is a plain synchronous function of a ``Tx``: locally it runs whole on the
+writer thread (one hop, never split by a cancellation); remotely it runs on a worker thread whose
+reads are sent by the store's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -32,11 +33,11 @@ class Stmt:
 
 
 class Tx(Protocol):
-    """What a transaction body may do: read, and queue writes that commit together."""
+    """What a transaction body may do: read, and write what commits with the rest of the body."""
 
-    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
 class Connection(Protocol):
@@ -45,7 +46,7 @@ class Connection(Protocol):
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
     async def read(self, statements: Sequence[Stmt]) -> list[list[Row]]: ...
     async def batch(self, statements: Sequence[Stmt]) -> None: ...
-    async def transaction(self, body: Callable[[Tx], Awaitable[T]]) -> T: ...
+    async def transaction(self, body: Callable[[Tx], T]) -> T: ...
     async def close(self) -> None: ...
 
 
@@ -53,6 +54,10 @@ class Connection(Protocol):
 class RetryPolicy:
     max_retries: int = 5
     initial_backoff_ms: int = 100
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt + 1``."""
+        return float(self.initial_backoff_ms * (2**attempt) / 1000)
 
     async def run(self, attempt: Callable[[], Awaitable[T]], is_retryable: Callable[[Exception], bool]) -> T:
         """Runs ``attempt``, retrying lock errors with exponential backoff (other errors propagate)."""
@@ -62,7 +67,18 @@ class RetryPolicy:
             except Exception as exc:
                 if n == self.max_retries or not is_retryable(exc):
                     raise
-                await asyncio.sleep(self.initial_backoff_ms * (2**n) / 1000)
+                await asyncio.sleep(self.backoff(n))
+        raise AssertionError("unreachable")
+
+    def run_sync(self, attempt: Callable[[], T], is_retryable: Callable[[Exception], bool]) -> T:
+        """``run`` for the engine's threads, which may block while another process holds the lock."""
+        for n in range(self.max_retries + 1):
+            try:
+                return attempt()
+            except Exception as exc:
+                if n == self.max_retries or not is_retryable(exc):
+                    raise
+                time.sleep(self.backoff(n))
         raise AssertionError("unreachable")
 
 
@@ -93,124 +109,6 @@ def local_path(url: str) -> str | None:
             path = path[2:]
         return ":memory:" if path == ":memory:" else path
     return None
-
-
-class LocalConnection:
-    """One SQLite connection on a dedicated thread; every unit of work holds ``_lock``."""
-
-    def __init__(self, path: str, *, busy_timeout_ms: int, retry: RetryPolicy) -> None:
-        self.path = path
-        self.busy_timeout_ms = busy_timeout_ms
-        self.retry = retry
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mastra-sqlite")
-        self._lock = asyncio.Lock()
-        self._db: Any = None
-
-    async def _call(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-
-    def _connect(self) -> None:
-        import sqlean
-
-        if self.path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        db = sqlean.connect(self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000)
-        pragmas = [
-            f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}",
-            "PRAGMA synchronous = NORMAL",
-            "PRAGMA temp_store = MEMORY",
-            "PRAGMA cache_size = -16000",
-        ]
-        if self.path != ":memory:":
-            pragmas.insert(0, "PRAGMA journal_mode = WAL")
-        for pragma in pragmas:
-            db.execute(pragma)
-        self._db = db
-
-    async def open(self) -> None:
-        if self._db is None:
-            await self.retry.run(lambda: self._call(self._connect), is_lock_error)
-
-    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._lock:
-            return await self.retry.run(
-                lambda: self._call(lambda: self._db.execute(sql, params).fetchall()), is_lock_error
-            )
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        async with self._lock:
-            return await self.retry.run(
-                lambda: self._call(lambda: self._db.execute(sql, params).rowcount), is_lock_error
-            )
-
-    async def read(self, statements: Sequence[Stmt]) -> list[list[Row]]:
-        """Several queries in one trip to the database thread (e.g. a page and its total)."""
-
-        def run() -> list[list[Row]]:
-            return [self._db.execute(stmt.sql, stmt.params).fetchall() for stmt in statements]
-
-        async with self._lock:
-            return await self.retry.run(lambda: self._call(run), is_lock_error)
-
-    def _run_batch(self, statements: Sequence[Stmt]) -> None:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for stmt in statements:
-                if stmt.many:
-                    db.executemany(stmt.sql, stmt.params)
-                else:
-                    db.execute(stmt.sql, stmt.params)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    async def batch(self, statements: Sequence[Stmt]) -> None:
-        if not statements:
-            return
-        async with self._lock:
-            await self.retry.run(lambda: self._call(lambda: self._run_batch(statements)), is_lock_error)
-
-    async def transaction(self, body: Callable[[Tx], Awaitable[T]]) -> T:
-        async with self._lock:
-            return await self.retry.run(lambda: self._transaction_once(body), is_lock_error)
-
-    async def _transaction_once(self, body: Callable[[Tx], Awaitable[T]]) -> T:
-        await self._call(lambda: self._db.execute("BEGIN IMMEDIATE"))
-        try:
-            result = await body(_LocalTx(self))
-            await self._call(lambda: self._db.execute("COMMIT"))
-            return result
-        except BaseException:
-            await self._call(lambda: self._db.execute("ROLLBACK"))
-            raise
-
-    async def close(self) -> None:
-        if self._db is not None:
-            async with self._lock:
-                await self._call(self._db.close)
-                self._db = None
-        self._executor.shutdown(wait=False)
-
-
-class _LocalTx:
-    """Statements inside a local transaction: the lock is already held, so they run directly."""
-
-    def __init__(self, conn: LocalConnection) -> None:
-        self._conn = conn
-
-    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        db = self._conn._db
-        return await self._conn._call(lambda: db.execute(sql, params).fetchall())
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        db = self._conn._db
-        await self._conn._call(lambda: db.execute(sql, params))
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        db = self._conn._db
-        await self._conn._call(lambda: db.executemany(sql, rows))
 
 
 class RemoteConnection:
@@ -256,10 +154,13 @@ class RemoteConnection:
         if expanded:
             await self.retry.run(lambda: self._client.batch(expanded), is_lock_error)
 
-    async def transaction(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+    async def transaction(self, body: Callable[[Tx], T]) -> T:
         async with self._rmw_lock:
-            tx = _RemoteTx(self)
-            result = await body(tx)
+            tx = _RemoteTx(self, asyncio.get_running_loop())
+            try:
+                result = await asyncio.to_thread(body, tx)
+            finally:
+                tx.abandoned = True  # a cancelled caller: the body's next read fails, its writes are dropped
             await self.batch(tx.writes)
             return result
 
@@ -270,17 +171,21 @@ class RemoteConnection:
 
 
 class _RemoteTx:
-    """Reads go straight to the server; writes are queued and committed as one batch."""
+    """Reads go to the server through the store's loop; writes are queued and committed as one batch."""
 
-    def __init__(self, conn: RemoteConnection) -> None:
+    def __init__(self, conn: RemoteConnection, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = conn
+        self._loop = loop
+        self.abandoned = False
         self.writes: list[Stmt] = []
 
-    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return await self._conn.query(sql, params)
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        if self.abandoned:
+            raise asyncio.CancelledError
+        return asyncio.run_coroutine_threadsafe(self._conn.query(sql, params), self._loop).result()
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.writes.append(Stmt(sql, params))
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self.writes.append(Stmt(sql, rows, many=True))

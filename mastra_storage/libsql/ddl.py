@@ -50,14 +50,14 @@ async def ensure_schema(conn: Connection, tables: Sequence[Table], indexes: Sequ
     turns instead of racing on ``ALTER TABLE``.
     """
 
-    async def body(tx: Tx) -> None:
+    def body(tx: Tx) -> None:
         for table in tables:
-            await tx.execute(create_table_sql(table))
-            existing = {str(row[1]).lower() for row in await tx.query(f'PRAGMA table_info("{table.name}")')}
+            tx.execute(create_table_sql(table))
+            existing = {str(row[1]).lower() for row in tx.query(f'PRAGMA table_info("{table.name}")')}
             for col in table.columns:
                 if existing and col.name.lower() not in existing:
-                    await tx.execute(_add_column_sql(table, col))
+                    tx.execute(_add_column_sql(table, col))
         for index in indexes:
-            await tx.execute(index)
+            tx.execute(index)
 
     await conn.transaction(body)

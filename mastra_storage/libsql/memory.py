@@ -151,13 +151,13 @@ class MemoryLibSQL(LibSQLDomain):
     ) -> StorageThread:
         patch = check_thread_update(id, title, metadata)
 
-        async def body(tx: Tx) -> StorageThread:
-            rows = await tx.query(f"SELECT {THREAD.select} FROM mastra_threads WHERE id = ?", (id,))
+        def body(tx: Tx) -> StorageThread:
+            rows = tx.query(f"SELECT {THREAD.select} FROM mastra_threads WHERE id = ?", (id,))
             if not rows:
                 raise NotFoundError(f"Thread {id} not found", details={"status": 404, "threadId": id})
             thread = THREAD.decode(rows[0])
             apply_thread_update(thread, title, patch)
-            await tx.execute(
+            tx.execute(
                 'UPDATE mastra_threads SET title = ?, metadata = ?, "updatedAt" = ? WHERE id = ?',
                 (thread.title, dumps(thread.metadata), iso(thread.updated_at), id),
             )
@@ -402,11 +402,11 @@ class MemoryLibSQL(LibSQLDomain):
             return []
         ids = list(dict.fromkeys(u.id for u in updates))
 
-        async def body(tx: Tx) -> list[Message]:
+        def body(tx: Tx) -> list[Message]:
             current: dict[str, Message] = {}
             for chunk in chunks(ids):
                 p = Params()
-                rows = await tx.query(
+                rows = tx.query(
                     f"SELECT {MESSAGE.select} FROM mastra_messages WHERE id IN ({p.many(list(chunk))})",
                     p.values,
                 )
@@ -421,13 +421,13 @@ class MemoryLibSQL(LibSQLDomain):
                 touched[str(msg.thread_id)] = None
             changed = [current[i] for i in ids if i in current]
             if changed:
-                await tx.executemany(
+                tx.executemany(
                     'UPDATE mastra_messages SET thread_id = ?, content = ?, role = ?, type = ?, "resourceId" = ? '
                     "WHERE id = ?",
                     [(m.thread_id, dumps(m.content), m.role, m.type, m.resource_id, m.id) for m in changed],
                 )
                 bump = _bump_threads(list(touched))
-                await tx.execute(bump.sql, bump.params)
+                tx.execute(bump.sql, bump.params)
             return changed
 
         return await self.db.transaction(body)
@@ -438,19 +438,17 @@ class MemoryLibSQL(LibSQLDomain):
         if not ids:
             return
 
-        async def body(tx: Tx) -> None:
+        def body(tx: Tx) -> None:
             threads: dict[str, None] = {}
             for chunk in chunks(ids):
                 p = Params()
                 in_list = p.many(list(chunk))
-                rows = await tx.query(
-                    f"SELECT DISTINCT thread_id FROM mastra_messages WHERE id IN ({in_list})", p.values
-                )
+                rows = tx.query(f"SELECT DISTINCT thread_id FROM mastra_messages WHERE id IN ({in_list})", p.values)
                 threads.update((str(r[0]), None) for r in rows)
-                await tx.execute(f"DELETE FROM mastra_messages WHERE id IN ({in_list})", p.values)
+                tx.execute(f"DELETE FROM mastra_messages WHERE id IN ({in_list})", p.values)
             if threads:
                 bump = _bump_threads(list(threads))
-                await tx.execute(bump.sql, bump.params)
+                tx.execute(bump.sql, bump.params)
 
         await self.db.transaction(body)
 
@@ -480,12 +478,12 @@ class MemoryLibSQL(LibSQLDomain):
         only_ids = require_ids(message_ids, "message_ids") if message_ids is not None else None
         start, end = check_datetime(start_date, "start_date"), check_datetime(end_date, "end_date")
 
-        async def body(tx: Tx) -> CloneThreadResult:
-            rows = await tx.query(f"SELECT {THREAD.select} FROM mastra_threads WHERE id = ?", (source_thread_id,))
+        def body(tx: Tx) -> CloneThreadResult:
+            rows = tx.query(f"SELECT {THREAD.select} FROM mastra_threads WHERE id = ?", (source_thread_id,))
             if not rows:
                 raise NotFoundError(f"Source thread with id {source_thread_id} not found", status="SOURCE_NOT_FOUND")
             source = THREAD.decode(rows[0])
-            if await tx.query("SELECT 1 FROM mastra_threads WHERE id = ?", (target_id,)):
+            if tx.query("SELECT 1 FROM mastra_threads WHERE id = ?", (target_id,)):
                 raise ConflictError(f"Thread with id {target_id} already exists", status="THREAD_EXISTS")
             p = Params()
             clauses = [f"thread_id = {p(source_thread_id)}"]
@@ -495,13 +493,13 @@ class MemoryLibSQL(LibSQLDomain):
             sql = f'SELECT {MESSAGE.select} FROM mastra_messages{where(clauses)} ORDER BY "createdAt" DESC, id DESC'
             if message_limit is not None:
                 sql += f" LIMIT {p(message_limit)}"
-            originals = MESSAGE.decode_all(await tx.query(sql, p.values))[::-1]
+            originals = MESSAGE.decode_all(tx.query(sql, p.values))[::-1]
             thread, copies, id_map = clone_plan(
                 source, originals, new_thread_id=target_id, resource_id=resource_id, title=title, metadata=extra
             )
-            await tx.execute(_UPSERT_THREAD, THREAD.params(thread))
+            tx.execute(_UPSERT_THREAD, THREAD.params(thread))
             if copies:
-                await tx.executemany(_UPSERT_MESSAGE, [MESSAGE.params(m) for m in copies])
+                tx.executemany(_UPSERT_MESSAGE, [MESSAGE.params(m) for m in copies])
             return CloneThreadResult(thread=thread, cloned_messages=copies, message_id_map=id_map)
 
         return await self.db.transaction(body)
@@ -531,10 +529,10 @@ class MemoryLibSQL(LibSQLDomain):
     ) -> StorageResource:
         patch = check_resource_update(resource_id, working_memory, metadata)
 
-        async def body(tx: Tx) -> StorageResource:
-            rows = await tx.query(f"SELECT {RESOURCE.select} FROM mastra_resources WHERE id = ?", (resource_id,))
+        def body(tx: Tx) -> StorageResource:
+            rows = tx.query(f"SELECT {RESOURCE.select} FROM mastra_resources WHERE id = ?", (resource_id,))
             res = updated_resource(RESOURCE.decode(rows[0]) if rows else None, resource_id, working_memory, patch)
-            await tx.execute(_UPSERT_RESOURCE, RESOURCE.params(res))
+            tx.execute(_UPSERT_RESOURCE, RESOURCE.params(res))
             return res
 
         return await self.db.transaction(body)

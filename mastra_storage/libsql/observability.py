@@ -172,11 +172,9 @@ class ObservabilityLibSQL(LibSQLDomain):
         if not ids:
             return
 
-        async def body(tx: Tx) -> None:
+        def body(tx: Tx) -> None:
             for i in range(0, len(ids), 500):
                 p = Params()
-                await tx.execute(
-                    f'DELETE FROM mastra_ai_spans WHERE "traceId" IN ({p.many(ids[i : i + 500])})', p.values
-                )
+                tx.execute(f'DELETE FROM mastra_ai_spans WHERE "traceId" IN ({p.many(ids[i : i + 500])})', p.values)
 
         await self.db.transaction(body)

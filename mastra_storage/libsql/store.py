@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._base import BackendStore
 from .agents import AgentsLibSQL
-from .base import LibSQLSettings, handle_for
+from .base import ConnectionHandle, LibSQLSettings
 from .memory import MemoryLibSQL
 from .observability import ObservabilityLibSQL
 from .scores import ScoresLibSQL
@@ -15,8 +15,8 @@ class LibSQLStore(BackendStore):
     """All five domains on one database: a local file (``file:./mastra.db``), ``:memory:``, or a remote
     sqld/Turso URL (``libsql://``, ``http(s)://``, ``ws(s)://``) with ``auth_token``.
 
-    The domains share one connection; on a local file they initialize one after another, so DDL
-    never races on the single writer.
+    The domains share one connection (on a local file, the file's engine, which every store of that
+    file in the process shares); they initialize one after another.
     """
 
     def __init__(
@@ -30,7 +30,7 @@ class LibSQLStore(BackendStore):
         busy_timeout_ms: int = 5000,
         disable_init: bool = False,
     ) -> None:
-        handle = handle_for(LibSQLSettings(url, auth_token, max_retries, initial_backoff_ms, busy_timeout_ms))
+        handle = ConnectionHandle(LibSQLSettings(url, auth_token, max_retries, initial_backoff_ms, busy_timeout_ms))
         options = {"handle": handle, "disable_init": disable_init}
         self.memory = MemoryLibSQL(**options)  # type: ignore[arg-type]
         self.workflows = WorkflowsLibSQL(**options)  # type: ignore[arg-type]

@@ -88,12 +88,12 @@ class WorkflowsLibSQL(LibSQLDomain):
     ) -> dict[str, Any]:
         step, ctx = check_step_update(workflow_name, run_id, step_id, result, request_context)
 
-        async def body(tx: Tx) -> dict[str, Any]:
-            rows = await tx.query(_LOAD, (workflow_name, run_id))
+        def body(tx: Tx) -> dict[str, Any]:
+            rows = tx.query(_LOAD, (workflow_name, run_id))
             snapshot = loads(rows[0][0]) if rows and rows[0][0] is not None else empty_snapshot(run_id)
             context = apply_step_result(snapshot, step_id, step, ctx)
             now = utc_now()
-            await tx.execute(
+            tx.execute(
                 f"INSERT INTO mastra_workflow_snapshot ({RUN.columns}) VALUES ({RUN.placeholders}) "
                 "ON CONFLICT (workflow_name, run_id) DO UPDATE SET snapshot = excluded.snapshot",
                 RUN.params(
@@ -121,15 +121,15 @@ class WorkflowsLibSQL(LibSQLDomain):
     ) -> dict[str, Any] | None:
         changes = check_state_update(workflow_name, run_id, updates)
 
-        async def body(tx: Tx) -> dict[str, Any] | None:
-            rows = await tx.query(_LOAD, (workflow_name, run_id))
+        def body(tx: Tx) -> dict[str, Any] | None:
+            rows = tx.query(_LOAD, (workflow_name, run_id))
             if not rows or rows[0][0] is None:
                 return None
             snapshot = loads(rows[0][0])
             if not status_matches(snapshot, expected_status):
                 return None
             snapshot = {**snapshot, **changes}
-            await tx.execute(
+            tx.execute(
                 "UPDATE mastra_workflow_snapshot SET snapshot = ? WHERE workflow_name = ? AND run_id = ?",
                 (dumps(snapshot), workflow_name, run_id),
             )
