@@ -48,7 +48,7 @@ class EngineClosedError(RuntimeError):
 
 
 class _Unit(Generic[T]):
-    __slots__ = ("cancelled", "fn", "future", "loop", "read", "stop")
+    __slots__ = ("fn", "future", "loop", "read", "stop")
 
     def __init__(self, fn: Callable[[Db], T], loop: asyncio.AbstractEventLoop, *, read: bool, stop: bool = False):
         self.fn = fn
@@ -56,7 +56,12 @@ class _Unit(Generic[T]):
         self.future: asyncio.Future[T] = loop.create_future()
         self.read = read
         self.stop = stop
-        self.cancelled = False  # set by a cancelled caller; the thread then skips the unit if not yet run
+
+    @property
+    def cancelled(self) -> bool:
+        """The caller was cancelled (``Task.cancel`` cancels the awaited future at once): skip the unit
+        if it has not run yet. Read from the engine's thread: a plain state read, no loop call."""
+        return self.future.cancelled()
 
 
 Outcome = tuple[_Unit[Any], bool, Any]  # (unit, succeeded, result or exception)
@@ -128,11 +133,7 @@ class LocalEngine:
             raise EngineClosedError(f"the SQLite engine of {self.path} is closed")
         unit = _Unit(fn, asyncio.get_running_loop(), read=read)
         (self._reads if read and self._reads is not None else self._writes).put(unit)
-        try:
-            return await unit.future
-        except asyncio.CancelledError:
-            unit.cancelled = True
-            raise
+        return await unit.future
 
     async def write(self, fn: Callable[[Db], T]) -> T:
         """Runs ``fn(db)`` inside a write transaction on the writer thread; all of it commits or none."""
