@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test demo lint services services-stop bench
+.PHONY: install test demo lint services services-stop bench bench-mastra
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ bench: services
 	$(PY) -m benchmarks.pg_bench
 	$(PY) -m benchmarks.clickhouse_bench
 	$(PY) -m benchmarks.dynamodb_bench
+
+# The same workload run by Mastra's TypeScript stores (npm, pinned) and by this package, same databases.
+bench-mastra: services
+	$(PY) -m benchmarks.vs_mastra.run --markdown benchmarks/vs_mastra/results.md --chart benchmarks/vs_mastra/ratios.png

@@ -1,0 +1,219 @@
+"""mastra_storage against Mastra's own TypeScript stores: one workload, the same database, alternating runs.
+
+For each backend, ``mastra_side.mjs`` (``@mastra/libsql``, ``@mastra/pg``, ``@mastra/dynamodb`` at the
+versions pinned in ``package.json``, installed by this script into ``.cache/vs_mastra``) and
+``python_side.py`` run the same operations on the same records with 16 concurrent callers, in
+separate processes, alternating (Mastra, ours, ours, Mastra, ...). Each figure is the best of the
+rounds; ``ratio`` = our ops/s ÷ Mastra's (above 1: this package is faster).
+
+Run: ``make bench-mastra`` (or ``python -m benchmarks.vs_mastra.run --backends libsql --quick``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..harness import arguments, publish
+
+HERE = Path(__file__).parent
+CACHE = HERE.parent.parent / ".cache" / "vs_mastra"
+PG_URL = os.environ.get("MASTRA_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+DYNAMODB_URL = os.environ.get("DYNAMODB_URL", "http://127.0.0.1:8000")
+
+OPERATIONS = {  # name -> (label, calls per measurement)
+    "save_thread": ("save thread", 2000),
+    "save_messages_10": ("save 10 messages", 1000),
+    "list_last_20_messages": ("list last 20 messages", 2000),
+    "list_messages_with_include": ("list with include context", 1000),
+    "get_thread_by_id": ("get thread by id", 4000),
+    "list_threads_page": ("list threads page (20)", 2000),
+    "update_working_memory": ("update resource working memory", 2000),
+    "persist_snapshot": ("persist snapshot", 2000),
+    "load_snapshot": ("load snapshot", 4000),
+    "list_workflow_runs_page": ("list workflow runs page (20)", 1000),
+    "save_score": ("save score", 2000),
+    "list_scores_by_scorer": ("list scores by scorer (20)", 1000),
+    "batch_create_spans": ("batch-create 10 spans", 1000),
+    "get_trace": ("get trace (10 spans)", 2000),
+    "init": ("init (store on an existing database)", 0),
+}
+SIZES = {"threads": 200, "messages": 1000, "resources": 50, "runs": 200, "scores": 200, "traces": 100}
+
+
+def install_mastra() -> None:
+    """``npm install`` of the pinned Mastra packages into the ignored cache (again when package.json changes)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    wanted = (HERE / "package.json").read_text()
+    installed = CACHE / "package.json"
+    if not (CACHE / "node_modules").exists() or not installed.exists() or installed.read_text() != wanted:
+        installed.write_text(wanted)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CACHE, check=True)
+    shutil.copy(HERE / "mastra_side.mjs", CACHE / "mastra_side.mjs")
+
+
+async def prepare(backend: str) -> dict[str, Any]:
+    """A fresh database for the run; what both sides connect to."""
+    if backend == "libsql":
+        for suffix in ("", "-wal", "-shm"):
+            (CACHE / f"bench.db{suffix}").unlink(missing_ok=True)
+        return {"url": f"file:{CACHE / 'bench.db'}"}
+    if backend == "pg":
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_URL)
+        await conn.execute("DROP SCHEMA IF EXISTS vs_mastra CASCADE")
+        await conn.close()
+        return {"url": PG_URL, "schema": "vs_mastra"}
+    import aioboto3
+
+    creds = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    async with aioboto3.Session().client(
+        "dynamodb", region_name="us-east-1", endpoint_url=DYNAMODB_URL, **creds
+    ) as client:
+        for table in ("vs_mastra_ts", "vs_mastra_py"):
+            with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+                await client.delete_table(TableName=table)
+        # Mastra's TABLE_SETUP: pk/sk and gsi1…gsi7, each gsiNpk/gsiNsk, projection ALL.
+        names = ["pk", "sk"] + [f"gsi{n}{k}" for n in range(1, 8) for k in ("pk", "sk")]
+        await client.create_table(
+            TableName="vs_mastra_ts",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in names],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": f"gsi{n}",
+                    "KeySchema": [
+                        {"AttributeName": f"gsi{n}pk", "KeyType": "HASH"},
+                        {"AttributeName": f"gsi{n}sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for n in range(1, 8)
+            ],
+        )
+    return {"url": DYNAMODB_URL, "table": "vs_mastra_ts", "py_table": "vs_mastra_py"}
+
+
+async def run_side(side: str, plan: dict[str, Any]) -> dict[str, float | None]:
+    if side == "mastra":
+        cmd = ["node", "mastra_side.mjs", json.dumps(plan)]
+        cwd = CACHE
+    else:
+        cmd = [sys.executable, "-m", "benchmarks.vs_mastra.python_side", json.dumps(plan)]
+        cwd = HERE.parent.parent
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{side} side failed:\n{err.decode()[-3000:]}")
+    result: dict[str, float | None] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+async def compare(backend: str, rounds: int, scale: float) -> dict[str, tuple[float | None, float]]:
+    """Per operation: (Mastra's best ops/s or None where Mastra lacks the operation, ours)."""
+    target = await prepare(backend)
+    best: dict[str, dict[str, float | None]] = {"mastra": {}, "ours": {}}
+    for r in range(rounds):
+        for side in ("mastra", "ours") if r % 2 == 0 else ("ours", "mastra"):
+            plan = {
+                "backend": backend, **target, "prefix": "ts-" if side == "mastra" else "py-", "seed": r == 0,
+                "round": r, "base": "2026-01-01T00:00:00.000Z", "concurrency": 16, "inits": max(3, int(20 * scale)),
+                "operations": list(OPERATIONS), **SIZES,
+                "n": {op: max(50, int(count * scale)) for op, (_, count) in OPERATIONS.items()},
+            }  # fmt: skip
+            if side == "ours" and "py_table" in target:
+                plan["table"] = target["py_table"]
+            for op, value in (await run_side(side, plan)).items():
+                seen = best[side].get(op)
+                best[side][op] = None if value is None else max(value, seen or 0.0)
+    return {op: (best["mastra"].get(op), float(best["ours"][op] or 0.0)) for op in OPERATIONS}
+
+
+def geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def table(backend: str, label: str, rows: dict[str, tuple[float | None, float]]) -> tuple[str, float]:
+    lines = [
+        f"### {label}",
+        "",
+        "| operation | Mastra ops/s | mastra_storage ops/s | ratio (ours ÷ Mastra) |",
+        "|---|---:|---:|---:|",
+    ]
+    ratios = []
+    for op, (theirs, ours) in rows.items():
+        name = OPERATIONS[op][0]
+        if theirs is None:
+            lines.append(f"| {name} | not supported | {ours:,.0f} | — |")
+            continue
+        ratios.append(ours / theirs)
+        lines.append(f"| {name} | {theirs:,.0f} | {ours:,.0f} | {ours / theirs:.2f}x |")
+    mean = geomean(ratios)
+    lines += ["", f"Geometric mean ({backend}, {len(ratios)} operations): **{mean:.2f}x**"]
+    return "\n".join(lines), mean
+
+
+def chart(path: str, results: dict[str, dict[str, tuple[float | None, float]]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ops = list(OPERATIONS)
+    width = 0.8 / max(1, len(results))
+    fig, ax = plt.subplots(figsize=(12, 5.5))
+    for k, (backend, rows) in enumerate(results.items()):
+        xs, ys = [], []
+        for i, op in enumerate(ops):
+            theirs, ours = rows[op]
+            if theirs:
+                xs.append(i + k * width)
+                ys.append(ours / theirs)
+        ax.bar(xs, ys, width, label=backend)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_ylabel("mastra_storage ops/s ÷ Mastra ops/s (log)")
+    ax.set_xticks([i + width * (len(results) - 1) / 2 for i in range(len(ops))])
+    ax.set_xticklabels([OPERATIONS[op][0] for op in ops], rotation=35, ha="right", fontsize=8)
+    ax.set_title("mastra_storage vs Mastra's TypeScript stores (16 concurrent callers, same database)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+LABELS = {
+    "libsql": "libSQL — local file (WAL), `@mastra/libsql` vs `LibSQLStore`",
+    "pg": "PostgreSQL 15 — `@mastra/pg` vs `PostgresStore`",
+    "dynamodb": "DynamoDB Local — `@mastra/dynamodb` vs `DynamoDBStore`",
+}
+
+
+async def main() -> None:
+    args = arguments(__doc__ or "", backends="libsql,pg,dynamodb", rounds="3", chart="")
+    install_mastra()
+    scale = 0.1 if args.quick else 1.0
+    results: dict[str, dict[str, tuple[float | None, float]]] = {}
+    sections = []
+    for backend in args.backends.split(","):
+        results[backend] = await compare(backend, int(args.rounds), scale)
+        text, _ = table(backend, LABELS[backend], results[backend])
+        sections.append(text)
+    publish("\n\n".join(sections), args.markdown)
+    if args.chart:
+        chart(args.chart, results)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
