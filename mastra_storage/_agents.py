@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
 
-from ._codec import later_than, utc_now
+from ._codec import later_than, new_id, utc_now
 from ._validate import check_choice, coerce, require_id
 from .errors import ValidationError
 from .types import AGENT_CONFIG_FIELDS, AgentCreate, AgentVersion, ResolvedAgent, StoredAgent
@@ -96,7 +95,7 @@ def new_agent(agent: AgentCreate | Mapping[str, Any]) -> tuple[StoredAgent, Agen
     config = config_of(spec)
     version = AgentVersion(
         **config,
-        id=str(uuid.uuid4()),
+        id=new_id(),
         agent_id=spec.id,
         version_number=1,
         created_at=now,
@@ -129,7 +128,7 @@ def next_version(
     number = version_number if version_number is not None else (latest.version_number + 1 if latest else 1)
     return AgentVersion(
         **full,
-        id=str(uuid.uuid4()),
+        id=new_id(),
         agent_id=agent_id,
         version_number=number,
         created_at=utc_now(),

@@ -5,12 +5,11 @@ The backends write their own queries; what a message list, an update or a clone 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ._codec import iso, later_than, utc_now
+from ._codec import iso, later_than, new_id, utc_now
 from ._sql.pagination import Window
 from ._validate import check_mapping, coerce, require_id
 from .errors import ValidationError
@@ -156,7 +155,7 @@ def clone_plan(
         created_at=now,
         updated_at=now,
     )
-    id_map = {m.id: str(uuid.uuid4()) for m in originals}
+    id_map = {m.id: new_id() for m in originals}
     copies = [
         Message(
             id=id_map[m.id],

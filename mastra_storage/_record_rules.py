@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
 
-from ._codec import utc_now
+from ._codec import new_id, utc_now
 from ._sql.pagination import Window, window
 from ._validate import check_choice, check_direction, check_metadata_key, coerce, coerce_many, require_id
 from .errors import ValidationError
@@ -34,7 +33,7 @@ def new_score(score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
         require_id(payload.id, "id")
     now = utc_now()
     fields = msgspec.structs.asdict(payload)
-    fields["id"] = payload.id or str(uuid.uuid4())
+    fields["id"] = payload.id or new_id()
     return ScoreRow(**fields, created_at=now, updated_at=now)
 
 

@@ -228,8 +228,9 @@ class WriterPause:
     """SQLite's trace callback on the writer connection: records the statements of the next write
     transaction and, if asked, holds the writer thread at statement ``at`` until released."""
 
-    def __init__(self, at: int | None = None) -> None:
+    def __init__(self, at: int | None = None, *, keep: bool = False) -> None:
         self.at = at
+        self.keep = keep  # go on recording after the first transaction
         self.statements: list[str] = []
         self.reached = threading.Event()
         self.release = threading.Event()
@@ -242,7 +243,7 @@ class WriterPause:
             return
         self.statements.append(sql)
         if sql.startswith(("COMMIT", "ROLLBACK")) and not sql.startswith("ROLLBACK TO"):
-            self._in_tx = False
+            self._in_tx = self.keep
         if self.at == len(self.statements) - 1:
             self.reached.set()
             assert self.release.wait(10)
@@ -443,7 +444,7 @@ async def test_one_failing_unit_in_a_group_rolls_back_alone(tmp_path: Path) -> N
     async with LibSQLStore(id="g", url=f"file:{tmp_path / 'group.db'}") as store:
         await store.agents.create(agent=sample_agent(id="taken"))
         engine = engine_of(store)
-        recorder = WriterPause()  # sees the next transaction: the group's
+        recorder = WriterPause(keep=True)  # sees what the writer runs next: the group
         blocker, gate = await hold_writer(engine, recorder)
         calls = [store.agents.create(agent=sample_agent(id=f"ok{i}")) for i in range(5)]
         calls.insert(2, store.agents.create(agent=sample_agent(id="taken")))
@@ -454,8 +455,11 @@ async def test_one_failing_unit_in_a_group_rolls_back_alone(tmp_path: Path) -> N
         await blocker
         assert [type(r).__name__ for r in results].count("ConflictError") == 1
         assert isinstance(results[2], ConflictError)
-        assert recorder.statements.count("SAVEPOINT unit") == 6 and recorder.statements.count("ROLLBACK TO unit") == 1
-        assert recorder.statements[0] == "BEGIN IMMEDIATE" and recorder.statements[-1] == "COMMIT"
+        # Back to back first; the conflict rolls that back; then a SAVEPOINT per unit, one undone, one COMMIT.
+        statements = recorder.statements
+        assert statements.count("BEGIN IMMEDIATE") == 2 and statements.count("ROLLBACK") == 1
+        assert statements.count("SAVEPOINT unit") == 6 and statements.count("ROLLBACK TO unit") == 1
+        assert statements.count("COMMIT") == 1 and statements[-1] == "COMMIT"
         for i in range(5):
             assert await store.agents.count_versions(agent_id=f"ok{i}") == 1
         assert (await store.agents.list()).total == 6

@@ -6,6 +6,7 @@ binary JSON (``jsonb(?)``) are read through ``json(col)`` so both forms come bac
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -19,16 +20,20 @@ from .._sql.schema import Table
 T = TypeVar("T", bound=msgspec.Struct)
 
 
+def _timestamp(value: Any) -> Any:
+    return iso(value) if isinstance(value, datetime) else value
+
+
+def _boolean(value: Any) -> int:
+    return 1 if value else 0
+
+
+_ENCODERS: dict[str, Callable[[Any], Any]] = {"json": dumps, "timestamp": _timestamp, "boolean": _boolean}
+
+
 def encode_value(kind: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if kind == "json":
-        return dumps(value)
-    if kind == "timestamp":
-        return iso(value) if isinstance(value, datetime) else value
-    if kind == "boolean":
-        return 1 if value else 0
-    return value
+    encoder = _ENCODERS.get(kind)
+    return value if value is None or encoder is None else encoder(value)
 
 
 class RowCodec(SqlCodec[T]):
@@ -57,6 +62,13 @@ class RowCodec(SqlCodec[T]):
         super().__init__(record, table, columns=columns, json=json)
         self.encoders = dict(encoders or {})
         self.columns = ", ".join(f'"{column}"' for _, _, column, _ in self.fields)
+        # params(): every attribute read at once (in C), then only the fields that need converting.
+        self._values = operator.attrgetter(*(attr for attr, _, _, _ in self.fields))
+        self._converted = [
+            (i, self.encoders.get(column) or _ENCODERS[kind], column in self.encoders)
+            for i, (_, _, column, kind) in enumerate(self.fields)
+            if column in self.encoders or kind in _ENCODERS
+        ]
         self.placeholders = ", ".join("?" for _ in self.fields)
         templates = []
         for _, wire, column, kind in self.fields:
@@ -73,10 +85,10 @@ class RowCodec(SqlCodec[T]):
         templates += [f"'{wire}', {expr}" for wire, expr in (computed or {}).items()]
         self._use("json_object(" + ", ".join(templates) + ")")
 
-    def params(self, record: T) -> tuple[Any, ...]:
-        return tuple(
-            self.encoders[column](getattr(record, attr))
-            if column in self.encoders
-            else encode_value(kind, getattr(record, attr))
-            for attr, _, column, kind in self.fields
-        )
+    def params(self, record: T) -> list[Any]:
+        values = list(self._values(record)) if len(self.fields) > 1 else [self._values(record)]
+        for i, encode, custom in self._converted:
+            value = values[i]
+            if custom or value is not None:  # a custom encoder also decides what None becomes
+                values[i] = encode(value)
+        return values

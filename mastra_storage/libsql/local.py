@@ -6,8 +6,9 @@ carries its own loop and future, so an engine outlives the loops that used it, a
 file in different ``asyncio.run`` calls share it safely.
 
 * **Writer.** One thread owns the only writing connection. It drains its queue many units at a
-  time and runs them in one ``BEGIN IMMEDIATE`` transaction (group commit), each unit in its own
-  ``SAVEPOINT`` so a unit that raises rolls back alone. ``BEGIN``, the unit bodies, ``COMMIT`` and
+  time and runs them in one ``BEGIN IMMEDIATE`` transaction (group commit). When a unit raises, the
+  group is rolled back and run again with each unit in its own ``SAVEPOINT``, so the failing unit
+  rolls back alone and only its caller sees the error. ``BEGIN``, the unit bodies, ``COMMIT`` and
   ``ROLLBACK`` all run in that thread without yielding, so a cancelled caller can never split them:
   its unit has either committed wholly or left no trace, and the connection never stays inside a
   transaction. A unit whose caller was cancelled before the thread reached it is skipped.
@@ -254,18 +255,23 @@ class LocalEngine:
         raise AssertionError("unreachable")
 
     def _commit_group(self, db: Db, units: list[_Unit[Any]]) -> list[Outcome]:
+        """One transaction for the group. Units run back to back first (the common case: all
+        succeed, one COMMIT); if one raises, the transaction is rolled back and the group runs again
+        with a SAVEPOINT around each unit, so only the failing units are undone."""
         db.execute("BEGIN IMMEDIATE")
-        if len(units) == 1:
-            outcome = _run_one(units[0], db)
-            if not outcome[1]:
-                if is_lock_error(outcome[2]):
-                    raise outcome[2]
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                return [outcome]
+        outcomes = [_run_one(unit, db) for unit in units]
+        failed = [outcome[2] for outcome in outcomes if not outcome[1]]
+        if not failed:
             db.execute("COMMIT")
-            return [outcome]
-        outcomes: list[Outcome] = []
+            return outcomes
+        if any(is_lock_error(exc) for exc in failed):
+            raise failed[0]
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        if len(units) == 1:
+            return outcomes
+        db.execute("BEGIN IMMEDIATE")
+        outcomes = []
         for unit in units:
             db.execute("SAVEPOINT unit")
             outcome = _run_one(unit, db)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
 from .._base import operation
-from .._codec import utc_now
+from .._codec import new_id, utc_now
 from .._memory_rules import (
     apply_thread_update,
     apply_update,
@@ -448,7 +447,7 @@ class MemoryPG(PGDomain):
         end_date: datetime | None = None,
     ) -> CloneThreadResult:
         require_id(source_thread_id, "source_thread_id")
-        target_id = require_id(new_thread_id, "new_thread_id") if new_thread_id is not None else str(uuid.uuid4())
+        target_id = require_id(new_thread_id, "new_thread_id") if new_thread_id is not None else new_id()
         if resource_id is not None:
             require_id(resource_id, "resource_id")
         extra = check_mapping(metadata, "metadata") if metadata is not None else {}
