@@ -1,6 +1,6 @@
 """The common workload on the embedded libSQL backend, next to raw SQLite doing the same work.
 
-The floor runs the same SQL on the same engine (sqlean's SQLite on a dedicated thread, WAL, the
+The floor runs the same SQL on the same engine (apsw's SQLite on a dedicated thread, WAL, the
 same pragmas), encodes parameters and decodes JSON columns itself, and skips what the SDK adds:
 validation, records, locking, retries. ``ratio`` = floor ops/s / our ops/s (target <= 1.5).
 
@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import sqlean
+import apsw
 
 from mastra_storage._codec import dumps, iso, loads, utc_now
 from mastra_storage.libsql import LibSQLStore
@@ -33,7 +33,7 @@ _MESSAGE_COLUMNS = 'id, role, content, "createdAt", thread_id, "resourceId", typ
 
 
 class RawSQLite:
-    """The floor: one sqlean connection on its own thread, driven with plain SQL."""
+    """The floor: one apsw connection on its own thread, driven with plain SQL."""
 
     def __init__(self, path: str) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1)
@@ -42,7 +42,7 @@ class RawSQLite:
 
     async def open(self) -> None:
         def connect() -> None:
-            self.db = sqlean.connect(self.path, isolation_level=None)
+            self.db = apsw.Connection(self.path)
             for pragma in ("journal_mode = WAL", "busy_timeout = 5000", "synchronous = NORMAL", "temp_store = MEMORY"):
                 self.db.execute(f"PRAGMA {pragma}")
 

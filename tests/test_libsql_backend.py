@@ -13,8 +13,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import apsw
 import pytest
-import sqlean
 
 from mastra_storage import (
     AgentsStorage,
@@ -160,7 +160,7 @@ async def test_reads_rows_written_by_mastra(tmp_path: Path) -> None:
     async with LibSQLStore(id="m", url=f"file:{path}") as store:
         pass
     now = iso(utc_now())
-    db = sqlean.connect(str(path))
+    db = apsw.Connection(str(path))
     db.execute(
         "INSERT INTO mastra_threads (id, resourceId, title, metadata, createdAt, updatedAt) "
         "VALUES (?, ?, ?, jsonb(?), ?, ?)",
@@ -176,7 +176,6 @@ async def test_reads_rows_written_by_mastra(tmp_path: Path) -> None:
         "VALUES (?, ?, jsonb(?), ?, ?)",
         ("wf", "run-ts", json.dumps({"status": "suspended", "context": {}}), now, now),
     )
-    db.commit()
     db.close()
     async with LibSQLStore(id="m", url=f"file:{path}") as store:
         thread = await store.memory.get_thread_by_id(thread_id="t-ts")
@@ -216,7 +215,7 @@ async def test_list_queries_use_indexes(tmp_path: Path) -> None:
     path = tmp_path / "plans.db"
     async with LibSQLStore(id="plans", url=f"file:{path}"):
         pass
-    db = sqlean.connect(str(path))
+    db = apsw.Connection(str(path))
     queries = {
         "SELECT * FROM mastra_messages WHERE thread_id IN (?) ORDER BY createdAt": ("x",),
         "SELECT * FROM mastra_threads WHERE resourceId = ? ORDER BY createdAt DESC": ("x",),
@@ -252,7 +251,7 @@ async def test_driver_errors_are_wrapped(tmp_path: Path) -> None:
         with pytest.raises(BackendError) as err:
             await store.memory.get_thread_by_id(thread_id="t")
         assert err.value.id == "MASTRA_STORAGE_LIBSQL_GET_THREAD_BY_ID_FAILED"
-        assert err.value.category == "THIRD_PARTY" and isinstance(err.value.__cause__, sqlean.Error)
+        assert err.value.category == "THIRD_PARTY" and isinstance(err.value.__cause__, apsw.Error)
 
 
 async def test_bad_configuration() -> None:

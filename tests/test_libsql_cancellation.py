@@ -1,7 +1,7 @@
 """A cancelled call on the embedded engine has committed wholly or left no trace, and the connection
 stays usable: every write method is cancelled at every stage it goes through on the writer thread.
 
-The stages are found, not guessed: SQLite's trace callback on the writer connection records the
+The stages are found, not guessed: an execution tracer on the writer connection records the
 statements a method runs (``BEGIN IMMEDIATE`` … ``COMMIT``), then the writer is held at each of them
 in turn while the caller is cancelled. A caller cancelled while its unit is still queued (the writer
 held by another unit) must leave no trace; one cancelled while its unit runs must find it committed.
@@ -225,8 +225,9 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 class WriterPause:
-    """SQLite's trace callback on the writer connection: records the statements of the next write
-    transaction and, if asked, holds the writer thread at statement ``at`` until released."""
+    """An execution tracer on the writer connection (apsw's ``exec_trace``, called before each
+    statement runs): records the statements of the next write transaction and, if asked, holds the
+    writer thread at statement ``at`` until released."""
 
     def __init__(self, at: int | None = None, *, keep: bool = False) -> None:
         self.at = at
@@ -236,7 +237,11 @@ class WriterPause:
         self.release = threading.Event()
         self._in_tx = False
 
-    def __call__(self, sql: str) -> None:
+    def __call__(self, cursor: object, sql: str, bindings: object) -> bool:
+        self.see(sql.strip())
+        return True  # go on and run it
+
+    def see(self, sql: str) -> None:
         if sql.startswith("BEGIN IMMEDIATE") and not self.statements:
             self._in_tx = True
         if not self._in_tx:
@@ -256,7 +261,7 @@ def engine_of(store: LibSQLStore) -> LocalEngine:
 
 
 async def trace_writer(engine: LocalEngine, callback: WriterPause | None) -> None:
-    await engine.write(lambda db: db.set_trace_callback(callback))
+    await engine.write(lambda db: setattr(db, "exec_trace", callback))
 
 
 async def hold_writer(
@@ -268,7 +273,7 @@ async def hold_writer(
 
     def hold(db: Any) -> bool:
         if callback is not None:
-            db.set_trace_callback(callback)
+            db.exec_trace = callback
         started.set()
         return gate.wait(10)
 

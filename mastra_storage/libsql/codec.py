@@ -40,10 +40,13 @@ class RowCodec(SqlCodec[T]):
     """Columns of ``table`` that back the fields of ``record`` (see ``_sql.codec.SqlCodec``);
     ``encoders`` replace the default conversion of a column on write.
 
-    Reads select one column per row: ``json_object(...)`` of the record's wire names, built by
-    SQLite and decoded straight into the Struct by msgspec, both in C. ``reads`` replaces a
-    column's expression in it and ``computed`` adds fields that are not columns; both are SQL
-    templates where ``{a}`` stands for the table alias prefix.
+    Reads select one column per row: the JSON object of the record's wire names, built by SQLite
+    and decoded straight into the Struct by msgspec, both in C. JSON columns stored as text are
+    spliced in as they are (``json_object`` would parse and re-render every one of them); binary
+    JSON written by Mastra goes through ``json()``; the other fields come from ``json_object``.
+    ``reads`` replaces a column's value in ``json_object``, ``raw`` replaces a JSON column's
+    expression with one that yields JSON text, and ``computed`` adds fields that are not columns;
+    all are SQL templates where ``{a}`` stands for the table alias prefix.
     """
 
     kinds: ClassVar[dict[str, str]] = {"jsonb": "json", "timestamp": "timestamp", "boolean": "boolean"}
@@ -57,8 +60,10 @@ class RowCodec(SqlCodec[T]):
         json: tuple[str, ...] = (),
         encoders: Mapping[str, Callable[[Any], Any]] | None = None,
         reads: Mapping[str, str] | None = None,
+        raw: Mapping[str, str] | None = None,
         computed: Mapping[str, str] | None = None,
     ) -> None:
+        raw = raw or {}
         super().__init__(record, table, columns=columns, json=json)
         self.encoders = dict(encoders or {})
         self.columns = ", ".join(f'"{column}"' for _, _, column, _ in self.fields)
@@ -70,20 +75,26 @@ class RowCodec(SqlCodec[T]):
             if column in self.encoders or kind in _ENCODERS
         ]
         self.placeholders = ", ".join("?" for _ in self.fields)
-        templates = []
+        spliced, members = [], []
         for _, wire, column, kind in self.fields:
-            if reads and column in reads:
-                expr = reads[column]
-            elif kind == "json" and table.column(column).type == "jsonb":
-                expr = f'json({{a}}"{column}")'
+            col = f'{{a}}"{column}"'
+            if column in raw:
+                spliced.append((wire, raw[column]))
+            elif reads and column in reads:
+                members.append((wire, reads[column]))
+            elif kind == "json":
+                # Text JSON goes in as it is, never parsed by SQLite; Mastra's binary JSON is rendered.
+                spliced.append((wire, f"CASE WHEN typeof({col}) = 'blob' THEN json({col}) ELSE {col} END"))
             elif kind == "boolean":
-                col = f'{{a}}"{column}"'
-                expr = f"CASE WHEN {col} IS NULL THEN NULL WHEN {col} THEN json('true') ELSE json('false') END"
+                members.append(
+                    (wire, f"CASE WHEN {col} IS NULL THEN NULL WHEN {col} THEN json('true') ELSE json('false') END")
+                )
             else:
-                expr = f'{{a}}"{column}"'
-            templates.append(f"'{wire}', {expr}")
-        templates += [f"'{wire}', {expr}" for wire, expr in (computed or {}).items()]
-        self._use("json_object(" + ", ".join(templates) + ")")
+                members.append((wire, col))
+        members += list((computed or {}).items())
+        # '{"a":<json text>,"b":...,' || substr(json_object(the rest), 2): one object, JSON text spliced in.
+        head = "".join(f"'\"{wire}\":' || coalesce({expr}, 'null') || ',' || " for wire, expr in spliced)
+        self._use("'{' || " + head + "substr(json_object(" + ", ".join(f"'{w}', {e}" for w, e in members) + "), 2)")
 
     def params(self, record: T) -> list[Any]:
         values = list(self._values(record)) if len(self.fields) > 1 else [self._values(record)]

@@ -1,7 +1,7 @@
 """Async connections to a libSQL/SQLite database that never block the event loop.
 
-* Local files and ``:memory:`` run on the engine in ``local.py`` (SQLite >= 3.45 from ``sqlean.py``,
-  so Mastra's binary-JSON columns read back): whole units of work on a writer thread and readers.
+* Local files and ``:memory:`` run on the engine in ``local.py`` (SQLite >= 3.45 from ``apsw``, so
+  Mastra's binary-JSON columns read back): whole units of work on a writer thread and readers.
 * Remote ``libsql://``, ``http(s)://`` and ``ws(s)://`` URLs go through ``libsql-client`` (Hrana).
   A batch is one request run in a transaction. Hrana over HTTP has no interactive transactions, so a
   remote read-modify-write is serialized per store and its writes land as one atomic batch.
@@ -92,7 +92,7 @@ _LOCK_MARKERS = (
 
 
 def is_lock_error(exc: Exception) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
+    code = getattr(exc, "result", None)  # apsw's primary result code
     if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
         return True
     text = f"{getattr(exc, 'code', '')} {exc}".lower()

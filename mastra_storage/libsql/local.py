@@ -37,7 +37,7 @@ from typing import Any, Generic, TypeVar
 from .connection import RetryPolicy, Row, Stmt, is_lock_error
 
 T = TypeVar("T")
-Db = Any  # a sqlean (sqlite3-compatible) connection
+Db = Any  # an apsw.Connection (autocommit unless a unit's transaction is open)
 Work = Callable[[Db], Any]
 
 _MAX_GROUP = 256  # units drained at once: bounds how long one transaction holds the write lock
@@ -163,12 +163,13 @@ class LocalEngine:
     # ------------------------------------------------------------ threads
 
     def _connect(self, *, reader: bool) -> Db:
-        import sqlean
+        import apsw
 
         if self.path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        db = sqlean.connect(self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000)
-        pragmas = [f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}", "PRAGMA temp_store = MEMORY"]
+        db = apsw.Connection(self.path)
+        db.set_busy_timeout(int(self.busy_timeout_ms))
+        pragmas = ["PRAGMA temp_store = MEMORY"]
         if reader:
             pragmas += ["PRAGMA query_only = ON", "PRAGMA cache_size = -8000"]
         else:
@@ -337,8 +338,7 @@ class LocalConnection:
         return rows
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        count: int = await self.engine.write(lambda db: db.execute(sql, params).rowcount)
-        return count
+        return await self.engine.write(lambda db: _changes(db, sql, params))
 
     async def read(self, statements: Sequence[Stmt]) -> list[list[Row]]:
         """Several queries in one unit, on one snapshot (e.g. a page and its total)."""
@@ -353,6 +353,12 @@ class LocalConnection:
 
     async def close(self) -> None:
         await release_engine(self.engine)
+
+
+def _changes(db: Db, sql: str, params: Sequence[Any]) -> int:
+    db.execute(sql, params)
+    changed: int = db.changes()
+    return changed
 
 
 def _run_statements(db: Db, statements: Sequence[Stmt]) -> None:

@@ -64,8 +64,9 @@ _UPDATED = '"updatedAt"'
 # Mastra's content column is JSON text of a v2 content object; legacy rows hold a JSON string or
 # plain text, which reads back wrapped as a v2 text part.
 _LEGACY_TEXT = "CASE WHEN json_valid({a}content) THEN json_extract({a}content, '$') ELSE {a}content END"
-_CONTENT = (
-    "CASE WHEN {a}content LIKE '{%' THEN json({a}content) ELSE json_object('format', 2, 'content', "
+_CONTENT = (  # JSON text: spliced into the row as it is
+    "CASE WHEN typeof({a}content) = 'blob' THEN json({a}content) WHEN {a}content LIKE '{%' THEN {a}content "
+    "ELSE json_object('format', 2, 'content', "
     + _LEGACY_TEXT
     + ", 'parts', json_array(json_object('type', 'text', 'text', "
     + _LEGACY_TEXT
@@ -74,9 +75,7 @@ _CONTENT = (
 
 
 THREAD = RowCodec(StorageThread, THREADS)
-MESSAGE = RowCodec(
-    Message, MESSAGES, columns={"thread_id": "thread_id"}, json=("content",), reads={"content": _CONTENT}
-)
+MESSAGE = RowCodec(Message, MESSAGES, columns={"thread_id": "thread_id"}, json=("content",), raw={"content": _CONTENT})
 RESOURCE = RowCodec(StorageResource, RESOURCES)
 
 _UPSERT_MESSAGE = (

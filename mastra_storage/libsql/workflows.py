@@ -166,13 +166,9 @@ class WorkflowsLibSQL(LibSQLDomain):
         if page is None or per_page is None:
             runs = RUN.decode_all(await self.db.query(sql, p.values))
             return WorkflowRunsResult(runs=runs, total=len(runs))
-        win = window(page, per_page)
-        count = await self.db.query(f"SELECT COUNT(*) FROM mastra_workflow_snapshot{where(clauses)}", p.values)
-        args = list(p.values)
-        if win.limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            args += [win.limit, win.offset]
-        return WorkflowRunsResult(runs=RUN.decode_all(await self.db.query(sql, args)), total=int(count[0][0]))
+        count_sql = f"SELECT COUNT(*) FROM mastra_workflow_snapshot{where(clauses)}"
+        rows, total = await self.paged(sql, count_sql, p.values, window(page, per_page))
+        return WorkflowRunsResult(runs=RUN.decode_all(rows), total=total)
 
     @operation
     async def get_workflow_run_by_id(self, *, run_id: str, workflow_name: str | None = None) -> WorkflowRun | None:
