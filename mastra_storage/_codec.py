@@ -41,8 +41,11 @@ def utc_now() -> datetime:
 
 def iso(value: datetime) -> str:
     """JavaScript ``Date.toISOString()`` form of an aware UTC millisecond datetime (4-digit year)."""
-    # isoformat is C and zero-pads the year; "+00:00" becomes "Z".
-    return to_utc_ms(value).isoformat(timespec="milliseconds")[:-6] + "Z"
+    # isoformat is C and zero-pads the year; "+00:00" becomes "Z". Records hold normalized values,
+    # so the normalization call is skipped when it would change nothing.
+    if value.tzinfo is not UTC or value.microsecond % 1000:
+        value = to_utc_ms(value)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 _RANDOM_POOL = bytearray()

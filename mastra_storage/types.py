@@ -7,7 +7,7 @@ construction to aware UTC datetimes at millisecond precision.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -59,7 +59,10 @@ class Record(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields
     def __post_init__(self) -> None:
         for name in self._timestamps:
             value = getattr(self, name)
-            if value is not None:
+            # Inline test of the common case (decoded from storage: UTC at whole milliseconds).
+            if value is not None and (
+                type(value) is not datetime or value.tzinfo is not UTC or value.microsecond % 1000
+            ):
                 setattr(self, name, to_utc_ms(value))
 
 

@@ -184,14 +184,15 @@ class AgentsLibSQL(LibSQLDomain):
         if author_id is not None:
             clauses.append(f'"authorId" = {p(author_id)}')
         clauses += json_equals("metadata", "", check_scalar_filter(metadata), p)
-        rows, total = await self.paged(
+        records, total = await self.paged(
             f'SELECT {AGENT.select} FROM mastra_agents{where(clauses)} ORDER BY "{column}" {dir_}, id ASC',
             f"SELECT COUNT(*) FROM mastra_agents{where(clauses)}",
             p.values,
             win,
+            AGENT.decode_all,
         )
         return ListAgentsResult(
-            agents=AGENT.decode_all(rows),
+            agents=records,
             **win.page_fields(total),
         )
 
@@ -251,14 +252,15 @@ class AgentsLibSQL(LibSQLDomain):
         require_id(agent_id, "agent_id")
         win = window(page, per_page)
         dir_ = check_direction(direction)
-        rows, total = await self.paged(
+        records, total = await self.paged(
             f'SELECT {VERSION.select} FROM mastra_agent_versions WHERE "agentId" = ? ORDER BY "versionNumber" {dir_}',
             'SELECT COUNT(*) FROM mastra_agent_versions WHERE "agentId" = ?',
             [agent_id],
             win,
+            VERSION.decode_all,
         )
         return ListAgentVersionsResult(
-            versions=VERSION.decode_all(rows),
+            versions=records,
             **win.page_fields(total),
         )
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from .._base import DomainBase, operation, retention_plan
 from .._codec import iso
@@ -12,10 +12,11 @@ from .._sql.pagination import Window
 from .._sql.schema import Table
 from ..errors import ValidationError
 from ..types import PruneResult
-from .connection import Connection, RemoteConnection, RetryPolicy, Stmt, local_path
+from .connection import Connection, RemoteConnection, RetryPolicy, Row, Stmt, local_path
 from .ddl import ensure_schema
 from .local import LocalConnection, open_engine
 
+R = TypeVar("R")
 _REMOTE_SCHEMES = ("libsql://", "http://", "https://", "ws://", "wss://")
 
 
@@ -132,14 +133,17 @@ class LibSQLDomain(DomainBase):
         await self._ensure_ready()
         await self.db.batch([Stmt(f'DELETE FROM "{table.name}"') for table in self.tables])
 
-    async def paged(self, page_sql: str, count_sql: str, values: list[Any], win: Window) -> tuple[list[Any], int]:
-        """One page of rows and the total, in one trip: ``page_sql`` and ``count_sql`` share ``values``."""
+    async def paged(
+        self, page_sql: str, count_sql: str, values: list[Any], win: Window, decode: Callable[[list[Row]], list[R]]
+    ) -> tuple[list[R], int]:
+        """One page of records and the total, in one trip: ``page_sql`` and ``count_sql`` share ``values``."""
         args = list(values)
         if win.limit is not None:
             page_sql += " LIMIT ? OFFSET ?"
             args += [win.limit, win.offset]
-        rows, count = await self.db.read([Stmt(page_sql, args), Stmt(count_sql, values)])
-        return rows, int(count[0][0])
+        return await self.db.read_as(
+            [Stmt(page_sql, args), Stmt(count_sql, values)], lambda res: (decode(res[0]), int(res[1][0][0]))
+        )
 
     @operation
     async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:

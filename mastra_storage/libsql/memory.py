@@ -192,14 +192,15 @@ class MemoryLibSQL(LibSQLDomain):
         if resource_id is not None:
             clauses.append(f'"resourceId" = {p(resource_id)}')
         clauses += json_equals("metadata", "", filters, p)
-        rows, total = await self.paged(
+        records, total = await self.paged(
             f'SELECT {THREAD.select} FROM mastra_threads{where(clauses)} ORDER BY "{column}" {dir_}, id {dir_}',
             f"SELECT COUNT(*) FROM mastra_threads{where(clauses)}",
             p.values,
             win,
+            THREAD.decode_all,
         )
         return ListThreadsResult(
-            threads=THREAD.decode_all(rows),
+            threads=records,
             **win.page_fields(total),
         )
 

@@ -155,14 +155,15 @@ class ObservabilityLibSQL(LibSQLDomain):
             clauses.append(f"EXISTS (SELECT 1 FROM json_each(r.tags) WHERE value = {p(tag)})")
         nulls = "NULLS FIRST" if dir_ == "DESC" else "NULLS LAST"
         order = f'r."{column}" {dir_} {nulls if column == "endedAt" else ""}, r."spanId" {dir_}'
-        rows, total = await self.paged(
+        records, total = await self.paged(
             f"SELECT {TRACE_SPAN.select_from('r')} FROM mastra_ai_spans r{where(clauses)} ORDER BY {order}",
             f"SELECT COUNT(*) FROM mastra_ai_spans r{where(clauses)}",
             p.values,
             win,
+            TRACE_SPAN.decode_all,
         )
         return ListTracesResult(
-            spans=TRACE_SPAN.decode_all(rows),
+            spans=records,
             **win.page_fields(total),
         )
 

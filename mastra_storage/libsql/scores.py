@@ -50,13 +50,14 @@ class ScoresLibSQL(LibSQLDomain, ScoresLists):
         win = window(page, per_page)
         p = Params()
         clauses = [f'"{column}" = {p(value)}' for column, value in equals.items() if value is not None]
-        rows, total = await self.paged(
+        records, total = await self.paged(
             f'SELECT {SCORE.select} FROM mastra_scorers{where(clauses)} ORDER BY "createdAt" DESC, rowid DESC',
             f"SELECT COUNT(*) FROM mastra_scorers{where(clauses)}",
             p.values,
             win,
+            SCORE.decode_all,
         )
         return ListScoresResult(
-            scores=SCORE.decode_all(rows),
+            scores=records,
             **win.page_fields(total),
         )

@@ -167,8 +167,8 @@ class WorkflowsLibSQL(LibSQLDomain):
             runs = RUN.decode_all(await self.db.query(sql, p.values))
             return WorkflowRunsResult(runs=runs, total=len(runs))
         count_sql = f"SELECT COUNT(*) FROM mastra_workflow_snapshot{where(clauses)}"
-        rows, total = await self.paged(sql, count_sql, p.values, window(page, per_page))
-        return WorkflowRunsResult(runs=RUN.decode_all(rows), total=total)
+        records, total = await self.paged(sql, count_sql, p.values, window(page, per_page), RUN.decode_all)
+        return WorkflowRunsResult(runs=records, total=total)
 
     @operation
     async def get_workflow_run_by_id(self, *, run_id: str, workflow_name: str | None = None) -> WorkflowRun | None:
