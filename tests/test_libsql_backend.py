@@ -224,6 +224,10 @@ async def test_list_queries_use_indexes(tmp_path: Path) -> None:
         'SELECT * FROM mastra_ai_spans WHERE "parentSpanId" IS NULL ORDER BY "startedAt" DESC': (),
         "SELECT * FROM mastra_ai_spans WHERE traceId = ? ORDER BY startedAt": ("x",),
         "SELECT * FROM mastra_agent_versions WHERE agentId = ? ORDER BY versionNumber DESC": ("x",),
+        # the tiebreaks the list queries add are in the indexes too (no sort of a page's rows)
+        'SELECT * FROM mastra_messages WHERE thread_id = ? ORDER BY "createdAt" DESC, id DESC': ("x",),
+        'SELECT * FROM mastra_threads WHERE "resourceId" = ? ORDER BY "updatedAt" ASC, id ASC': ("x",),
+        'SELECT * FROM mastra_ai_spans WHERE "traceId" = ? ORDER BY "startedAt", "spanId"': ("x",),
     }
     for sql, args in queries.items():
         plan = " ".join(str(row[-1]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", args))

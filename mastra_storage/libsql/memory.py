@@ -109,12 +109,13 @@ class MemoryLibSQL(LibSQLDomain):
 
     tables = (THREADS, MESSAGES, RESOURCES)
     indexes = (
-        'CREATE INDEX IF NOT EXISTS idx_messages_thread_created_at ON mastra_messages (thread_id, "createdAt")',
+        'CREATE INDEX IF NOT EXISTS idx_messages_thread_created_at ON mastra_messages (thread_id, "createdAt", id)',
         "CREATE INDEX IF NOT EXISTS idx_messages_thread_resource_created_at "
-        'ON mastra_messages (thread_id, "resourceId", "createdAt")',
-        'CREATE INDEX IF NOT EXISTS idx_messages_resource_created_at ON mastra_messages ("resourceId", "createdAt")',
-        'CREATE INDEX IF NOT EXISTS idx_threads_resource_created_at ON mastra_threads ("resourceId", "createdAt")',
-        'CREATE INDEX IF NOT EXISTS idx_threads_resource_updated_at ON mastra_threads ("resourceId", "updatedAt")',
+        'ON mastra_messages (thread_id, "resourceId", "createdAt", id)',
+        "CREATE INDEX IF NOT EXISTS idx_messages_resource_created_at "
+        'ON mastra_messages ("resourceId", "createdAt", id)',
+        'CREATE INDEX IF NOT EXISTS idx_threads_resource_created_at ON mastra_threads ("resourceId", "createdAt", id)',
+        'CREATE INDEX IF NOT EXISTS idx_threads_resource_updated_at ON mastra_threads ("resourceId", "updatedAt", id)',
     )
     domain: ClassVar[str] = "memory"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {

@@ -60,7 +60,8 @@ class ObservabilityLibSQL(LibSQLDomain):
         'CREATE UNIQUE INDEX IF NOT EXISTS mastra_ai_spans_spanid_traceid_idx ON mastra_ai_spans ("spanId", "traceId")',
         'CREATE INDEX IF NOT EXISTS mastra_ai_spans_roots_started_at_idx ON mastra_ai_spans ("startedAt" DESC) '
         'WHERE "parentSpanId" IS NULL',
-        'CREATE INDEX IF NOT EXISTS mastra_ai_spans_trace_started_at_idx ON mastra_ai_spans ("traceId", "startedAt")',
+        "CREATE INDEX IF NOT EXISTS mastra_ai_spans_trace_started_at_idx "
+        'ON mastra_ai_spans ("traceId", "startedAt", "spanId")',
         'CREATE INDEX IF NOT EXISTS mastra_ai_spans_roots_ended_at_idx ON mastra_ai_spans ("endedAt") '
         'WHERE "parentSpanId" IS NULL',
     )
