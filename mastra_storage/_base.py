@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +28,14 @@ from .types import PruneResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part replaced by ``***`` (for reprs and logs)."""
+    return _URL_PASSWORD.sub(r"\1***@", url)
+
+
+_URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,35 @@ class InitOnce:
         self._task = None
 
 
+class CallTracker:
+    """The public calls in flight on one connection (pool, client), so closing it can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle: asyncio.Event | None = None
+
+    def enter(self) -> None:
+        self.count += 1
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        """Returns when no call is in flight (bound it with ``asyncio.timeout``)."""
+        if self.count:
+            self._idle = asyncio.Event()  # made in the closing loop, the loop the calls run in
+            await self._idle.wait()
+
+    async def settle(self, seconds: float) -> None:
+        """Waits up to ``seconds`` for the calls in flight; what is still running after that is left
+        to the caller to end (it closes the connection under them)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.drained()
+
+
 class DomainBase:
     """Base of every domain store: ``init()`` once (coalesced), auto-init on first use unless disabled."""
 
@@ -104,6 +143,7 @@ class DomainBase:
         # As in Mastra, MASTRA_DISABLE_STORAGE_INIT=true turns automatic init off (explicit init() still works).
         self.disable_init = disable_init or os.environ.get("MASTRA_DISABLE_STORAGE_INIT") == "true"
         self._init_once = InitOnce(self._initialize)
+        self.calls = CallTracker()  # a backend shares one per connection (see its close())
 
     async def _initialize(self) -> None:
         raise NotImplementedError
@@ -144,6 +184,8 @@ def operation(
     @functools.wraps(fn)
     async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
         call = fn(self, *args, **kwargs)  # a wrong call raises TypeError here, unwrapped, as for any function
+        calls = self.calls
+        calls.enter()
         try:
             if not self._init_once.done:
                 try:
@@ -159,6 +201,8 @@ def operation(
             raise BackendError(
                 f"{type(self).__name__}.{op} failed: {type(exc).__name__}: {exc}", id=_id(self, op)
             ) from exc
+        finally:
+            calls.leave()
 
     return wrapper
 

@@ -41,18 +41,26 @@ async def test_caller_owned_pool_is_shared_and_left_open(schema: str) -> None:
         await pool.close()
 
 
-async def test_domain_stores_with_the_same_settings_share_one_pool(schema: str) -> None:
+async def test_a_store_shares_its_pool_with_its_domains_only(schema: str) -> None:
+    store = PostgresStore(id="one", connection_string=PG_URL, schema_name=schema, max_size=2)
     memory = MemoryPG(connection_string=PG_URL, schema_name=schema, max_size=2)
     workflows = WorkflowsPG(connection_string=PG_URL, schema_name=schema, max_size=2)
+    await store.init()
     await memory.init()
     await workflows.init()
     try:
-        assert memory._pool is workflows._pool
-        thread = await memory.save_thread(thread=sample_thread())
-        # Twenty concurrent calls through two stores never need more than the pool's two connections.
-        await asyncio.gather(*(memory.get_thread_by_id(thread_id=thread.id) for _ in range(20)))
-        assert memory._pool.get_size() <= 2
+        assert store.memory._pool is store.workflows._pool is store.agents._pool
+        # Standalone domain stores own their pools: nothing is shared behind the caller's back.
+        assert memory._pool is not workflows._pool and memory._pool is not store.memory._pool
+        thread = await store.memory.save_thread(thread=sample_thread())
+        # Twenty concurrent calls through two domains never need more than the store's two connections.
+        await asyncio.gather(
+            *(store.memory.get_thread_by_id(thread_id=thread.id) for _ in range(10)),
+            *(store.workflows.load_workflow_snapshot(workflow_name="wf", run_id=str(i)) for i in range(10)),
+        )
+        assert store.memory._pool.get_size() <= 2
     finally:
+        await store.close()
         await memory.close()
         await workflows.close()
 

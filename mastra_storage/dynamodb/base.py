@@ -15,7 +15,7 @@ from .._sql.pagination import Window
 from .._validate import coerce
 from ..errors import BackendError, ConflictError, ValidationError
 from ..types import PruneResult, TtlConfig
-from .connection import ConditionFailed, Connection, DynamoSettings, Item, backoff
+from .connection import ConditionFailed, Connection, DynamoSettings, Item, backoff, gather_all
 from .items import Expr, compress, expired, keys_of, millis, n, now_seconds, pack, payloads, s
 from .table import ensure_table
 
@@ -68,6 +68,10 @@ class DynamoDomain(DomainBase):
         credentials: Mapping[str, str] | None = None,
         ttl: Mapping[str, Any] | None = None,
         create_table: bool = False,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 10.0,
+        max_attempts: int = 3,
+        close_timeout: float = 10.0,
         connection: Connection | None = None,
         disable_init: bool = False,
     ) -> None:
@@ -78,11 +82,17 @@ class DynamoDomain(DomainBase):
         if connection is None:
             if table_name is None:
                 raise ValidationError(f"{type(self).__name__}: table_name is required")
-            connection = Connection(DynamoSettings(table_name, region, endpoint_url, credentials))
+            connection = Connection(
+                DynamoSettings(
+                    table_name, region, endpoint_url, credentials, connect_timeout, read_timeout, max_attempts,
+                    close_timeout,
+                )
+            )  # fmt: skip
             self._owns = True
         else:
             self._owns = False
         self.conn = connection
+        self.calls = connection.calls
 
     async def _initialize(self) -> None:
         enabled = [c.attribute_name for c in self.ttl.values() if c.enabled]
@@ -265,19 +275,14 @@ async def read_page(
         return await conn.count(**p.request(filters()))
 
     # The page reads and the counts go out together: one round trip of latency, not two.
-    counting = asyncio.gather(*(total(p) for p in live)) if count else None
-    try:
-        found = await asyncio.gather(*(one(p) for p in live))
-    except BaseException:
-        if counting is not None:
-            counting.cancel()
-        raise
+    results = await gather_all(*(one(p) for p in live), *(total(p) for p in live if count))
+    found: list[list[Item]] = results[: len(live)]  # type: ignore[assignment]
+    totals: list[int] | None = results[len(live) :] if count else None  # type: ignore[assignment]
     merged: list[Item] = [item for items in found for item in items]
     if len(live) > 1:
         merged.sort(key=lambda item: item[live[0].sk_attr]["S"], reverse=not forward)
     end = None if win.limit is None else win.offset + win.limit
     page = merged[win.offset : end]
-    totals = await counting if counting is not None else None
     return PageOf(page, sum(totals) if totals is not None else None, end is not None and len(merged) > end)
 
 

@@ -11,16 +11,18 @@ import asyncio
 import os
 import random
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from .._base import CallTracker
 from ..errors import ValidationError
 
+T = TypeVar("T")
 Item = dict[str, Any]  # an item in DynamoDB's attribute-value form: {"pk": {"S": "..."}, ...}
 
-_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+_TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 BATCH_WRITE = 25  # the service's BatchWriteItem limit
 BATCH_GET = 100  # the service's BatchGetItem limit
 MAX_ATTEMPTS = 8
@@ -33,17 +35,42 @@ def backoff(attempt: int) -> float:
 
 @dataclass
 class DynamoSettings:
-    """Where the table is and how to reach it; credentials in boto3's spelling."""
+    """Where the table is and how to reach it; credentials in boto3's spelling (masked in ``repr``).
+
+    ``connect_timeout`` and ``read_timeout`` (seconds) bound each HTTP attempt and ``max_attempts``
+    counts botocore's attempts of a request (throttling, transient network errors): a frozen
+    endpoint surfaces as an error after about ``max_attempts * read_timeout``, an unreachable one
+    after ``max_attempts * connect_timeout``. ``close_timeout`` is how long ``close()`` waits for
+    calls in flight before it closes the client under them.
+    """
 
     table_name: str
     region: str | None = None
     endpoint_url: str | None = None
-    credentials: Mapping[str, str] | None = None
-    max_attempts: int = 5  # botocore's retries of throttling and transient network errors
+    credentials: Mapping[str, str] | None = field(default=None, repr=False)
+    connect_timeout: float = 2.0
+    read_timeout: float = 10.0
+    max_attempts: int = 3
+    close_timeout: float = 10.0
+
+    def __repr__(self) -> str:
+        masked = None if self.credentials is None else {k: "***" for k in self.credentials}
+        return (
+            f"DynamoSettings(table_name={self.table_name!r}, region={self.region!r}, "
+            f"endpoint_url={self.endpoint_url!r}, credentials={masked!r}, connect_timeout={self.connect_timeout}, "
+            f"read_timeout={self.read_timeout}, max_attempts={self.max_attempts}, "
+            f"close_timeout={self.close_timeout})"
+        )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.table_name, str) or not _TABLE_NAME.match(self.table_name):
+        if not isinstance(self.table_name, str) or not _TABLE_NAME.fullmatch(self.table_name):
             raise ValidationError(f"table_name must match {_TABLE_NAME.pattern}, got {self.table_name!r}")
+        for name in ("connect_timeout", "read_timeout", "close_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 3600:
+                raise ValidationError(f"{name} must be a number of seconds in (0, 3600), got {value!r}")
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValidationError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}")
         allowed = {"aws_access_key_id", "aws_secret_access_key", "aws_session_token"}
         if self.credentials is not None:
             unknown = set(self.credentials) - allowed
@@ -71,12 +98,13 @@ class DynamoSettings:
 @dataclass
 class Connection:
     """The store's one client, opened on first use and closed by ``close()``; every domain of a
-    ``DynamoDBStore`` shares it."""
+    ``DynamoDBStore`` shares it (and its ``calls``, which ``close()`` waits for)."""
 
     settings: DynamoSettings
     _client: Any = None
     _stack: AsyncExitStack | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    calls: CallTracker = field(default_factory=CallTracker)
 
     @property
     def table(self) -> str:
@@ -88,7 +116,7 @@ class Connection:
                 if self._client is None:
                     # Importing botocore and reading its service models takes ~0.5 s: done on a
                     # worker thread, so creating the client on the loop only finds them loaded.
-                    session, config = await asyncio.to_thread(_prepare, self.settings.max_attempts)
+                    session, config = await asyncio.to_thread(_prepare, self.settings)
                     stack = AsyncExitStack()
                     self._client = await stack.enter_async_context(
                         session.client("dynamodb", config=config, **self.settings.client_args())
@@ -97,6 +125,8 @@ class Connection:
         return self._client
 
     async def close(self) -> None:
+        """Waits (up to ``close_timeout``) for the calls in flight, then closes the HTTP client."""
+        await self.calls.settle(self.settings.close_timeout)
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:
             await stack.aclose()
@@ -235,7 +265,23 @@ class Connection:
         raise RuntimeError(f"TransactWriteItems kept conflicting after {MAX_ATTEMPTS * 2} attempts")
 
 
-def _prepare(max_attempts: int) -> tuple[Any, Any]:
+async def gather_all(*calls: Awaitable[T]) -> list[T]:
+    """``asyncio.gather`` that leaves nothing behind: if one call fails or the caller is cancelled,
+    the others are cancelled and awaited (no task outlives the call, no exception goes unretrieved)."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled():
+                task.exception()  # retrieved: the first failure is the one raised
+        raise
+
+
+def _prepare(settings: DynamoSettings) -> tuple[Any, Any]:
     """An aioboto3 session with DynamoDB's models loaded, and the client config (on a worker thread)."""
     import aioboto3
     from aiobotocore.session import AioSession
@@ -247,7 +293,12 @@ def _prepare(max_attempts: int) -> tuple[Any, Any]:
         loader.load_service_model("dynamodb", kind)
     for name in ("endpoints", "partitions", "sdk-default-configuration"):
         loader.load_data(name)
-    config = Config(retries={"max_attempts": max_attempts, "mode": "adaptive"}, max_pool_connections=64)
+    config = Config(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+        max_pool_connections=64,
+    )
     return aioboto3.Session(botocore_session=core), config
 
 

@@ -52,7 +52,7 @@ from ..types import (
     StorageThread,
 )
 from .base import DynamoDomain, Partition, optimistic, put, read_page, upsert, versioned
-from .connection import ConditionFailed, Item
+from .connection import ConditionFailed, Item, gather_all
 from .items import Expr, esc, expired, s, scalar_map, time_bounds, when, with_parts
 
 TX_ACTIONS = 100  # TransactWriteItems' limit
@@ -448,7 +448,7 @@ class MemoryDynamoDB(DynamoDomain):
                 )
             return before + after
 
-        windows = await asyncio.gather(*(around(inc) for inc in includes))
+        windows = await gather_all(*(around(inc) for inc in includes))
         return await self._messages([item for found in windows for item in found])
 
     @operation

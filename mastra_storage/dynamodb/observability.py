@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -20,7 +19,7 @@ from .._record_rules import (
 from .._validate import check_scalar_filter, require_id, require_ids
 from ..types import DateRange, ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TraceSpan
 from .base import DynamoDomain, Partition, optimistic, read_page, versioned
-from .connection import Item
+from .connection import Item, gather_all
 from .items import Expr, esc, keys_of, millis, n, s, scalar_map, time_bounds, when
 from .memory import TX_ACTIONS
 
@@ -199,7 +198,7 @@ class ObservabilityDynamoDB(DynamoDomain):
         else:
             # Whether a trace has a failed child span lives in its partition: test every candidate.
             candidates = await self.conn.query(**part.request(expr(), ScanIndexForward=forward))
-            flags = await asyncio.gather(*(self._child_error(i["pk"]["S"]) for i in candidates))
+            flags = await gather_all(*(self._child_error(i["pk"]["S"]) for i in candidates))
             matching = [i for i, flag in zip(candidates, flags, strict=True) if flag == f.has_child_error]
             total = len(matching)
             items = matching[win.offset : None if win.limit is None else win.offset + win.limit]
@@ -219,7 +218,7 @@ class ObservabilityDynamoDB(DynamoDomain):
             part = Partition(None, span_key(trace_id, "")[0])
             return keys_of(await self.conn.query(**part.request(Expr(), ProjectionExpression="pk, sk")))
 
-        found = await asyncio.gather(*(keys(t) for t in ids))
+        found = await gather_all(*(keys(t) for t in ids))
         await self.conn.batch_write(deletes=[k for ks in found for k in ks])
 
 

@@ -20,7 +20,9 @@ class DynamoDBStore(BackendStore):
     ``region``, ``endpoint_url`` and ``credentials`` (boto3's spelling) default to the standard AWS
     environment and config chain. ``create_table=True`` creates the table and its GSIs when missing
     (development); otherwise ``init()`` checks them and says what is missing. ``ttl`` sets per-entity
-    expiry (API.md §3.6).
+    expiry (API.md §3.6). ``connect_timeout`` / ``read_timeout`` (seconds, per HTTP attempt) and
+    ``max_attempts`` bound how long a call waits on an unreachable or frozen endpoint;
+    ``close()`` waits up to ``close_timeout`` seconds for calls in flight.
     """
 
     def __init__(
@@ -33,9 +35,18 @@ class DynamoDBStore(BackendStore):
         credentials: Mapping[str, str] | None = None,
         ttl: Mapping[str, Any] | None = None,
         create_table: bool = False,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 10.0,
+        max_attempts: int = 3,
+        close_timeout: float = 10.0,
         disable_init: bool = False,
     ) -> None:
-        self.connection = Connection(DynamoSettings(table_name, region, endpoint_url, credentials))
+        self.connection = Connection(
+            DynamoSettings(
+                table_name, region, endpoint_url, credentials, connect_timeout, read_timeout, max_attempts,
+                close_timeout,
+            )
+        )  # fmt: skip
         options: dict[str, Any] = {"connection": self.connection, "ttl": ttl, "create_table": create_table,
                                    "disable_init": disable_init}  # fmt: skip
         self.memory = MemoryDynamoDB(**options)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from .._base import DomainBase, operation, retention_plan
@@ -23,7 +23,7 @@ _REMOTE_SCHEMES = ("libsql://", "http://", "https://", "ws://", "wss://")
 @dataclass(frozen=True)
 class LibSQLSettings:
     url: str
-    auth_token: str | None = None
+    auth_token: str | None = field(default=None, repr=False)
     max_retries: int = 5
     initial_backoff_ms: int = 100
     busy_timeout_ms: int = 5000

@@ -93,7 +93,7 @@ class AgentsPG(PGDomain):
             await conn.execute(self._insert(VERSION, "mastra_agent_versions"), *VERSION.params(version))
             return record
 
-        return await self.transaction(body)
+        return await self.transaction(body, idempotent=False)
 
     @operation
     async def get_by_id(self, *, id: str) -> StoredAgent | None:
@@ -235,7 +235,7 @@ class AgentsPG(PGDomain):
                 raise ConflictError(f"Agent {agent_id} already has version {version.version_number}")
             return version
 
-        return await self.transaction(body)
+        return await self.transaction(body, idempotent=False)
 
     @operation
     async def get_version(self, *, id: str) -> AgentVersion | None:

@@ -3,37 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from .._base import DomainBase, InitOnce, operation, retention_plan
+from .._base import CallTracker, DomainBase, InitOnce, masked_url, operation, retention_plan
 from .._sql.pagination import Window
 from .._sql.schema import Table
-from ..errors import ValidationError
+from ..errors import BackendError, ValidationError
 from ..types import PruneResult
 from .ddl import ensure_schema
 
 T = TypeVar("T")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-# Errors that mean "this connection is gone" (a server restart, a dropped socket): the unit of
-# work never ran to completion, so it is retried on a fresh connection.
-_RECONNECT_ATTEMPTS = 8
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_RECONNECT_ATTEMPTS = 8  # 0.05 s doubling: ~6 s of waiting in all while a server comes back
 
 
-def _connection_errors() -> tuple[type[BaseException], ...]:
+def is_connection_error(exc: BaseException) -> bool:
+    """The connection is gone or in an unknown protocol state (a restart, a terminated backend, a
+    dropped socket, a failover) — never bad input: ``DataError`` is an ``InterfaceError`` too."""
     import asyncpg
 
-    return (
-        asyncpg.exceptions.ConnectionDoesNotExistError,
-        asyncpg.exceptions.CannotConnectNowError,
-        asyncpg.exceptions.AdminShutdownError,
-        asyncpg.exceptions.ConnectionFailureError,
-        asyncpg.exceptions.InterfaceError,
-        ConnectionError,
-        OSError,
-    )
+    if isinstance(exc, asyncpg.exceptions.DataError):
+        return False
+    if isinstance(
+        exc,
+        asyncpg.exceptions.ConnectionDoesNotExistError
+        | asyncpg.exceptions.InternalClientError  # e.g. "cannot switch to state 11" on a terminated backend
+        | asyncpg.exceptions.PostgresConnectionError
+        | asyncpg.exceptions.AdminShutdownError
+        | asyncpg.exceptions.CrashShutdownError
+        | asyncpg.exceptions.CannotConnectNowError
+        | ConnectionError
+        | OSError,
+    ):
+        return True
+    return isinstance(exc, asyncpg.exceptions.InterfaceError) and "connection is closed" in str(exc)
 
 
 def _connection_class() -> type[Any]:
@@ -49,8 +56,29 @@ def _connection_class() -> type[Any]:
     return StatelessConnection
 
 
+def discard(conn: Any) -> None:
+    """Terminates a connection in an unknown state so the pool never hands it out again (asyncpg
+    may already have released one whose socket closed: nothing left to do then)."""
+    import asyncpg
+
+    with contextlib.suppress(asyncpg.exceptions.InterfaceError):
+        conn.terminate()
+
+
+class CommitOutcomeUnknown(Exception):
+    """The connection died after COMMIT was sent and before its answer came back."""
+
+
+class _Reconnect(Exception):
+    """This attempt met a dead connection; ``cause`` is what it raised."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def check_schema_name(name: object) -> str:
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
         raise ValidationError(f"schema_name must be an identifier matching {_IDENTIFIER.pattern}, got {name!r}")
     return name
 
@@ -69,6 +97,12 @@ class PGSettings:
     max_size: int = 20
     ssl: Any = None
     statement_cache_size: int | None = None
+
+    def __repr__(self) -> str:
+        where = (
+            masked_url(self.connection_string) if self.connection_string else f"{self.host}:{self.port}/{self.database}"
+        )
+        return f"PGSettings({where!r}, user={self.user!r}, min_size={self.min_size}, max_size={self.max_size})"
 
     def __post_init__(self) -> None:
         if self.connection_string is not None:
@@ -101,13 +135,20 @@ class PGSettings:
 
 
 class PoolHandle:
-    """One asyncpg pool shared by every store of the same settings, closed with its last user.
-    A caller-owned pool is used as is and never closed."""
+    """The asyncpg pool of one ``PostgresStore`` (or of one standalone domain store), shared by its
+    domain stores and closed with the last of them. A caller-owned pool is used as is, never closed.
 
-    def __init__(self, settings: PGSettings | None, pool: Any = None) -> None:
+    Nothing here is shared between stores: a pool belongs to the event loop it was made in, so a
+    new store always makes its own (a store left unclosed in an earlier loop cannot break it).
+    ``close`` waits up to ``close_timeout`` seconds for calls in flight, then terminates the pool.
+    """
+
+    def __init__(self, settings: PGSettings | None, pool: Any = None, *, close_timeout: float = 10.0) -> None:
         self.settings = settings
         self.pool: Any = pool
         self.owned = pool is None
+        self.close_timeout = close_timeout
+        self.calls = CallTracker()
         self._users = 0
         self._open = InitOnce(self._create)
 
@@ -123,21 +164,49 @@ class PoolHandle:
 
     async def release(self) -> None:
         self._users -= 1
-        if self._users <= 0 and self.owned and self.pool is not None:
-            pool, self.pool = self.pool, None
-            self._open.reset()
-            _POOLS.pop(self.settings, None)  # type: ignore[arg-type]
-            await pool.close()
+        if self._users > 0 or self.pool is None:
+            return
+        pool = self.pool
+        await self.calls.settle(self.close_timeout)
+        self.pool = None
+        self._open.reset()
+        if not self.owned:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), self.close_timeout)
+        except TimeoutError:
+            pool.terminate()  # calls still running past the timeout fail; no connection is left behind
+        except asyncio.CancelledError:
+            pool.terminate()
+            raise
 
 
-_POOLS: dict[PGSettings, PoolHandle] = {}
-
-
-def handle_for(settings: PGSettings) -> PoolHandle:
-    handle = _POOLS.get(settings)
-    if handle is None:
-        handle = _POOLS[settings] = PoolHandle(settings)
-    return handle
+def new_pool_handle(
+    *,
+    connection_string: str | None = None,
+    pool: Any = None,
+    host: str | None = None,
+    port: int | None = None,
+    database: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    min_size: int = 1,
+    max_size: int = 20,
+    ssl: Any = None,
+    statement_cache_size: int | None = None,
+    close_timeout: float = 10.0,
+) -> PoolHandle:
+    """The pool handle for a store's connection options (validated here, before any I/O)."""
+    if isinstance(close_timeout, bool) or not isinstance(close_timeout, int | float) or not close_timeout >= 0:
+        raise ValidationError(f"close_timeout must be a number of seconds >= 0, got {close_timeout!r}")
+    if pool is not None:
+        if connection_string is not None or host is not None:
+            raise ValidationError("give either pool or connection settings, not both")
+        return PoolHandle(None, pool, close_timeout=close_timeout)
+    settings = PGSettings(
+        connection_string, host, port, database, user, password, min_size, max_size, ssl, statement_cache_size
+    )
+    return PoolHandle(settings, close_timeout=close_timeout)
 
 
 class PGDomain(DomainBase):
@@ -165,6 +234,7 @@ class PGDomain(DomainBase):
         max_size: int = 20,
         ssl: Any = None,
         statement_cache_size: int | None = None,
+        close_timeout: float = 10.0,
         disable_init: bool = False,
         handle: PoolHandle | None = None,
     ) -> None:
@@ -172,26 +242,13 @@ class PGDomain(DomainBase):
         self.id = id
         self.schema = check_schema_name(schema_name)
         if handle is None:
-            if pool is not None:
-                if connection_string is not None or host is not None:
-                    raise ValidationError("give either pool or connection settings, not both")
-                handle = PoolHandle(None, pool)
-            else:
-                handle = handle_for(
-                    PGSettings(
-                        connection_string,
-                        host,
-                        port,
-                        database,
-                        user,
-                        password,
-                        min_size,
-                        max_size,
-                        ssl,
-                        statement_cache_size,
-                    )
-                )
+            handle = new_pool_handle(
+                connection_string=connection_string, pool=pool, host=host, port=port, database=database, user=user,
+                password=password, min_size=min_size, max_size=max_size, ssl=ssl,
+                statement_cache_size=statement_cache_size, close_timeout=close_timeout,
+            )  # fmt: skip
         self._handle = handle
+        self.calls = handle.calls
         self._pool: Any = None
         # Index names carry the schema, so two schemas in one database never collide.
         self.prefix = "" if self.schema == "public" else f"{self.schema}_"
@@ -223,21 +280,52 @@ class PGDomain(DomainBase):
         else:
             await super()._ensure_ready()
 
-    async def run(self, work: Callable[[Any], Awaitable[T]]) -> T:
-        """Runs ``work(connection)`` on a pooled connection; if the connection turns out dead (the
-        server restarted), the work is retried on a fresh one with backoff."""
-        if self._pool is None:
+    async def run(self, work: Callable[[Any], Awaitable[T]], *, idempotent: bool = True) -> T:
+        """Runs ``work(connection)`` on a pooled connection.
+
+        A connection found dead — a restarted server, a terminated or idle-timed-out backend, a
+        dropped socket — is terminated (never handed back to the pool) and the work runs again on
+        a fresh one, with backoff. Work that is not ``idempotent`` is not run again once its COMMIT
+        may have reached the server: that raises ``BackendError`` with status ``COMMIT_UNKNOWN``.
+        Any other error (bad input included) is raised at once.
+        """
+        pool = self._pool  # held for the whole call: close() waits for it (see PoolHandle)
+        if pool is None:
             raise ValidationError(f"{type(self).__name__} is closed or not initialized")
-        errors = _connection_errors()
         for attempt in range(_RECONNECT_ATTEMPTS):
             try:
-                async with self._pool.acquire() as conn:
-                    return await work(conn)
-            except errors:
+                return await self._attempt(pool, work, idempotent)
+            except _Reconnect as retry:
                 if attempt == _RECONNECT_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(0.05 * 2**attempt)
+                    raise retry.cause from None
+            await asyncio.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
+
+    async def _attempt(self, pool: Any, work: Callable[[Any], Awaitable[T]], idempotent: bool) -> T:
+        try:
+            conn = await pool.acquire()
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise _Reconnect(exc) from exc
+            raise
+        try:
+            return await work(conn)
+        except CommitOutcomeUnknown as exc:
+            discard(conn)
+            cause = exc.__cause__ or exc
+            if not idempotent:
+                raise BackendError(
+                    f"the connection was lost after COMMIT was sent; the change may or may not be stored: {cause}",
+                    status="COMMIT_UNKNOWN",
+                ) from cause
+            raise _Reconnect(cause) from cause
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            discard(conn)
+            raise _Reconnect(exc) from exc
+        finally:
+            await pool.release(conn)
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         return await self.run(lambda conn: conn.fetch(sql, *args))
@@ -245,12 +333,29 @@ class PGDomain(DomainBase):
     async def execute(self, sql: str, *args: Any) -> str:
         return await self.run(lambda conn: conn.execute(sql, *args))
 
-    async def transaction(self, body: Callable[[Any], Awaitable[T]]) -> T:
-        async def work(conn: Any) -> T:
-            async with conn.transaction():
-                return await body(conn)
+    async def transaction(self, body: Callable[[Any], Awaitable[T]], *, idempotent: bool = True) -> T:
+        """``body(connection)`` in one transaction; see ``run`` for what a lost connection does."""
 
-        return await self.run(work)
+        async def work(conn: Any) -> T:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                result = await body(conn)
+            except BaseException:
+                try:
+                    await tx.rollback()
+                except Exception:
+                    discard(conn)  # a connection that cannot roll back is never reused
+                raise
+            try:
+                await tx.commit()
+            except Exception as exc:
+                if is_connection_error(exc):
+                    raise CommitOutcomeUnknown() from exc
+                raise
+            return result
+
+        return await self.run(work, idempotent=idempotent)
 
     async def paged(self, page_sql: str, count_sql: str, args: list[Any], win: Window) -> tuple[list[Any], int]:
         """One page and the total on one connection: the count, then the page with LIMIT/OFFSET."""

@@ -488,7 +488,7 @@ class MemoryPG(PGDomain):
                 await conn.execute(insert, *arrays)
             return CloneThreadResult(thread=thread, cloned_messages=copies, message_id_map=id_map)
 
-        return await self.transaction(body)
+        return await self.transaction(body, idempotent=False)
 
     # ------------------------------------------------------------ resources
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from .._base import BackendStore
 from .agents import AgentsPG
+from .base import new_pool_handle
 from .memory import MemoryPG
 from .observability import ObservabilityPG
 from .scores import ScoresPG
@@ -17,7 +18,8 @@ class PostgresStore(BackendStore):
 
     Connect with ``connection_string``, a caller-owned ``pool`` (an ``asyncpg.Pool``, never closed
     here), or ``host``/``port``/``database``/``user``/``password``. ``schema_name`` is created if
-    missing. ``statement_cache_size=0`` suits pgbouncer in transaction mode.
+    missing. ``statement_cache_size=0`` suits pgbouncer in transaction mode. ``close()`` waits up to
+    ``close_timeout`` seconds for calls in flight before it terminates the pool.
     """
 
     def __init__(
@@ -36,15 +38,16 @@ class PostgresStore(BackendStore):
         max_size: int = 20,
         ssl: Any = None,
         statement_cache_size: int | None = None,
+        close_timeout: float = 10.0,
         disable_init: bool = False,
     ) -> None:
-        # The memory store resolves the connection settings into a pool handle the others share.
-        self.memory = MemoryPG(
+        # The store owns its pool; its domain stores share it (no pool is shared across stores).
+        handle = new_pool_handle(
             connection_string=connection_string, pool=pool, host=host, port=port, database=database, user=user,
-            password=password, schema_name=schema_name, min_size=min_size, max_size=max_size, ssl=ssl,
-            statement_cache_size=statement_cache_size, disable_init=disable_init,
+            password=password, min_size=min_size, max_size=max_size, ssl=ssl,
+            statement_cache_size=statement_cache_size, close_timeout=close_timeout,
         )  # fmt: skip
-        handle = self.memory.pool_handle
+        self.memory = MemoryPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
         self.workflows = WorkflowsPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
         self.scores = ScoresPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
         self.observability = ObservabilityPG(handle=handle, schema_name=schema_name, disable_init=disable_init)

@@ -152,7 +152,8 @@ class WorkflowsPG(PGDomain):
             await self._store(conn, workflow_name, run_id, snapshot)
             return snapshot
 
-        return await self.transaction(body)
+        # A retry after a lost COMMIT could fail its own expected_status guard: never blind.
+        return await self.transaction(body, idempotent=expected_status is None)
 
     @operation
     async def list_workflow_runs(
