@@ -19,6 +19,7 @@ from mastra_storage.libsql import LibSQLStore, MemoryLibSQL
 from mastra_storage.testing.samples import sample_span, sample_thread
 
 from .chdb_engine import chdb_path
+from .clickhouse_http_server import ClickhouseHttpStandIn
 
 
 @pytest.fixture
@@ -191,3 +192,24 @@ async def test_span_instances_are_validated_on_the_columnar_path(store: Clickhou
     trace = await store.observability.get_trace(trace_id="naive")
     expected = moment.replace(microsecond=678_000).isoformat() + "+00:00"
     assert trace is not None and trace.spans[0].started_at.isoformat() == expected
+
+
+def test_an_unclosed_store_does_not_break_the_next_event_loop(clickhouse_http: ClickhouseHttpStandIn) -> None:
+    """chdb and the HTTP client alike: ``asyncio.run`` twice, the first store never closed."""
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    urls = [f"chdb://{chdb_path()}", clickhouse_http.url]
+
+    async def first(url: str) -> None:
+        store = ClickhouseStore(id="first", url=url, database=database)
+        await store.observability.batch_create_spans(spans=[sample_span(trace_id=f"t-{url[:4]}")])
+
+    async def second(url: str) -> None:
+        store = ClickhouseStore(id="second", url=url, database=database)
+        assert await store.observability.get_trace(trace_id=f"t-{url[:4]}") is not None
+        await store.observability.batch_create_spans(spans=[sample_span()])
+        await store.close()
+
+    for url in urls:
+        asyncio.run(first(url))
+        asyncio.run(second(url))
+        asyncio.run(second(url))
