@@ -210,14 +210,22 @@ class Workload:
         }
 
 
-async def timed(n: int, concurrency: int, op: Op) -> float:
-    async def worker(k: int) -> None:
-        for i in range(k, n, concurrency):
-            await op(i)
-
+async def timed(n: int, concurrency: int, op: Op, seconds: float) -> float:
+    """``n`` calls, or as many as fit in ``seconds`` (slow operations stay bounded); completed calls per second."""
+    done = 0
     start = time.perf_counter()
+    deadline = start + seconds
+
+    async def worker(k: int) -> None:
+        nonlocal done
+        for i in range(k, n, concurrency):
+            if time.perf_counter() >= deadline:
+                return
+            await op(i)
+            done += 1
+
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
-    return n / (time.perf_counter() - start)
+    return done / (time.perf_counter() - start)
 
 
 async def main(plan: dict[str, Any]) -> dict[str, float | None]:
@@ -232,7 +240,7 @@ async def main(plan: dict[str, Any]) -> dict[str, float | None]:
         if name == "init":
             continue
         await ops[name](0)  # warm-up call, not timed
-        results[name] = await timed(plan["n"][name], plan["concurrency"], ops[name])
+        results[name] = await timed(plan["n"][name], plan["concurrency"], ops[name], plan["seconds"])
     if "init" in plan["operations"]:
         start = time.perf_counter()
         for _ in range(plan["inits"]):

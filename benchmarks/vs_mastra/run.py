@@ -4,7 +4,8 @@ For each backend, ``mastra_side.mjs`` (``@mastra/libsql``, ``@mastra/pg``, ``@ma
 versions pinned in ``package.json``, installed by this script into ``.cache/vs_mastra``) and
 ``python_side.py`` run the same operations on the same records with 16 concurrent callers, in
 separate processes, alternating (Mastra, ours, ours, Mastra, ...). Each figure is the best of the
-rounds; ``ratio`` = our ops/s ÷ Mastra's (above 1: this package is faster).
+rounds; ``ratio`` = our ops/s ÷ Mastra's (above 1: this package is faster). An operation is timed
+over its call count or 3 seconds, whichever ends first.
 
 Run: ``make bench-mastra`` (or ``python -m benchmarks.vs_mastra.run --backends libsql --quick``).
 """
@@ -130,6 +131,7 @@ async def compare(backend: str, rounds: int, scale: float) -> dict[str, tuple[fl
             plan = {
                 "backend": backend, **target, "prefix": "ts-" if side == "mastra" else "py-", "seed": r == 0,
                 "round": r, "base": "2026-01-01T00:00:00.000Z", "concurrency": 16, "inits": max(3, int(20 * scale)),
+                "seconds": 3.0 * scale,
                 "operations": list(OPERATIONS), **SIZES,
                 "n": {op: max(50, int(count * scale)) for op, (_, count) in OPERATIONS.items()},
             }  # fmt: skip
