@@ -9,8 +9,8 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Concatenate, Literal, ParamSpec, Self, TypeVar, overload
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Concatenate, Literal, ParamSpec, Self, TypeVar, overload
 
 from ._codec import parse_duration, utc_now
 from .domains import (
@@ -52,9 +52,16 @@ class PrunePlan:
 def retention_plan(domain: str, tables: Mapping[str, tuple[str, str]], retention: Mapping[str, Any]) -> list[PrunePlan]:
     """The validated prune plan of one domain, children first (the order of ``tables``).
 
-    A policy is an age (``"30d"``, a timedelta, milliseconds) or ``{"max_age": ..., "batch_size": n}``.
+    A policy is a positive age (``"30d"``, a timedelta, milliseconds) or
+    ``{"max_age": ..., "batch_size": n}``. Anything else is a ValidationError, before anything is deleted.
     """
-    policies = retention.get(domain) or {}
+    if not isinstance(retention, Mapping):
+        raise ValidationError(f"retention must be a mapping of domain -> {{table: max age}}, got {retention!r:.60}")
+    policies = retention.get(domain)
+    if policies is None:
+        return []
+    if not isinstance(policies, Mapping):
+        raise ValidationError(f"retention[{domain!r}] must be a mapping of table -> max age, got {policies!r:.60}")
     unknown = set(policies) - set(tables)
     if unknown:
         raise ValidationError(f"unknown retention table(s) for {domain}: {sorted(unknown)}; known: {list(tables)}")
@@ -69,11 +76,14 @@ def retention_plan(domain: str, tables: Mapping[str, tuple[str, str]], retention
             max_age, batch = policy, 1000
         try:
             age = parse_duration(max_age)  # type: ignore[arg-type]  # a wrong type is reported below
-        except (ValueError, TypeError, AttributeError) as exc:
+            if age <= timedelta(0):  # a cutoff in the future would delete every row
+                raise ValueError(f"the age must be a positive duration, got {max_age!r}")
+            cutoff = utc_now() - age
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
             raise ValidationError(f"retention {domain}.{key}: {exc}") from exc
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
-            raise ValidationError(f"retention {domain}.{key}: batch_size must be a positive integer")
-        plans.append(PrunePlan(key, table, column, utc_now() - age, batch))
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 0 < batch <= 1_000_000:
+            raise ValidationError(f"retention {domain}.{key}: batch_size must be an integer in 1..1000000")
+        plans.append(PrunePlan(key, table, column, cutoff, batch))
     return plans
 
 
@@ -161,7 +171,13 @@ class DomainBase:
         if not self._init_once.done and not self.disable_init:
             await self.init()
 
+    domain: ClassVar[str] = ""
+    # retention key -> (table, timestamp column), in the order prune() deletes (children first)
+    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {}
+
     async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
+        """A store with nothing to prune still checks ``retention`` (a bad policy is a ValidationError)."""
+        retention_plan(self.domain, self.retention_tables, retention)
         return []
 
 

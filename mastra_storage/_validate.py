@@ -14,18 +14,116 @@ from typing import Any, TypeVar
 import msgspec
 import msgspec.inspect
 
-from ._codec import to_utc_ms
 from .errors import ValidationError
-from .types import DateRange, PerPage
+from .types import DateRange, PerPage, check_timestamp
 
 T = TypeVar("T", bound=msgspec.Struct)
 
-_METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_METADATA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _FORBIDDEN_KEYS = frozenset({"__proto__", "prototype", "constructor"})
 Scalar = str | int | float | bool | None
 
 
 _ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder()
+
+# ---------------------------------------------------------------- the value contract
+# Payloads (metadata, content, snapshots, span attributes, ...) are JSON values: objects with string
+# keys, arrays (a tuple is taken as an array), strings, booleans, null, integers in the signed 64-bit
+# range and finite floats, nested at most MAX_JSON_DEPTH deep. No string anywhere (ids and text
+# fields included) holds a NUL character or a lone surrogate: PostgreSQL cannot store NUL in text or
+# jsonb, and a lone surrogate is not UTF-8. Everything else is a ValidationError naming the path.
+MAX_JSON_DEPTH = 64
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_LONG_NUMBER = re.compile(rb"\d{19,}")
+
+
+def _suspicious(encoded: bytes) -> bool:
+    """What the JSON text alone can flag cheaply (it may be inside a string: the walk decides)."""
+    return (
+        b"\\u0000" in encoded
+        or _LONG_NUMBER.search(encoded) is not None
+        or encoded.count(b"[") + encoded.count(b"{") > MAX_JSON_DEPTH
+    )
+
+
+def check_text(value: str, path: str) -> str:
+    if "\x00" in value:
+        raise ValidationError(f"{path} contains a NUL character (not storable on every backend)", status="INVALID_TEXT")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"{path} contains a lone surrogate (not UTF-8)", status="INVALID_TEXT") from exc
+    return value
+
+
+def _explain(value: object, path: str, depth: int) -> None:
+    """Walks ``value`` and raises a ValidationError at the first thing the contract does not allow."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError(f"{path} is nested deeper than {MAX_JSON_DEPTH} levels", status="INVALID_JSON")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        check_text(value, path)
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValidationError(f"{path}: {value} is outside the 64-bit integer range", status="INVALID_JSON")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{path}: {value} is not a finite number", status="INVALID_JSON")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(f"{path}: key {key!r} is not a string", status="INVALID_JSON")
+            check_text(key, f"{path} key {key[:40]!r}")
+            _explain(item, f"{path}.{key}", depth + 1)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _explain(item, f"{path}[{i}]", depth + 1)
+    else:
+        raise ValidationError(
+            f"{path}: a {type(value).__name__} is not a JSON value (use dict, list, str, int, float, bool or None)",
+            status="INVALID_JSON",
+        )
+
+
+def check_json(value: object, path: str) -> Any:
+    """``value`` as stored — checked against the value contract, tuples become lists — or a
+    ValidationError naming the first bad path. The common case costs one JSON round trip in C."""
+    try:
+        encoded = _ENCODER.encode(value)
+    except (TypeError, ValueError, RecursionError, msgspec.EncodeError) as exc:
+        _explain(value, path, 0)
+        raise ValidationError(f"{path} is not a JSON value: {exc}", status="INVALID_JSON") from exc
+    decoded = _DECODER.decode(encoded)
+    if _suspicious(encoded) or decoded != value:  # NaN, bytes, datetime, sets, int keys... change on the way
+        _explain(value, path, 0)
+    return decoded
+
+
+def _check_record(record: msgspec.Struct, original: object, encoded: bytes, what: str) -> None:
+    """The value contract over a whole record: its JSON round trip must give back what was given."""
+    if not _suspicious(encoded) and record == original:
+        return
+    _explain_fields(original if isinstance(original, msgspec.Struct) else record, what)
+
+
+def _explain_fields(value: object, what: str) -> None:
+    """Walks the fields of a record (or a mapping given for one); timestamp fields are the record's
+    own business (``Record.__post_init__``), nested records are walked the same way."""
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        skip: tuple[str, ...] = ()
+    else:
+        items = [(f, getattr(value, f)) for f in value.__struct_fields__]  # type: ignore[attr-defined]
+        skip = getattr(value, "_timestamps", ())
+    for name, item in items:
+        if name in skip or isinstance(item, datetime):
+            continue
+        if isinstance(item, msgspec.Struct):
+            _explain_fields(item, f"{what}.{name}")
+        else:
+            _explain(item, f"{what}.{name}", 0)
 
 
 @functools.cache
@@ -73,15 +171,24 @@ def coerce(cls: type[T], value: object, what: str) -> T:
     if not isinstance(value, msgspec.Struct | Mapping):
         raise ValidationError(f"{what} must be a {cls.__name__} or a mapping, got {type(value).__name__}")
     try:
+        decoder: msgspec.json.Decoder[T] = _json_decoder(cls)
         if type(value) is cls:  # the common case, validated by a JSON round trip in C
-            decoder: msgspec.json.Decoder[T] = _json_decoder(cls)
-            return decoder.decode(_ENCODER.encode(value))
-        return msgspec.convert(_to_wire(cls, value), cls)
+            encoded = _ENCODER.encode(value)
+            record = decoder.decode(encoded)
+            _check_record(record, value, encoded, what)
+            return record
+        record = msgspec.convert(_to_wire(cls, value), cls)
+        encoded = _ENCODER.encode(record)
+        _check_record(decoder.decode(encoded), record, encoded, what)
+        return record
+    except ValidationError:
+        raise
     except msgspec.EncodeError as exc:
         raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
     except msgspec.ValidationError as exc:
         raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
-    except (ValueError, TypeError) as exc:  # raised by __post_init__ on a malformed timestamp
+    except (ValueError, TypeError, RecursionError) as exc:  # a lone surrogate, an unencodable value
+        _explain_fields(value, what)
         raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
 
 
@@ -116,9 +223,17 @@ def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
     return [coerce(cls, v, what) for v in values]
 
 
+MAX_ID_BYTES = 256  # every backend keys and indexes an id of this size (DynamoDB keys, PostgreSQL btrees)
+
+
 def require_id(value: object, name: str) -> str:
+    """An id: a non-blank string of at most MAX_ID_BYTES UTF-8 bytes, without NUL or lone surrogates."""
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{name} must be a non-empty string, got {value!r}", status=f"INVALID_{name}")
+        raise ValidationError(f"{name} must be a non-empty string, got {value!r:.80}", status=f"INVALID_{name}")
+    if len(value) > MAX_ID_BYTES // 4 and len(check_text(value, name).encode()) > MAX_ID_BYTES:
+        raise ValidationError(f"{name} is longer than {MAX_ID_BYTES} UTF-8 bytes", status=f"INVALID_{name}")
+    if "\x00" in value or not value.isascii():
+        check_text(value, name)
     return value
 
 
@@ -129,7 +244,7 @@ def require_ids(values: object, name: str) -> list[str]:
 
 
 def check_metadata_key(key: object) -> str:
-    if not isinstance(key, str) or not _METADATA_KEY.match(key) or key in _FORBIDDEN_KEYS:
+    if not isinstance(key, str) or not _METADATA_KEY.fullmatch(key) or key in _FORBIDDEN_KEYS:
         raise ValidationError(
             f"Invalid metadata key: {key!r} (keys must match {_METADATA_KEY.pattern})",
             status="INVALID_METADATA_KEY",
@@ -199,17 +314,12 @@ def check_date_range(value: object) -> DateRange | None:
 
 
 def check_datetime(value: object, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime | str):
-        try:
-            return to_utc_ms(value)
-        except ValueError as exc:
-            raise ValidationError(f"{name} is not an ISO-8601 timestamp: {value!r}") from exc
-    raise ValidationError(f"{name} must be a datetime or ISO-8601 string, got {type(value).__name__}")
+    return None if value is None else check_timestamp(value, name)
 
 
 def check_mapping(value: object, name: str) -> dict[str, Any]:
+    """A JSON object under the value contract (a copy: later changes by the caller do not leak in)."""
     if not isinstance(value, Mapping):
         raise ValidationError(f"{name} must be a mapping, got {type(value).__name__}")
-    return dict(value)
+    checked: dict[str, Any] = check_json(dict(value), name)
+    return checked

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 from ._codec import to_utc_ms, utc_now
+from .errors import ValidationError
 
 __all__ = [
     "AGENT_CONFIG_FIELDS",
@@ -60,10 +61,25 @@ class Record(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields
         for name in self._timestamps:
             value = getattr(self, name)
             # Inline test of the common case (decoded from storage: UTC at whole milliseconds).
-            if value is not None and (
-                type(value) is not datetime or value.tzinfo is not UTC or value.microsecond % 1000
+            if value is None or (
+                type(value) is datetime and value.tzinfo is UTC and not value.microsecond % 1000 and value.year >= 1000
             ):
-                setattr(self, name, to_utc_ms(value))
+                continue
+            setattr(self, name, check_timestamp(value, f"{type(self).__name__}.{name}"))
+
+
+def check_timestamp(value: object, path: str) -> datetime:
+    """A record's timestamp: a datetime (naive = UTC) or ISO-8601 text, in years 1000-9999, stored as
+    aware UTC at millisecond precision — anything else raises ``ValidationError``."""
+    if not isinstance(value, datetime | str):
+        raise ValidationError(f"{path} must be a datetime or ISO-8601 text, got {type(value).__name__}")
+    try:
+        moment = to_utc_ms(value)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError(f"{path} is not a timestamp: {value!r}") from exc
+    if moment.year < 1000:
+        raise ValidationError(f"{path} must be in the years 1000-9999, got {moment.isoformat()}")
+    return moment
 
 
 class Page(Record, kw_only=True):

@@ -9,14 +9,15 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
-from .._base import DomainBase
+from .._base import DomainBase, operation, retention_plan
 from .._codec import dumps, loads, parse_duration
 from .._sql.schema import Table
 from ..errors import BackendError, ValidationError
+from ..types import PruneResult
 from .transport import Transport, transport_for
 
 T = TypeVar("T", bound=msgspec.Struct)
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _TYPES = {"text": "String", "uuid": "String", "jsonb": "String", "integer": "Int64", "bigint": "Int64",
           "float": "Float64", "boolean": "Bool", "timestamp": "DateTime64(3, 'UTC')"}  # fmt: skip
 
@@ -95,7 +96,7 @@ class ClickhouseDomain(DomainBase):
         transport: Transport | None = None,
     ) -> None:
         super().__init__(disable_init=disable_init)
-        if not isinstance(database, str) or not _IDENTIFIER.match(database):
+        if not isinstance(database, str) or not _IDENTIFIER.fullmatch(database):
             raise ValidationError(f"database must be an identifier, got {database!r}")
         self._owns_transport = transport is None
         if transport is None:
@@ -150,3 +151,16 @@ class ClickhouseDomain(DomainBase):
         await self._ensure_ready()
         for name in self.table_names:
             await self.transport.command(f"TRUNCATE TABLE IF EXISTS {self.t(name)}")
+
+    @operation
+    async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
+        """Deletes rows older than each configured age (a lightweight DELETE: ClickHouse applies it as
+        one mutation, so no batches). Table TTLs (``ttl``) are the usual way to expire rows here."""
+        results: list[PruneResult] = []
+        for plan in retention_plan(self.domain, self.retention_tables, retention):
+            where = f"`{plan.column}` < {{cutoff:DateTime64(3, 'UTC')}}"
+            params = {"cutoff": plan.cutoff}
+            _, rows = await self.query(f"SELECT count() FROM {self.t(plan.table)} WHERE {where}", **params)
+            await self.transport.command(f"DELETE FROM {self.t(plan.table)} WHERE {where}", params)
+            results.append(PruneResult(domain=self.domain, table=plan.key, deleted=int(rows[0][0]), done=True))
+        return results

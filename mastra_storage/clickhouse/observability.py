@@ -52,6 +52,8 @@ class ObservabilityStorageClickhouse(ClickhouseDomain):
 
     ttl_key: ClassVar[str] = "spans"
     table_names: ClassVar[tuple[str, ...]] = ("mastra_ai_spans",)
+    domain: ClassVar[str] = "observability"
+    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
     def ddl(self) -> list[str]:
         ttl = f" TTL toDateTime(`startedAt`) + INTERVAL {self.ttl_seconds} SECOND" if self.ttl_seconds else ""

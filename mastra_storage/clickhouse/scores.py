@@ -27,6 +27,8 @@ class ScoresClickhouse(ClickhouseDomain, ScoresLists):
 
     ttl_key: ClassVar[str] = "scores"
     table_names: ClassVar[tuple[str, ...]] = ("mastra_scorers",)
+    domain: ClassVar[str] = "scores"
+    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
     def ddl(self) -> list[str]:
         ttl = f" TTL toDateTime(`createdAt`) + INTERVAL {self.ttl_seconds} SECOND" if self.ttl_seconds else ""

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
-from .._base import DomainBase, retention_plan
+from .._base import DomainBase, operation, retention_plan
 from .._sql.pagination import Window
 from .._validate import coerce
 from ..errors import BackendError, ConflictError, ValidationError
@@ -190,22 +190,17 @@ class DynamoDomain(DomainBase):
         except Exception as exc:
             raise BackendError(f"{type(self).__name__}.dangerously_clear_all failed: {exc}") from exc
 
+    @operation
     async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
         """Deletes records (and their parts) created before each cutoff. DynamoDB has no index on age
         across entities, so this is a filtered Scan of the table; TTL (``ttl=``) is the cheaper way to
         expire data on DynamoDB."""
         tables = {key: (entity, "c") for key, entity in self.retention_entities.items()}
         plans = retention_plan(self.domain, tables, retention)
-        if not plans:
-            return []
-        await self._ensure_ready()
         results = []
         for plan in plans:
             values = {":e": s(plan.table), ":p": s(f"{plan.table}.part"), ":cut": n(millis(plan.cutoff))}
-            try:
-                deleted = await self._scan_delete("(#e = :e OR #e = :p) AND c < :cut", values)
-            except Exception as exc:
-                raise BackendError(f"{type(self).__name__}.prune failed: {exc}") from exc
+            deleted = await self._scan_delete("(#e = :e OR #e = :p) AND c < :cut", values)
             results.append(PruneResult(domain=self.domain, table=plan.key, deleted=deleted, done=True))
         return results
 

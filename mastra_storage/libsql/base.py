@@ -77,9 +77,6 @@ class LibSQLDomain(DomainBase):
     store_name = "LIBSQL"
     tables: ClassVar[tuple[Table, ...]] = ()
     indexes: ClassVar[tuple[str, ...]] = ()
-    domain: ClassVar[str] = ""
-    # retention key -> (table, timestamp column), in the order prune() deletes (children first)
-    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def __init__(
         self,

@@ -61,13 +61,13 @@ class AgentsPG(PGDomain):
     domain: ClassVar[str] = "agents"
 
     def indexes(self) -> list[str]:
-        x = self.prefix
+        x = self.object_name
         agents, versions = self.t("mastra_agents"), self.t("mastra_agent_versions")
         return [
-            f'CREATE UNIQUE INDEX IF NOT EXISTS "{x}mastra_agent_versions_agent_number_idx" '
+            f'CREATE UNIQUE INDEX IF NOT EXISTS "{x("mastra_agent_versions_agent_number_idx")}" '
             f'ON {versions} ("agentId", "versionNumber")',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_agents_createdat_idx" ON {agents} ("createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_agents_status_createdat_idx" '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_agents_createdat_idx")}" ON {agents} ("createdAt" DESC)',
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_agents_status_createdat_idx")}" '
             f'ON {agents} (status, "createdAt" DESC)',
         ]
 

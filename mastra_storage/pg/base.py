@@ -14,7 +14,7 @@ from .._sql.pagination import Window
 from .._sql.schema import Table
 from ..errors import BackendError, ValidationError
 from ..types import PruneResult
-from .ddl import ensure_schema
+from .ddl import ensure_schema, object_name
 
 T = TypeVar("T")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -214,9 +214,6 @@ class PGDomain(DomainBase):
 
     store_name = "PG"
     tables: ClassVar[tuple[Table, ...]] = ()
-    domain: ClassVar[str] = ""
-    # retention key -> (table, timestamp column), in the order prune() deletes (children first)
-    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def __init__(
         self,
@@ -257,6 +254,10 @@ class PGDomain(DomainBase):
     def pool_handle(self) -> PoolHandle:
         """The pool this store uses, for other stores of the same database to share."""
         return self._handle
+
+    def object_name(self, name: str) -> str:
+        """An index or constraint name in this store's schema (unique per schema, within 63 bytes)."""
+        return object_name(self.prefix, name)
 
     def t(self, table: str) -> str:
         """A table name qualified by the store's schema."""
@@ -388,7 +389,7 @@ class PGDomain(DomainBase):
         for plan in retention_plan(self.domain, self.retention_tables, retention):
             table = self.t(plan.table)
             await self.execute(
-                f'CREATE INDEX IF NOT EXISTS "{self.prefix}{plan.table}_{plan.key}_retention_idx" '
+                f'CREATE INDEX IF NOT EXISTS "{self.object_name(f"{plan.table}_{plan.key}_retention_idx")}" '
                 f'ON {table} ("{plan.column}")'
             )
             deleted = 0

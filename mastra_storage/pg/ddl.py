@@ -40,6 +40,15 @@ _CONSTRAINTS = {
 }
 
 
+def object_name(prefix: str, name: str) -> str:
+    """A schema's index or constraint name: ``<schema>_<name>``, or — when that would pass PostgreSQL's
+    63-byte limit, which silently truncates and makes names collide — a hash of the schema instead."""
+    full = prefix + name
+    if len(full.encode()) <= 63:
+        return full
+    return f"{zlib.crc32(prefix.encode()):08x}_{name}"[:63]
+
+
 def not_null(col: Column) -> bool:
     return col.nullable is not True
 
@@ -60,7 +69,7 @@ def create_table_sql(schema: str, table: Table, prefix: str) -> str:
     parts = [part for col in table.columns for part in _column_sql(col)]
     if table.name in _CONSTRAINTS:
         name, definition = _CONSTRAINTS[table.name]
-        parts.append(f'CONSTRAINT "{prefix}{name}" {definition}')
+        parts.append(f'CONSTRAINT "{object_name(prefix, name)}" {definition}')
     return f'CREATE TABLE IF NOT EXISTS "{schema}".{table.name} ({", ".join(parts)})'
 
 

@@ -93,15 +93,15 @@ class MemoryPG(PGDomain):
     }
 
     def indexes(self) -> list[str]:
-        x, t = self.prefix, self.t
+        x, t = self.object_name, self.t
         return [
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_threads_resourceid_createdat_idx" '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_threads_resourceid_createdat_idx")}" '
             f'ON {t("mastra_threads")} ("resourceId", "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_threads_resourceid_updatedat_idx" '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_threads_resourceid_updatedat_idx")}" '
             f'ON {t("mastra_threads")} ("resourceId", "updatedAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_messages_thread_id_createdat_idx" '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_messages_thread_id_createdat_idx")}" '
             f'ON {t("mastra_messages")} (thread_id, "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_messages_resourceid_createdat_idx" '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_messages_resourceid_createdat_idx")}" '
             f'ON {t("mastra_messages")} ("resourceId", "createdAt" DESC)',
         ]
 

@@ -40,17 +40,18 @@ class ObservabilityPG(PGDomain):
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
     def indexes(self) -> list[str]:
-        x, t = self.prefix, self.t("mastra_ai_spans")
+        x, t = self.object_name, self.t("mastra_ai_spans")
         return [
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_traceid_startedat_idx" ON {t} ("traceId", "startedAt")',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_root_spans_idx" ON {t} ("startedAt" DESC) '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_traceid_startedat_idx")}" '
+            f'ON {t} ("traceId", "startedAt")',
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_root_spans_idx")}" ON {t} ("startedAt" DESC) '
             'WHERE "parentSpanId" IS NULL',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_root_endedat_idx" ON {t} ("endedAt" DESC NULLS FIRST) '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_root_endedat_idx")}" ON {t} ("endedAt" DESC NULLS FIRST) '
             'WHERE "parentSpanId" IS NULL',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_entitytype_entityid_idx" '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_entitytype_entityid_idx")}" '
             f'ON {t} ("entityType", "entityId")',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_metadata_gin_idx" ON {t} USING gin (metadata)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_ai_spans_tags_gin_idx" ON {t} USING gin (tags)',
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_metadata_gin_idx")}" ON {t} USING gin (metadata)',
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_tags_gin_idx")}" ON {t} USING gin (tags)',
         ]
 
     async def _upsert(self, spans: list[SpanRecord]) -> None:

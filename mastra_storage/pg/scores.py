@@ -30,14 +30,15 @@ class ScoresPG(PGDomain, ScoresLists):
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
     def indexes(self) -> list[str]:
-        x, t = self.prefix, self.t("mastra_scorers")
+        x, t = self.object_name, self.t("mastra_scorers")
         return [
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_scores_trace_id_span_id_created_at_idx" '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_scores_trace_id_span_id_created_at_idx")}" '
             f'ON {t} ("traceId", "spanId", "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_scores_scorer_id_created_at_idx" '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_scores_scorer_id_created_at_idx")}" '
             f'ON {t} ("scorerId", "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_scores_run_id_created_at_idx" ON {t} ("runId", "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_scores_entity_created_at_idx" '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_scores_run_id_created_at_idx")}" '
+            f'ON {t} ("runId", "createdAt" DESC)',
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_scores_entity_created_at_idx")}" '
             f'ON {t} ("entityId", "entityType", "createdAt" DESC)',
         ]
 

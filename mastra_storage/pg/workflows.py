@@ -41,14 +41,14 @@ class WorkflowsPG(PGDomain):
         return True
 
     def indexes(self) -> list[str]:
-        x, t = self.prefix, self.t("mastra_workflow_snapshot")
+        x, t = self.object_name, self.t("mastra_workflow_snapshot")
         return [
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_workflow_snapshot_name_createdat_idx" '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_workflow_snapshot_name_createdat_idx")}" '
             f'ON {t} (workflow_name, "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_workflow_snapshot_resourceid_createdat_idx" '
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_workflow_snapshot_resourceid_createdat_idx")}" '
             f'ON {t} ("resourceId", "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_workflow_snapshot_createdat_idx" ON {t} ("createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x}mastra_workflow_snapshot_run_id_idx" ON {t} (run_id)',
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_workflow_snapshot_createdat_idx")}" ON {t} ("createdAt" DESC)',
+            f'CREATE INDEX IF NOT EXISTS "{x("mastra_workflow_snapshot_run_id_idx")}" ON {t} (run_id)',
         ]
 
     def _upsert(self) -> str:
