@@ -33,18 +33,35 @@ _DECODER = msgspec.json.Decoder()
 # range and finite floats, nested at most MAX_JSON_DEPTH deep. No string anywhere (ids and text
 # fields included) holds a NUL character or a lone surrogate: PostgreSQL cannot store NUL in text or
 # jsonb, and a lone surrogate is not UTF-8. Everything else is a ValidationError naming the path.
-MAX_JSON_DEPTH = 64
+MAX_JSON_DEPTH = 500  # deterministic, and below what msgspec, SQLite's JSON (1000) and jsonb handle
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _LONG_NUMBER = re.compile(rb"\d{19,}")
 
 
 def _suspicious(encoded: bytes) -> bool:
-    """What the JSON text alone can flag cheaply (it may be inside a string: the walk decides)."""
-    return (
-        b"\\u0000" in encoded
-        or _LONG_NUMBER.search(encoded) is not None
-        or encoded.count(b"[") + encoded.count(b"{") > MAX_JSON_DEPTH
-    )
+    """What the JSON text alone can flag cheaply (it may be inside a string: the walk decides). Only
+    text with more brackets than MAX_JSON_DEPTH can hide a value nested too deep."""
+    return b"\\u0000" in encoded or _LONG_NUMBER.search(encoded) is not None or _many_brackets(encoded)
+
+
+def _many_brackets(encoded: bytes) -> bool:
+    return encoded.count(b"[") + encoded.count(b"{") > MAX_JSON_DEPTH
+
+
+def _too_deep(value: object) -> bool:
+    """Whether ``value`` nests containers more than MAX_JSON_DEPTH deep (containers only, no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list | tuple))
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list | tuple))
+        elif isinstance(item, msgspec.Struct):
+            stack.extend((getattr(item, f), depth) for f in item.__struct_fields__)
+    return False
 
 
 def check_text(value: str, path: str) -> str:
@@ -108,17 +125,16 @@ def _check_record(record: msgspec.Struct, original: object, encoded: bytes, what
     _explain_fields(original if isinstance(original, msgspec.Struct) else record, what)
 
 
-def _explain_fields(value: object, what: str) -> None:
-    """Walks the fields of a record (or a mapping given for one); timestamp fields are the record's
-    own business (``Record.__post_init__``), nested records are walked the same way."""
+def _explain_fields(value: object, what: str, timestamps: tuple[str, ...] = ()) -> None:
+    """Walks the fields of a record (or a mapping given for one); its timestamp fields are the
+    record's own business (``Record.__post_init__``), nested records are walked the same way."""
     if isinstance(value, Mapping):
         items = list(value.items())
-        skip: tuple[str, ...] = ()
     else:
         items = [(f, getattr(value, f)) for f in value.__struct_fields__]  # type: ignore[attr-defined]
-        skip = getattr(value, "_timestamps", ())
+        timestamps = getattr(value, "_timestamps", ())
     for name, item in items:
-        if name in skip or isinstance(item, datetime):
+        if name in timestamps:
             continue
         if isinstance(item, msgspec.Struct):
             _explain_fields(item, f"{what}.{name}")
@@ -188,7 +204,7 @@ def coerce(cls: type[T], value: object, what: str) -> T:
     except msgspec.ValidationError as exc:
         raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
     except (ValueError, TypeError, RecursionError) as exc:  # a lone surrogate, an unencodable value
-        _explain_fields(value, what)
+        _explain_fields(value, what, getattr(cls, "_timestamps", ()))
         raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
 
 
@@ -207,7 +223,8 @@ def _gc_paused() -> Iterator[None]:
 
 
 def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
-    """``coerce`` for a batch; a batch made only of ``cls`` instances is validated in one JSON round trip."""
+    """``coerce`` for a batch; a batch made only of ``cls`` instances is validated in one JSON round trip
+    (anything that does not come back equal is checked record by record, for the precise error)."""
     if all(type(v) is cls for v in values):
         try:
             decoder: msgspec.json.Decoder[list[T]] = _json_list_decoder(cls)
@@ -216,10 +233,20 @@ def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
                 # In chunks: one C call holds the GIL throughout, and a worker thread doing this must
                 # let the event loop's thread run in between.
                 for i in range(0, len(values), _CHUNK):
-                    out += decoder.decode(_ENCODER.encode(values[i : i + _CHUNK]))
+                    chunk = values[i : i + _CHUNK]
+                    encoded = _ENCODER.encode(chunk)
+                    decoded = decoder.decode(encoded)
+                    suspicious = b"\\u0000" in encoded or _LONG_NUMBER.search(encoded) is not None
+                    if _many_brackets(encoded):  # many records: only a walk tells whether one is too deep
+                        suspicious = suspicious or any(_too_deep(v) for v in chunk)
+                    if suspicious or decoded != list(chunk):
+                        decoded = [coerce(cls, v, what) for v in chunk]
+                    out += decoded
             return out
-        except (msgspec.ValidationError, msgspec.EncodeError, ValueError, TypeError) as exc:
-            raise ValidationError(f"invalid {what}: {exc}", details={"input": what}) from exc
+        except ValidationError:
+            raise
+        except (msgspec.ValidationError, msgspec.EncodeError, ValueError, TypeError, RecursionError):
+            return [coerce(cls, v, what) for v in values]  # raises the precise error
     return [coerce(cls, v, what) for v in values]
 
 
@@ -237,10 +264,24 @@ def require_id(value: object, name: str) -> str:
     return value
 
 
+def optional_text(value: object, name: str) -> str | None:
+    """An optional string filter (``''`` is a value, e.g. an empty resource id); a wrong type is an error."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string, got {type(value).__name__}", status=f"INVALID_{name}")
+    return check_text(value, name)
+
+
 def require_ids(values: object, name: str) -> list[str]:
     if isinstance(values, str) or not isinstance(values, Sequence):
         raise ValidationError(f"{name} must be a sequence of non-empty strings, got {values!r}")
     return [require_id(v, name) for v in values]
+
+
+def is_filter_key(key: object) -> bool:
+    """Whether a metadata filter may name ``key`` (see ``check_metadata_key``)."""
+    return isinstance(key, str) and _METADATA_KEY.fullmatch(key) is not None and key not in _FORBIDDEN_KEYS
 
 
 def check_metadata_key(key: object) -> str:
@@ -267,14 +308,13 @@ def check_scalar_filter(metadata: Mapping[str, object] | None) -> dict[str, Scal
                 f"Invalid metadata filter value for key {key!r}: {value!r} (must be a str, number, bool or None)",
                 status="INVALID_METADATA_VALUE",
             )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValidationError(f"Invalid metadata filter value for key {key!r}: {value!r} is not finite")
+        _explain(value, f"metadata filter {key!r}", 0)  # finite, 64-bit, no NUL: what a value may be
         checked[key] = value
     return checked
 
 
 def check_page(page: object, per_page: object) -> tuple[int, PerPage]:
-    if isinstance(page, bool) or not isinstance(page, int) or page < 0:
+    if isinstance(page, bool) or not isinstance(page, int) or page < 0 or page > _SAFE_INTEGER:
         raise ValidationError("page must be >= 0", status="INVALID_PAGE", details={"page": page})
     if per_page is False:
         return page, False
@@ -286,7 +326,14 @@ def check_page(page: object, per_page: object) -> tuple[int, PerPage]:
         )
     if per_page < 0:
         raise ValidationError("perPage must be >= 0", status="INVALID_PAGE", details={"perPage": per_page})
+    if page * per_page + per_page > _SAFE_INTEGER:  # Mastra's "page value too large"
+        raise ValidationError(
+            "page value too large", status="INVALID_PAGE", details={"page": page, "perPage": per_page}
+        )
     return page, per_page
+
+
+_SAFE_INTEGER = 2**53 - 1  # JavaScript's: what Mastra accepts, and every backend can offset by
 
 
 def check_direction(direction: object) -> str:

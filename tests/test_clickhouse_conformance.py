@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mastra_storage.clickhouse import ClickhouseStore
-from mastra_storage.testing import ObservabilityConformance, ScoresConformance
+from mastra_storage.testing import ObservabilityConformance, ObservabilityValues, ScoresConformance, ScoresValues
 
 from .chdb_engine import chdb_path
 from .clickhouse_http_server import ClickhouseHttpStandIn
@@ -31,9 +31,9 @@ async def backend(
     await store.close()
 
 
-class TestObservability(ObservabilityConformance):
+class TestObservability(ObservabilityConformance, ObservabilityValues):
     pass
 
 
-class TestScores(ScoresConformance):
+class TestScores(ScoresConformance, ScoresValues):
     pass

@@ -12,9 +12,13 @@ from mastra_storage.testing import (
     AgentsConformance,
     CompositeConformance,
     MemoryConformance,
+    MemoryValues,
     ObservabilityConformance,
+    ObservabilityValues,
     ScoresConformance,
+    ScoresValues,
     WorkflowsConformance,
+    WorkflowsValues,
 )
 
 from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, borrow_table, return_table
@@ -55,19 +59,19 @@ async def make_backend() -> AsyncIterator[Callable[[str], Awaitable[DynamoDBStor
         await _give_back(store, table)
 
 
-class TestMemory(MemoryConformance):
+class TestMemory(MemoryConformance, MemoryValues):
     pass
 
 
-class TestWorkflows(WorkflowsConformance):
+class TestWorkflows(WorkflowsConformance, WorkflowsValues):
     pass
 
 
-class TestScores(ScoresConformance):
+class TestScores(ScoresConformance, ScoresValues):
     pass
 
 
-class TestObservability(ObservabilityConformance):
+class TestObservability(ObservabilityConformance, ObservabilityValues):
     pass
 
 

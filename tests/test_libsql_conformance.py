@@ -13,9 +13,13 @@ from mastra_storage.testing import (
     AgentsConformance,
     CompositeConformance,
     MemoryConformance,
+    MemoryValues,
     ObservabilityConformance,
+    ObservabilityValues,
     ScoresConformance,
+    ScoresValues,
     WorkflowsConformance,
+    WorkflowsValues,
 )
 
 from .hrana_server import HranaStandIn
@@ -34,19 +38,19 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path, hrana: HranaSt
     await store.close()
 
 
-class TestMemory(MemoryConformance):
+class TestMemory(MemoryConformance, MemoryValues):
     pass
 
 
-class TestWorkflows(WorkflowsConformance):
+class TestWorkflows(WorkflowsConformance, WorkflowsValues):
     pass
 
 
-class TestScores(ScoresConformance):
+class TestScores(ScoresConformance, ScoresValues):
     pass
 
 
-class TestObservability(ObservabilityConformance):
+class TestObservability(ObservabilityConformance, ObservabilityValues):
     pass
 
 

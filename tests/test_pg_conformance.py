@@ -11,9 +11,13 @@ from mastra_storage.testing import (
     AgentsConformance,
     CompositeConformance,
     MemoryConformance,
+    MemoryValues,
     ObservabilityConformance,
+    ObservabilityValues,
     ScoresConformance,
+    ScoresValues,
     WorkflowsConformance,
+    WorkflowsValues,
 )
 
 from .pg_server import PG_URL, drop_schema, new_schema
@@ -44,19 +48,19 @@ async def make_backend() -> AsyncIterator[Callable[[str], Awaitable[PostgresStor
         await drop_schema(schema)
 
 
-class TestMemory(MemoryConformance):
+class TestMemory(MemoryConformance, MemoryValues):
     pass
 
 
-class TestWorkflows(WorkflowsConformance):
+class TestWorkflows(WorkflowsConformance, WorkflowsValues):
     pass
 
 
-class TestScores(ScoresConformance):
+class TestScores(ScoresConformance, ScoresValues):
     pass
 
 
-class TestObservability(ObservabilityConformance):
+class TestObservability(ObservabilityConformance, ObservabilityValues):
     pass
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from .._codec import iso, to_utc_ms
+from .._validate import is_filter_key
 from ..errors import ValidationError
 from .connection import Connection, Item
 
@@ -59,16 +60,17 @@ def scalar(value: object) -> dict[str, Any] | None:
         return {"S": value}
     if isinstance(value, int) and len(str(abs(value))) <= 38:
         return {"N": str(value)}
-    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+    if isinstance(value, float) and (value == 0 or 1e-130 <= abs(value) < 1e126):  # DynamoDB's number range
         return {"N": repr(value)}
     return None
 
 
 def scalar_map(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The top-level scalar values of a metadata-like mapping, as a map attribute filters can test."""
+    """The top-level scalar values of a metadata-like mapping, as a map attribute filters can test
+    (only keys a filter may name: DynamoDB refuses an empty attribute name; the record keeps them all)."""
     out: dict[str, Any] = {}
     for k, v in (values or {}).items():
-        attr = scalar(v)
+        attr = scalar(v) if is_filter_key(k) else None
         if attr is not None:
             out[k] = attr
     return {"M": out}

@@ -35,6 +35,7 @@ from .._validate import (
     check_scalar_filter,
     check_timestamp_order,
     coerce,
+    optional_text,
     require_id,
     require_ids,
 )
@@ -133,6 +134,7 @@ class MemoryDynamoDB(DynamoDomain):
     @operation
     async def get_thread_by_id(self, *, thread_id: str, resource_id: str | None = None) -> StorageThread | None:
         require_id(thread_id, "thread_id")
+        optional_text(resource_id, "resource_id")
         found = await self._thread(thread_id)
         if found is None or (resource_id is not None and found[0].resource_id != resource_id):
             return None
@@ -195,8 +197,8 @@ class MemoryDynamoDB(DynamoDomain):
         column, dir_ = check_timestamp_order(order_by, direction)
         filters = check_scalar_filter(metadata)
         by_updated = column == "updatedAt"
-        if resource_id is not None:
-            part = Partition("gsi2" if by_updated else "gsi1", f"THREADS#R#{esc(resource_id)}")
+        if (owner := optional_text(resource_id, "resource_id")) is not None:
+            part = Partition("gsi2" if by_updated else "gsi1", f"THREADS#R#{esc(owner)}")
         else:
             part = Partition("gsi4" if by_updated else "gsi3", "THREADS")
 
@@ -390,8 +392,8 @@ class MemoryDynamoDB(DynamoDomain):
 
         def expr() -> Expr:
             e = self.expr("message")
-            if resource_id is not None:
-                e.equals("r", resource_id)
+            if (owner := optional_text(resource_id, "resource_id")) is not None:
+                e.equals("r", owner)
             e.map_equals("meta", filters)
             return e
 

@@ -76,7 +76,8 @@ class RowCodec(SqlCodec[T]):
         ]
         self.placeholders = ", ".join("?" for _ in self.fields)
         spliced, members = [], []
-        for _, wire, column, kind in self.fields:
+        self._floats: list[tuple[str, str]] = []  # (attribute, column expression) selected as raw REALs
+        for attr, wire, column, kind in self.fields:
             col = f'{{a}}"{column}"'
             if column in raw:
                 spliced.append((wire, raw[column]))
@@ -85,6 +86,11 @@ class RowCodec(SqlCodec[T]):
             elif kind == "json":
                 # Text JSON goes in as it is, never parsed by SQLite; Mastra's binary JSON is rendered.
                 spliced.append((wire, f"CASE WHEN typeof({col}) = 'blob' THEN json({col}) ELSE {col} END"))
+            elif table.column(column).type == "float":
+                # SQLite's float-to-text (json_object, printf) does not round-trip every double on the
+                # versions sqld and Turso run: the column travels beside the object, as a REAL.
+                self._floats.append((attr, col))
+                members.append((wire, "0"))
             elif kind == "boolean":
                 members.append(
                     (wire, f"CASE WHEN {col} IS NULL THEN NULL WHEN {col} THEN json('true') ELSE json('false') END")
@@ -94,7 +100,17 @@ class RowCodec(SqlCodec[T]):
         members += list((computed or {}).items())
         # '{"a":<json text>,"b":...,' || substr(json_object(the rest), 2): one object, JSON text spliced in.
         head = "".join(f"'\"{wire}\":' || coalesce({expr}, 'null') || ',' || " for wire, expr in spliced)
-        self._use("'{' || " + head + "substr(json_object(" + ", ".join(f"'{w}', {e}" for w, e in members) + "), 2)")
+        floats = "".join(f", {col}" for _, col in self._floats)
+        self._use(
+            "'{' || " + head + "substr(json_object(" + ", ".join(f"'{w}', {e}" for w, e in members) + "), 2)" + floats
+        )
+
+    def decode(self, row: Any) -> T:
+        record = super().decode(row)
+        for i, (attr, _) in enumerate(self._floats, 1):
+            value = row[i]
+            setattr(record, attr, float(value) if isinstance(value, int) else value)
+        return record
 
     def params(self, record: T) -> list[Any]:
         values = list(self._values(record)) if len(self.fields) > 1 else [self._values(record)]

@@ -36,6 +36,7 @@ from .._validate import (
     check_scalar_filter,
     check_timestamp_order,
     coerce,
+    optional_text,
     require_id,
     require_ids,
 )
@@ -131,7 +132,7 @@ class MemoryLibSQL(LibSQLDomain):
         require_id(thread_id, "thread_id")
         p = Params()
         clauses = [f"id = {p(thread_id)}"]
-        if resource_id is not None:
+        if optional_text(resource_id, "resource_id") is not None:
             clauses.append(f'"resourceId" = {p(resource_id)}')
         rows = await self.db.query(f"SELECT {THREAD.select} FROM mastra_threads{where(clauses)}", p.values)
         return THREAD.decode(rows[0]) if rows else None
@@ -190,7 +191,7 @@ class MemoryLibSQL(LibSQLDomain):
         filters = check_scalar_filter(metadata)
         p = Params()
         clauses: list[str] = []
-        if resource_id is not None:
+        if optional_text(resource_id, "resource_id") is not None:
             clauses.append(f'"resourceId" = {p(resource_id)}')
         clauses += json_equals("metadata", "", filters, p)
         records, total = await self.paged(
@@ -227,7 +228,7 @@ class MemoryLibSQL(LibSQLDomain):
         filters: Mapping[str, Any],
     ) -> list[str]:
         clauses = list(base)
-        if resource_id is not None:
+        if optional_text(resource_id, "resource_id") is not None:
             clauses.append(f'"resourceId" = {p(resource_id)}')
         clauses += date_range('"createdAt"', rng, p)
         clauses += json_equals("content", "metadata.", filters, p)

@@ -34,6 +34,7 @@ from .._validate import (
     check_scalar_filter,
     check_timestamp_order,
     coerce,
+    optional_text,
     require_id,
     require_ids,
 )
@@ -132,7 +133,7 @@ class MemoryPG(PGDomain):
         require_id(thread_id, "thread_id")
         p = Params("numeric")
         clauses = [f"id = {p(thread_id)}"]
-        if resource_id is not None:
+        if optional_text(resource_id, "resource_id") is not None:
             clauses.append(f'"resourceId" = {p(resource_id)}')
         rows = await self.fetch(f"SELECT {THREAD.select} FROM {self.t('mastra_threads')}{where(clauses)}", *p.values)
         return THREAD.decode(rows[0]) if rows else None
@@ -189,7 +190,7 @@ class MemoryPG(PGDomain):
         column, dir_ = check_timestamp_order(order_by, direction)
         p = Params("numeric")
         clauses: list[str] = []
-        if resource_id is not None:
+        if optional_text(resource_id, "resource_id") is not None:
             clauses.append(f'"resourceId" = {p(resource_id)}')
         clauses += json_equals("metadata", check_scalar_filter(metadata), p)
         table = self.t("mastra_threads")
@@ -228,7 +229,7 @@ class MemoryPG(PGDomain):
         self, p: Params, base: list[str], resource_id: str | None, rng: DateRange | None, filters: Mapping[str, Any]
     ) -> list[str]:
         clauses = list(base)
-        if resource_id is not None:
+        if optional_text(resource_id, "resource_id") is not None:
             clauses.append(f'"resourceId" = {p(resource_id)}')
         clauses += date_range('"createdAt"', rng, p)
         clauses += json_equals(_METADATA, filters, p)

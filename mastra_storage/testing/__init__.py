@@ -11,7 +11,9 @@ Subclass a suite in a pytest module and provide a ``backend`` fixture — an ini
     class TestMemory(MemoryConformance):
         pass
 
-Requires pytest and pytest-asyncio (``asyncio_mode = "auto"``).
+The ``*Values`` classes check the value contract with property-based inputs (hypothesis).
+
+Requires pytest, pytest-asyncio (``asyncio_mode = "auto"``) and hypothesis.
 """
 
 from .agents import AgentsConformance
@@ -19,13 +21,18 @@ from .composite import CompositeConformance
 from .memory import MemoryConformance
 from .observability import ObservabilityConformance
 from .scores import ScoresConformance
+from .values import MemoryValues, ObservabilityValues, ScoresValues, WorkflowsValues
 from .workflows import WorkflowsConformance
 
 __all__ = [
     "AgentsConformance",
     "CompositeConformance",
     "MemoryConformance",
+    "MemoryValues",
     "ObservabilityConformance",
+    "ObservabilityValues",
     "ScoresConformance",
+    "ScoresValues",
     "WorkflowsConformance",
+    "WorkflowsValues",
 ]
