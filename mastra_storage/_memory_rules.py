@@ -11,7 +11,7 @@ from typing import Any
 
 from ._codec import iso, later_than, new_id, utc_now
 from ._sql.pagination import Window
-from ._validate import check_mapping, coerce, require_id
+from ._validate import check_mapping, coerce, coerce_many, require_id
 from .errors import ValidationError
 from .types import (
     DateRange,
@@ -55,7 +55,7 @@ def _sequence(value: object, what: str) -> Sequence[Any]:
 
 def check_messages(messages: object) -> list[Message]:
     """Every message of a batch validated before any is written: a bad one rejects the batch."""
-    records = [coerce(Message, m, "message") for m in _sequence(messages, "messages")]
+    records = coerce_many(Message, _sequence(messages, "messages"), "message")
     for m in records:
         require_id(m.id, "message.id")
         if not isinstance(m.thread_id, str) or not m.thread_id.strip():

@@ -35,17 +35,19 @@ _DECODER = msgspec.json.Decoder()
 # jsonb, and a lone surrogate is not UTF-8. Everything else is a ValidationError naming the path.
 MAX_JSON_DEPTH = 500  # deterministic, and below what msgspec, SQLite's JSON (1000) and jsonb handle
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_LONG_NUMBER = re.compile(rb"\d{19,}")
+# One pass in C (bytes.translate) maps digits to "0", "[" and "{" to "[", the rest to " ": 19 zeros in
+# a row flag a number that may not fit 64 bits; the "[" count bounds how deep anything can nest.
+_SHAPE = bytes(48 if 48 <= b <= 57 else 91 if b in (91, 123) else 32 for b in range(256))
+_LONG_RUN = b"0" * 19
 
 
 def _suspicious(encoded: bytes) -> bool:
     """What the JSON text alone can flag cheaply (it may be inside a string: the walk decides). Only
     text with more brackets than MAX_JSON_DEPTH can hide a value nested too deep."""
-    return b"\\u0000" in encoded or _LONG_NUMBER.search(encoded) is not None or _many_brackets(encoded)
-
-
-def _many_brackets(encoded: bytes) -> bool:
-    return encoded.count(b"[") + encoded.count(b"{") > MAX_JSON_DEPTH
+    if b"\\u0000" in encoded:
+        return True
+    shape = encoded.translate(_SHAPE)
+    return _LONG_RUN in shape or shape.count(b"[") > MAX_JSON_DEPTH
 
 
 def _too_deep(value: object) -> bool:
@@ -236,8 +238,9 @@ def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
                     chunk = values[i : i + _CHUNK]
                     encoded = _ENCODER.encode(chunk)
                     decoded = decoder.decode(encoded)
-                    suspicious = b"\\u0000" in encoded or _LONG_NUMBER.search(encoded) is not None
-                    if _many_brackets(encoded):  # many records: only a walk tells whether one is too deep
+                    shape = encoded.translate(_SHAPE)
+                    suspicious = b"\\u0000" in encoded or _LONG_RUN in shape
+                    if shape.count(b"[") > MAX_JSON_DEPTH:  # many records: only a walk tells if one is too deep
                         suspicious = suspicious or any(_too_deep(v) for v in chunk)
                     if suspicious or decoded != list(chunk):
                         decoded = [coerce(cls, v, what) for v in chunk]
@@ -368,5 +371,5 @@ def check_mapping(value: object, name: str) -> dict[str, Any]:
     """A JSON object under the value contract (a copy: later changes by the caller do not leak in)."""
     if not isinstance(value, Mapping):
         raise ValidationError(f"{name} must be a mapping, got {type(value).__name__}")
-    checked: dict[str, Any] = check_json(dict(value), name)
+    checked: dict[str, Any] = check_json(value if type(value) is dict else dict(value), name)
     return checked
