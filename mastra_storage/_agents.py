@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from ._codec import later_than, new_id, utc_now
-from ._validate import check_choice, coerce, require_id
+from ._validate import check_choice, check_mapping, coerce, optional_text, require_id
 from .errors import ValidationError
 from .types import AGENT_CONFIG_FIELDS, AgentCreate, AgentVersion, ResolvedAgent, StoredAgent
 
@@ -135,6 +135,23 @@ def next_version(
         changed_fields=changed,
         change_message=change_message,
     )
+
+
+def check_agent_update(
+    id: object, status: object, active_version_id: object, author_id: object, visibility: object, metadata: object
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``update`` input, validated: the owner-field changes (None = leave alone) and the metadata patch."""
+    require_id(id, "id")
+    if status is not None:
+        check_choice(status, AGENT_STATUSES, "status")
+    if active_version_id is not None:
+        require_id(active_version_id, "active_version_id")
+    for name, value in (("author_id", author_id), ("visibility", visibility)):
+        optional_text(value, name)  # a wrong type is an error, never stored as something else
+    patch = check_mapping(metadata, "metadata") if metadata is not None else None
+    changes = {"status": status, "active_version_id": active_version_id, "author_id": author_id,
+               "visibility": visibility}  # fmt: skip
+    return changes, patch
 
 
 def apply_agent_update(agent: StoredAgent, changes: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> None:

@@ -51,8 +51,10 @@ def _suspicious(encoded: bytes) -> bool:
 
 
 def _too_deep(value: object) -> bool:
-    """Whether ``value`` nests containers more than MAX_JSON_DEPTH deep (containers only, no recursion)."""
-    stack: list[tuple[object, int]] = [(value, 0)]
+    """Whether a record's payload fields nest containers more than MAX_JSON_DEPTH deep (a walk over
+    containers only, no recursion)."""
+    fields = _payload_fields(type(value)) if isinstance(value, msgspec.Struct) else ()
+    stack: list[tuple[object, int]] = [(getattr(value, f), 1) for f in fields]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
@@ -61,9 +63,21 @@ def _too_deep(value: object) -> bool:
             stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list | tuple))
         elif isinstance(item, list | tuple):
             stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list | tuple))
-        elif isinstance(item, msgspec.Struct):
-            stack.extend((getattr(item, f), depth) for f in item.__struct_fields__)
     return False
+
+
+@functools.cache
+def _payload_fields(cls: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The fields of a record that hold free-form JSON (typed ``Any``, ``dict`` or ``list``)."""
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    payload = (msgspec.inspect.AnyType, msgspec.inspect.DictType, msgspec.inspect.ListType)
+    names = []
+    for f in info.fields:
+        options = f.type.types if isinstance(f.type, msgspec.inspect.UnionType) else (f.type,)
+        if any(isinstance(o, payload) for o in options):
+            names.append(f.name)
+    return tuple(names)
 
 
 def check_text(value: str, path: str) -> str:

@@ -84,10 +84,18 @@ def check_step_update(
     return check_mapping(result, "result"), check_mapping(request_context, "request_context")
 
 
-def check_state_update(workflow_name: object, run_id: object, updates: object) -> dict[str, Any]:
+def check_state_update(
+    workflow_name: object, run_id: object, updates: object, expected_status: object = None
+) -> dict[str, Any]:
     """``update_workflow_state`` input, validated: the keys to merge (``expectedStatus`` is never one)."""
     require_id(workflow_name, "workflow_name")
     require_id(run_id, "run_id")
+    if (
+        expected_status is not None
+        and not isinstance(expected_status, str)
+        and not (isinstance(expected_status, list | tuple) and all(isinstance(x, str) for x in expected_status))
+    ):
+        raise ValidationError(f"expected_status must be a status or a list of statuses, got {expected_status!r:.60}")
     changes = check_mapping(updates, "updates")
     changes.pop("expectedStatus", None)
     return changes

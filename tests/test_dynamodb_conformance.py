@@ -10,6 +10,7 @@ import pytest
 from mastra_storage.dynamodb import DynamoDBStore
 from mastra_storage.testing import (
     AgentsConformance,
+    AgentsValues,
     CompositeConformance,
     MemoryConformance,
     MemoryValues,
@@ -75,7 +76,7 @@ class TestObservability(ObservabilityConformance, ObservabilityValues):
     pass
 
 
-class TestAgents(AgentsConformance):
+class TestAgents(AgentsConformance, AgentsValues):
     pass
 
 

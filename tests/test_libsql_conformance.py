@@ -11,6 +11,7 @@ import pytest
 from mastra_storage.libsql import LibSQLStore
 from mastra_storage.testing import (
     AgentsConformance,
+    AgentsValues,
     CompositeConformance,
     MemoryConformance,
     MemoryValues,
@@ -54,7 +55,7 @@ class TestObservability(ObservabilityConformance, ObservabilityValues):
     pass
 
 
-class TestAgents(AgentsConformance):
+class TestAgents(AgentsConformance, AgentsValues):
     pass
 
 

@@ -9,6 +9,7 @@ import pytest
 from mastra_storage.pg import PostgresStore
 from mastra_storage.testing import (
     AgentsConformance,
+    AgentsValues,
     CompositeConformance,
     MemoryConformance,
     MemoryValues,
@@ -64,7 +65,7 @@ class TestObservability(ObservabilityConformance, ObservabilityValues):
     pass
 
 
-class TestAgents(AgentsConformance):
+class TestAgents(AgentsConformance, AgentsValues):
     pass
 
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from .._agents import (
     AGENT_STATUSES,
     apply_agent_update,
+    check_agent_update,
     check_new_version,
     check_resolve,
     new_agent,
@@ -19,7 +20,6 @@ from .._sql.pagination import window
 from .._validate import (
     check_choice,
     check_direction,
-    check_mapping,
     check_scalar_filter,
     check_timestamp_order,
     require_id,
@@ -133,16 +133,7 @@ class AgentsDynamoDB(DynamoDomain):
         visibility: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> StoredAgent:
-        require_id(id, "id")
-        if status is not None:
-            check_choice(status, AGENT_STATUSES, "status")
-        patch = check_mapping(metadata, "metadata") if metadata is not None else None
-        changes = {
-            "status": status,
-            "active_version_id": active_version_id,
-            "author_id": author_id,
-            "visibility": visibility,
-        }
+        changes, patch = check_agent_update(id, status, active_version_id, author_id, visibility, metadata)
 
         async def attempt() -> StoredAgent:
             found = await self._agent(id)

@@ -148,7 +148,7 @@ class WorkflowsDynamoDB(DynamoDomain):
         updates: Mapping[str, Any],
         expected_status: str | Sequence[str] | None = None,
     ) -> dict[str, Any] | None:
-        changes = check_state_update(workflow_name, run_id, updates)
+        changes = check_state_update(workflow_name, run_id, updates, expected_status)
 
         async def attempt() -> dict[str, Any] | None:
             found = await self._run(workflow_name, run_id)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from .._agents import (
     AGENT_STATUSES,
     apply_agent_update,
+    check_agent_update,
     check_new_version,
     check_resolve,
     new_agent,
@@ -22,7 +23,6 @@ from .._sql.schema import AGENT_VERSIONS, AGENTS
 from .._validate import (
     check_choice,
     check_direction,
-    check_mapping,
     check_scalar_filter,
     check_timestamp_order,
     require_id,
@@ -129,16 +129,7 @@ class AgentsLibSQL(LibSQLDomain):
         visibility: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> StoredAgent:
-        require_id(id, "id")
-        if status is not None:
-            check_choice(status, AGENT_STATUSES, "status")
-        patch = check_mapping(metadata, "metadata") if metadata is not None else None
-        changes = {
-            "status": status,
-            "active_version_id": active_version_id,
-            "author_id": author_id,
-            "visibility": visibility,
-        }
+        changes, patch = check_agent_update(id, status, active_version_id, author_id, visibility, metadata)
 
         def body(tx: Tx) -> StoredAgent:
             agent = self._get_tx(tx, id)

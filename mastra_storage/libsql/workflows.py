@@ -119,7 +119,7 @@ class WorkflowsLibSQL(LibSQLDomain):
         updates: Mapping[str, Any],
         expected_status: str | Sequence[str] | None = None,
     ) -> dict[str, Any] | None:
-        changes = check_state_update(workflow_name, run_id, updates)
+        changes = check_state_update(workflow_name, run_id, updates, expected_status)
 
         def body(tx: Tx) -> dict[str, Any] | None:
             rows = tx.query(_LOAD, (workflow_name, run_id))

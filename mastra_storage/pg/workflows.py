@@ -139,7 +139,7 @@ class WorkflowsPG(PGDomain):
         updates: Mapping[str, Any],
         expected_status: str | Sequence[str] | None = None,
     ) -> dict[str, Any] | None:
-        changes = check_state_update(workflow_name, run_id, updates)
+        changes = check_state_update(workflow_name, run_id, updates, expected_status)
 
         async def body(conn: Any) -> dict[str, Any] | None:
             raw = await conn.fetchval(self._load(True), workflow_name, run_id)

@@ -21,11 +21,12 @@ from .composite import CompositeConformance
 from .memory import MemoryConformance
 from .observability import ObservabilityConformance
 from .scores import ScoresConformance
-from .values import MemoryValues, ObservabilityValues, ScoresValues, WorkflowsValues
+from .values import AgentsValues, MemoryValues, ObservabilityValues, ScoresValues, WorkflowsValues
 from .workflows import WorkflowsConformance
 
 __all__ = [
     "AgentsConformance",
+    "AgentsValues",
     "CompositeConformance",
     "MemoryConformance",
     "MemoryValues",

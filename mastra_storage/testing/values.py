@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 
 from .._codec import utc_now
 from .._validate import MAX_JSON_DEPTH
-from ..domains import MemoryStorage, ObservabilityStorage, ScoresStorage, WorkflowsStorage
+from ..domains import AgentsStorage, MemoryStorage, ObservabilityStorage, ScoresStorage, WorkflowsStorage
 from ..errors import ValidationError
 from ..types import Message, StorageThread
-from .samples import sample_score, sample_span, sample_thread, uid
+from .samples import sample_agent, sample_score, sample_span, sample_thread, uid
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 TEXT = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=20)
@@ -174,6 +174,18 @@ class WorkflowsValues:
             )
         assert await workflows.load_workflow_snapshot(workflow_name="wf", run_id=run_id) is None
 
+    async def test_a_wrong_expected_status_is_rejected(self, workflows: WorkflowsStorage) -> None:
+        await workflows.persist_workflow_snapshot(workflow_name="wf", run_id="guarded", snapshot={"status": "running"})
+        for expected in (0, [1], {"running": True}):
+            with pytest.raises(ValidationError):
+                await workflows.update_workflow_state(
+                    workflow_name="wf",
+                    run_id="guarded",
+                    updates={"status": "success"},
+                    expected_status=expected,  # type: ignore[arg-type]
+                )
+        assert await workflows.load_workflow_snapshot(workflow_name="wf", run_id="guarded") == {"status": "running"}
+
 
 class ScoresValues:
     @pytest.fixture
@@ -231,3 +243,22 @@ class ObservabilityValues:
             with pytest.raises(ValidationError):
                 await observability.prune(retention=retention)  # type: ignore[arg-type]
         assert await observability.get_span(trace_id=span.trace_id, span_id=span.span_id) is not None
+
+
+class AgentsValues:
+    @pytest.fixture
+    async def agents(self, backend: Any) -> AgentsStorage:
+        store: AgentsStorage = await backend.get_store("agents")
+        return store
+
+    async def test_wrong_typed_fields_are_rejected_not_coerced(self, agents: AgentsStorage) -> None:
+        agent = await agents.create(agent=sample_agent(metadata={"v": 1}))
+        for bad in ({"author_id": 500}, {"author_id": b"bytes"}, {"visibility": ["x"]}, {"active_version_id": 0},
+                    {"status": "gone"}, {"metadata": {"when": datetime(2026, 1, 1, tzinfo=UTC)}}):  # fmt: skip
+            with pytest.raises(ValidationError):
+                await agents.update(id=agent.id, **bad)
+        assert await agents.get_by_id(id=agent.id) == agent
+        for config in ({"instructions": float("nan")}, {"model": {"provider": b"x"}}, {"tools": {1: "x"}}):
+            with pytest.raises(ValidationError):
+                await agents.create_version(agent_id=agent.id, config=config)
+        assert await agents.count_versions(agent_id=agent.id) == 1
