@@ -6,9 +6,11 @@ import contextlib
 import functools
 import gc
 import math
+import operator
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from itertools import repeat
 from typing import Any, TypeVar
 
 import msgspec
@@ -29,55 +31,34 @@ _DECODER = msgspec.json.Decoder()
 
 # ---------------------------------------------------------------- the value contract
 # Payloads (metadata, content, snapshots, span attributes, ...) are JSON values: objects with string
-# keys, arrays (a tuple is taken as an array), strings, booleans, null, integers in the signed 64-bit
-# range and finite floats, nested at most MAX_JSON_DEPTH deep. No string anywhere (ids and text
-# fields included) holds a NUL character or a lone surrogate: PostgreSQL cannot store NUL in text or
-# jsonb, and a lone surrogate is not UTF-8. Everything else is a ValidationError naming the path.
+# keys, arrays (a tuple is taken as an array), strings, booleans, null, integers (of any size: every
+# backend keeps them exactly; metadata filter values stay within 64 bits) and finite floats, nested
+# at most MAX_JSON_DEPTH deep. No string anywhere (ids and text fields included) holds a NUL
+# character or a lone surrogate: PostgreSQL cannot store NUL in text or jsonb, and a lone surrogate
+# is not UTF-8. Everything else is a ValidationError naming the path.
 MAX_JSON_DEPTH = 500  # deterministic, and below what msgspec, SQLite's JSON (1000) and jsonb handle
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-# One pass in C (bytes.translate) maps digits to "0", "[" and "{" to "[", the rest to " ": 19 zeros in
-# a row flag a number that may not fit 64 bits; the "[" count bounds how deep anything can nest.
-_SHAPE = bytes(48 if 48 <= b <= 57 else 91 if b in (91, 123) else 32 for b in range(256))
-_LONG_RUN = b"0" * 19
 
 
 def _suspicious(encoded: bytes) -> bool:
-    """What the JSON text alone can flag cheaply (it may be inside a string: the walk decides). Only
-    text with more brackets than MAX_JSON_DEPTH can hide a value nested too deep."""
-    if b"\\u0000" in encoded:
-        return True
-    shape = encoded.translate(_SHAPE)
-    return _LONG_RUN in shape or shape.count(b"[") > MAX_JSON_DEPTH
+    """What the JSON text alone can flag cheaply (it may be inside a string: the walk decides): a NUL,
+    or more brackets than MAX_JSON_DEPTH (only then can a value be nested too deep)."""
+    return b"\\u0000" in encoded or _brackets(encoded) > MAX_JSON_DEPTH
 
 
-def _too_deep(value: object) -> bool:
-    """Whether a record's payload fields nest containers more than MAX_JSON_DEPTH deep (a walk over
-    containers only, no recursion)."""
-    fields = _payload_fields(type(value)) if isinstance(value, msgspec.Struct) else ()
-    stack: list[tuple[object, int]] = [(getattr(value, f), 1) for f in fields]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list | tuple))
-        elif isinstance(item, list | tuple):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list | tuple))
-    return False
+def _brackets(encoded: bytes) -> int:
+    return encoded.count(b"[") + encoded.count(b"{")
 
 
-@functools.cache
-def _payload_fields(cls: type[msgspec.Struct]) -> tuple[str, ...]:
-    """The fields of a record that hold free-form JSON (typed ``Any``, ``dict`` or ``list``)."""
-    info = msgspec.inspect.type_info(cls)
-    assert isinstance(info, msgspec.inspect.StructType)
-    payload = (msgspec.inspect.AnyType, msgspec.inspect.DictType, msgspec.inspect.ListType)
-    names = []
-    for f in info.fields:
-        options = f.type.types if isinstance(f.type, msgspec.inspect.UnionType) else (f.type,)
-        if any(isinstance(o, payload) for o in options):
-            names.append(f.name)
-    return tuple(names)
+_RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _too_deep(encoded_batch: bytes) -> bool:
+    """Whether a record of an encoded batch may nest more than MAX_JSON_DEPTH deep: only one with more
+    brackets than that can. Each record's raw JSON is sliced out and counted, every step a C loop."""
+    texts = list(map(bytes, _RAW_ITEMS.decode(encoded_batch)))
+    counts = map(operator.add, map(bytes.count, texts, repeat(b"[")), map(bytes.count, texts, repeat(b"{")))
+    return max(counts, default=0) > MAX_JSON_DEPTH
 
 
 def check_text(value: str, path: str) -> str:
@@ -99,8 +80,7 @@ def _explain(value: object, path: str, depth: int) -> None:
     if isinstance(value, str):
         check_text(value, path)
     elif isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise ValidationError(f"{path}: {value} is outside the 64-bit integer range", status="INVALID_JSON")
+        pass
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValidationError(f"{path}: {value} is not a finite number", status="INVALID_JSON")
@@ -132,6 +112,35 @@ def check_json(value: object, path: str) -> Any:
     if _suspicious(encoded) or decoded != value:  # NaN, bytes, datetime, sets, int keys... change on the way
         _explain(value, path, 0)
     return decoded
+
+
+def check_json_items(values: list[Any], path: str) -> None:
+    """The value contract over many independent values at once (a column of a batch): one JSON round
+    trip in C for all of them; a walk only to name the bad one."""
+    try:
+        encoded = _ENCODER.encode(values)
+        with _gc_paused():  # thousands of new containers, no cycles
+            clean = _DECODER.decode(encoded) == values and b"\\u0000" not in encoded
+        clean = clean and not (_brackets(encoded) > MAX_JSON_DEPTH and _too_deep(encoded))
+    except (TypeError, ValueError, RecursionError, msgspec.EncodeError):
+        clean = False
+    if not clean:
+        for i, value in enumerate(values):
+            _explain(value, f"{path}[{i}]", 0)
+
+
+def check_texts(values: list[str | None], path: str) -> None:
+    """No NUL and no lone surrogate in a column of strings (one pass in C, a search only on failure)."""
+    joined = "\x01".join(v for v in values if v is not None)
+    try:
+        joined.encode("utf-8")
+        if "\x00" not in joined:
+            return
+    except UnicodeEncodeError:
+        pass
+    for i, value in enumerate(values):
+        if value is not None:
+            check_text(value, f"{path}[{i}]")
 
 
 def _check_record(record: msgspec.Struct, original: object, encoded: bytes, what: str) -> None:
@@ -252,10 +261,9 @@ def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
                     chunk = values[i : i + _CHUNK]
                     encoded = _ENCODER.encode(chunk)
                     decoded = decoder.decode(encoded)
-                    shape = encoded.translate(_SHAPE)
-                    suspicious = b"\\u0000" in encoded or _LONG_RUN in shape
-                    if shape.count(b"[") > MAX_JSON_DEPTH:  # many records: only a walk tells if one is too deep
-                        suspicious = suspicious or any(_too_deep(v) for v in chunk)
+                    suspicious = b"\\u0000" in encoded
+                    if not suspicious and _brackets(encoded) > MAX_JSON_DEPTH:  # many records: count each
+                        suspicious = _too_deep(encoded)
                     if suspicious or decoded != list(chunk):
                         decoded = [coerce(cls, v, what) for v in chunk]
                     out += decoded
@@ -272,12 +280,12 @@ MAX_ID_BYTES = 256  # every backend keys and indexes an id of this size (DynamoD
 
 def require_id(value: object, name: str) -> str:
     """An id: a non-blank string of at most MAX_ID_BYTES UTF-8 bytes, without NUL or lone surrogates."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value or value.isspace():
         raise ValidationError(f"{name} must be a non-empty string, got {value!r:.80}", status=f"INVALID_{name}")
-    if len(value) > MAX_ID_BYTES // 4 and len(check_text(value, name).encode()) > MAX_ID_BYTES:
-        raise ValidationError(f"{name} is longer than {MAX_ID_BYTES} UTF-8 bytes", status=f"INVALID_{name}")
-    if "\x00" in value or not value.isascii():
+    if "\x00" in value or len(value) > MAX_ID_BYTES // 4 or not value.isascii():  # short ASCII ids skip the rest
         check_text(value, name)
+        if len(value.encode()) > MAX_ID_BYTES:
+            raise ValidationError(f"{name} is longer than {MAX_ID_BYTES} UTF-8 bytes", status=f"INVALID_{name}")
     return value
 
 
@@ -292,8 +300,14 @@ def optional_text(value: object, name: str) -> str | None:
 
 def require_ids(values: object, name: str) -> list[str]:
     if isinstance(values, str) or not isinstance(values, Sequence):
-        raise ValidationError(f"{name} must be a sequence of non-empty strings, got {values!r}")
-    return [require_id(v, name) for v in values]
+        raise ValidationError(f"{name} must be a sequence of non-empty strings, got {values!r:.80}")
+    ids = list(values)
+    # The common case in a few C passes: short non-blank ASCII strings without NUL.
+    if set(map(type, ids)) <= {str} and all(ids) and max(map(len, ids), default=0) <= MAX_ID_BYTES // 4:
+        joined = "\x01".join(ids)
+        if joined.isascii() and "\x00" not in joined and not any(map(str.isspace, ids)):
+            return ids
+    return [require_id(v, name) for v in ids]
 
 
 def is_filter_key(key: object) -> bool:
@@ -325,7 +339,9 @@ def check_scalar_filter(metadata: Mapping[str, object] | None) -> dict[str, Scal
                 f"Invalid metadata filter value for key {key!r}: {value!r} (must be a str, number, bool or None)",
                 status="INVALID_METADATA_VALUE",
             )
-        _explain(value, f"metadata filter {key!r}", 0)  # finite, 64-bit, no NUL: what a value may be
+        _explain(value, f"metadata filter {key!r}", 0)  # finite, no NUL: what a value may be
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            raise ValidationError(f"Invalid metadata filter value for key {key!r}: {value} is outside 64 bits")
         checked[key] = value
     return checked
 

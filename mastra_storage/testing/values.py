@@ -2,7 +2,7 @@
 gives it back equal; every invalid value is a ``ValidationError`` and leaves nothing written.
 
 Payloads are JSON values — objects with string keys, arrays (a tuple is taken as an array), strings,
-booleans, null, integers in the signed 64-bit range, finite floats — nested at most 64 deep. No
+booleans, null, integers (any size), finite floats — nested at most 64 deep. No
 string holds NUL or a lone surrogate; ids are at most 256 UTF-8 bytes; timestamps are in the years
 1000-9999. Numbers compare by value (``1.0`` may read back as ``1``).
 
@@ -27,7 +27,7 @@ from ..errors import ValidationError
 from ..types import Message, StorageThread
 from .samples import sample_agent, sample_score, sample_span, sample_thread, uid
 
-INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.integers(min_value=2**63, max_value=2**80)
 TEXT = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=20)
 SCALARS = st.none() | st.booleans() | INT64 | st.floats(allow_nan=False, allow_infinity=False) | TEXT
 JSON_VALUES = st.recursive(
@@ -47,7 +47,7 @@ BAD_LEAVES = st.sampled_from(
     [
         float("nan"), float("inf"), float("-inf"), b"bytes", datetime(2026, 1, 1, tzinfo=UTC), Decimal("1.5"),
         uuid.UUID(int=1), {1, 2}, frozenset({"a"}), object(), "NUL\x00inside", "lone \ud800 surrogate",
-        2**64, -(2**63) - 1, {1: "int key"}, {"ok": {("tuple", "key"): 1}}, _deep(MAX_JSON_DEPTH + 5),
+        {1: "int key"}, {"ok": {("tuple", "key"): 1}}, _deep(MAX_JSON_DEPTH + 5),
     ]
 )  # fmt: skip
 # A bad value alone, or hidden somewhere inside an otherwise valid object.
