@@ -22,8 +22,8 @@ services-stop:
 	scripts/services.sh stop
 
 lint: install
-	$(PY) -m ruff check mastra_storage tests benchmarks
-	$(PY) -m ruff format --check mastra_storage tests benchmarks
+	$(PY) -m ruff check mastra_storage tests benchmarks examples
+	$(PY) -m ruff format --check mastra_storage tests benchmarks examples
 	$(PY) -m mypy
 
 test: lint services
