@@ -1,0 +1,1 @@
+"""Integrations with agent frameworks; each imports its framework lazily (see its module)."""
