@@ -85,6 +85,15 @@ def _json(value: Any) -> Any:
     return value
 
 
+def _plain(attributes: Any) -> Mapping[str, Any]:
+    """The SDK's BoundedAttributes as the dict it wraps (reading it as a generic Mapping costs a
+    Python call per key, most of a span's mapping time); anything else as it is."""
+    if attributes is None:
+        return {}
+    inner = getattr(attributes, "_dict", None)
+    return inner if isinstance(inner, dict) else attributes
+
+
 def _when(nanos: int | None) -> datetime | None:
     # Whole milliseconds already (what the store keeps), so the record has nothing to normalize.
     return None if nanos is None else datetime.fromtimestamp(nanos // 1_000_000 / 1000, UTC)
@@ -101,8 +110,8 @@ def _parsed(text: Any) -> Any:
 
 def to_span_record(span: ReadableSpan) -> SpanRecord:
     """One OpenTelemetry span as a Mastra span record (see the module docstring for the mapping)."""
-    attrs = {key: _json(value) for key, value in (span.attributes or {}).items()}
-    resource = span.resource.attributes if span.resource is not None else {}
+    attrs = {key: _json(value) for key, value in _plain(span.attributes).items()}
+    resource = _plain(span.resource.attributes) if span.resource is not None else {}
     operation = attrs.get("gen_ai.operation.name")
     span_type = _SPAN_TYPES.get(str(operation), "workflow_step" if "workflow.step" in attrs else "generic")
     entity_type = entity_id = entity_name = None
@@ -123,7 +132,7 @@ def to_span_record(span: ReadableSpan) -> SpanRecord:
             attrs["usage"] = usage
     events: list[dict[str, Any]] = [
         {"name": e.name, "timestamp": (_when(e.timestamp) or datetime.now(UTC)).isoformat(),
-         "attributes": {k: _json(v) for k, v in (e.attributes or {}).items()}}
+         "attributes": {k: _json(v) for k, v in _plain(e.attributes).items()}}
         for e in span.events
     ]  # fmt: skip
     error = None
@@ -140,7 +149,7 @@ def to_span_record(span: ReadableSpan) -> SpanRecord:
     assert context is not None  # every recorded span has one
     links = [
         {"traceId": format(link.context.trace_id, "032x"), "spanId": format(link.context.span_id, "016x"),
-         "attributes": {k: _json(v) for k, v in (link.attributes or {}).items()}}
+         "attributes": {k: _json(v) for k, v in _plain(link.attributes).items()}}
         for link in span.links
     ]  # fmt: skip
     return SpanRecord(
