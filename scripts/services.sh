@@ -66,9 +66,12 @@ dynamodb_start() {
   fi
   echo "services: starting DynamoDB Local on port $DYNAMODB_PORT"
   # java itself is the background job, so the pid file names the server and `stop` can end it.
+  # Started from its own directory: DynamoDB Local writes dynamodb-local-metadata.json where it runs.
+  cd "$DYNAMODB_DIR"
   nohup java -Djava.library.path="$emulator/DynamoDBLocal_lib" -jar "$emulator/DynamoDBLocal.jar" \
     -inMemory -sharedDb -disableTelemetry -port "$DYNAMODB_PORT" >"$DYNAMODB_DIR/server.log" 2>&1 &
   echo $! >"$DYNAMODB_DIR/server.pid"
+  cd - >/dev/null
   for _ in $(seq 1 120); do
     dynamodb_up && return
     sleep 0.25
