@@ -26,7 +26,7 @@ Needs ``pip install mastra-storage[fastapi]``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from .composite import MastraStorage
@@ -70,41 +70,21 @@ def _storage(request: Request) -> MastraStorage:
     return storage
 
 
-async def _domain(request: Request, name: str) -> Any:
-    store = await _storage(request).get_store(name)
-    if store is None:
-        raise HTTPException(status_code=503, detail=f"the {name} storage domain is disabled")
-    return store
+def _domain(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """The dependency that gives an endpoint the store serving ``name`` (503 when it is disabled)."""
 
+    async def dependency(request: Request) -> Any:
+        store = await _storage(request).get_store(name)
+        if store is None:
+            raise HTTPException(status_code=503, detail=f"the {name} storage domain is disabled")
+        return store
 
-async def _memory(request: Request) -> MemoryStorage:
-    store: MemoryStorage = await _domain(request, "memory")
-    return store
-
-
-async def _workflows(request: Request) -> WorkflowsStorage:
-    store: WorkflowsStorage = await _domain(request, "workflows")
-    return store
-
-
-async def _scores(request: Request) -> ScoresStorage:
-    store: ScoresStorage = await _domain(request, "scores")
-    return store
-
-
-async def _observability(request: Request) -> ObservabilityStorage:
-    store: ObservabilityStorage = await _domain(request, "observability")
-    return store
-
-
-async def _agents(request: Request) -> AgentsStorage:
-    store: AgentsStorage = await _domain(request, "agents")
-    return store
+    return dependency
 
 
 Storage = Annotated[MastraStorage, Depends(_storage)]
-Memory = Annotated[MemoryStorage, Depends(_memory)]
-Workflows = Annotated[WorkflowsStorage, Depends(_workflows)]
-Scores = Annotated[ScoresStorage, Depends(_scores)]
-Observability = Annotated[ObservabilityStorage, Depends(_observability)]
-Agents = Annotated[AgentsStorage, Depends(_agents)]
+Memory = Annotated[MemoryStorage, Depends(_domain("memory"))]
+Workflows = Annotated[WorkflowsStorage, Depends(_domain("workflows"))]
+Scores = Annotated[ScoresStorage, Depends(_domain("scores"))]
+Observability = Annotated[ObservabilityStorage, Depends(_domain("observability"))]
+Agents = Annotated[AgentsStorage, Depends(_domain("agents"))]

@@ -20,6 +20,7 @@ from mastra_storage.testing.samples import sample_span, sample_thread
 
 from .chdb_engine import chdb_path
 from .clickhouse_http_server import ClickhouseHttpStandIn
+from .loop_ticker import ticker
 
 
 @pytest.fixture
@@ -151,21 +152,9 @@ async def test_a_big_batch_leaves_the_event_loop_free(store: ClickhouseStore) ->
     batch = [sample_span(trace_id=f"big-{i // 10}") for i in range(20_000)]
     # The first insert of the process loads the driver's insert codecs (imports hold the GIL): once.
     await store.observability.batch_create_spans(spans=[sample_span()])
-    delays: list[float] = []
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        loop = asyncio.get_running_loop()
-        while not done.is_set():
-            start = loop.time()
-            await asyncio.sleep(0.001)
-            delays.append(loop.time() - start - 0.001)
-
-    tick = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    await store.observability.batch_create_spans(spans=batch)
-    done.set()
-    await tick
+    async with ticker() as delays:
+        await asyncio.sleep(0)
+        await store.observability.batch_create_spans(spans=batch)
     assert await _count(store) == 20_001
     assert max(delays) < 0.05, f"the loop was blocked for {max(delays) * 1000:.0f} ms"
 

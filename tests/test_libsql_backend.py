@@ -8,7 +8,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -39,6 +38,7 @@ from mastra_storage.libsql.local import LocalConnection
 from mastra_storage.testing.samples import sample_message, sample_span, sample_thread, timed_messages
 
 from .hrana_server import HranaStandIn
+from .loop_ticker import ticker
 
 
 def test_domain_classes_satisfy_the_protocols(tmp_path: Path) -> None:
@@ -63,20 +63,9 @@ async def test_event_loop_stays_responsive_while_writing(tmp_path: Path) -> None
     async with LibSQLStore(id="loop", url=f"file:{tmp_path / 'loop.db'}") as store:
         memory = store.memory
         thread = await memory.save_thread(thread=sample_thread())
-        delays: list[float] = []
-        done = asyncio.Event()
-
-        async def ticker() -> None:
-            while not done.is_set():
-                start = time.perf_counter()
-                await asyncio.sleep(0.001)
-                delays.append(time.perf_counter() - start - 0.001)
-
-        tick = asyncio.create_task(ticker())
-        for message in timed_messages(thread, 1000):
-            await memory.save_messages(messages=[message])
-        done.set()
-        await tick
+        async with ticker() as delays:
+            for message in timed_messages(thread, 1000):
+                await memory.save_messages(messages=[message])
         assert (await memory.list_messages(thread_id=thread.id, per_page=1)).total == 1000
         assert len(delays) > 20
         assert max(delays) < 0.03, f"the loop was blocked for {max(delays) * 1000:.1f} ms"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from opentelemetry.trace import Status, StatusCode
 
 from mastra_storage.libsql import LibSQLStore
 from mastra_storage.otel import StorageSpanExporter
+
+from .loop_ticker import ticker
 
 
 @pytest.fixture
@@ -99,27 +100,16 @@ async def longest_stall_while_tracing(exporter: SpanExporter) -> tuple[float, se
     while a ticker measures how long the loop is held up; returns (longest stall, trace ids)."""
     provider = provider_for(exporter, max_queue_size=20_000, schedule_delay_millis=50)
     tracer = provider.get_tracer("load")
-    delays: list[float] = []
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        while not done.is_set():
-            start = time.perf_counter()
-            await asyncio.sleep(0.001)
-            delays.append(time.perf_counter() - start - 0.001)
-
-    tick = asyncio.create_task(ticker())
     trace_ids = set()
-    for t in range(100):
-        with tracer.start_as_current_span(f"root {t}") as root:
-            trace_ids.add(format(root.get_span_context().trace_id, "032x"))
-            for i in range(99):
-                with tracer.start_as_current_span(f"child {i}", attributes={"i": i}):
-                    pass
-        await asyncio.sleep(0)  # the application goes on doing its own work
-    assert await asyncio.to_thread(provider.force_flush)
-    done.set()
-    await tick
+    async with ticker() as delays:
+        for t in range(100):
+            with tracer.start_as_current_span(f"root {t}") as root:
+                trace_ids.add(format(root.get_span_context().trace_id, "032x"))
+                for i in range(99):
+                    with tracer.start_as_current_span(f"child {i}", attributes={"i": i}):
+                        pass
+            await asyncio.sleep(0)  # the application goes on doing its own work
+        assert await asyncio.to_thread(provider.force_flush)
     await asyncio.to_thread(provider.shutdown)
     return max(delays), trace_ids
 
