@@ -10,7 +10,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mastra_storage.clickhouse import ClickhouseStore
-from mastra_storage.testing import ObservabilityConformance, ObservabilityValues, ScoresConformance, ScoresValues
+from mastra_storage.testing import (
+    ObservabilityConformance,
+    ObservabilityValues,
+    ScoresConformance,
+    ScoresValues,
+    TraceFilterValues,
+)
 
 from .chdb_engine import chdb_path
 from .clickhouse_http_server import ClickhouseHttpStandIn
@@ -31,7 +37,7 @@ async def backend(
     await store.close()
 
 
-class TestObservability(ObservabilityConformance, ObservabilityValues):
+class TestObservability(ObservabilityConformance, ObservabilityValues, TraceFilterValues):
     pass
 
 

@@ -18,6 +18,7 @@ from mastra_storage.testing import (
     ObservabilityValues,
     ScoresConformance,
     ScoresValues,
+    TraceFilterValues,
     WorkflowsConformance,
     WorkflowsValues,
 )
@@ -72,7 +73,7 @@ class TestScores(ScoresConformance, ScoresValues):
     pass
 
 
-class TestObservability(ObservabilityConformance, ObservabilityValues):
+class TestObservability(ObservabilityConformance, ObservabilityValues, TraceFilterValues):
     pass
 
 

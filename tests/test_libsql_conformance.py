@@ -19,6 +19,7 @@ from mastra_storage.testing import (
     ObservabilityValues,
     ScoresConformance,
     ScoresValues,
+    TraceFilterValues,
     WorkflowsConformance,
     WorkflowsValues,
 )
@@ -51,7 +52,7 @@ class TestScores(ScoresConformance, ScoresValues):
     pass
 
 
-class TestObservability(ObservabilityConformance, ObservabilityValues):
+class TestObservability(ObservabilityConformance, ObservabilityValues, TraceFilterValues):
     pass
 
 

@@ -17,6 +17,7 @@ from mastra_storage.testing import (
     ObservabilityValues,
     ScoresConformance,
     ScoresValues,
+    TraceFilterValues,
     WorkflowsConformance,
     WorkflowsValues,
 )
@@ -61,7 +62,7 @@ class TestScores(ScoresConformance, ScoresValues):
     pass
 
 
-class TestObservability(ObservabilityConformance, ObservabilityValues):
+class TestObservability(ObservabilityConformance, ObservabilityValues, TraceFilterValues):
     pass
 
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from .._base import operation
-from .._codec import dumps, later_than, utc_now
+from .._codec import later_than, utc_now
 from .._record_rules import (
     TRACE_EQUALITY_FILTERS,
     check_span_changes,
@@ -45,6 +45,27 @@ def _range(column: str, rng: DateRange | None, name: str, params: dict[str, Any]
         params[f"{name}_end"] = rng.end
         clauses.append(f"`{column}` {'<' if rng.end_exclusive else '<='} {{{name}_end:DateTime64(3, 'UTC')}}")
     return clauses
+
+
+def _json_equals(column: str, name: str, key: str, value: object, params: dict[str, Any]) -> str:
+    """A metadata filter compared by value, as every backend does: strings exactly, numbers by value
+    (``1`` matches ``1.0``), booleans only as booleans, ``None`` only where the key holds null."""
+    doc, k = f"ifNull(`{column}`, '')", f"{{{name}_k:String}}"
+    params[f"{name}_k"] = key
+    kind = f"JSONType({doc}, {k})"
+    if value is None:
+        return f"(JSONHas({doc}, {k}) AND {kind} = 'Null')"
+    if isinstance(value, bool):
+        params[f"{name}_v"] = value
+        return f"({kind} = 'Bool' AND JSONExtractBool({doc}, {k}) = {{{name}_v:Bool}})"
+    if isinstance(value, int | float):
+        params[f"{name}_v"] = float(value)
+        params[f"{name}_i"] = int(value) if float(value).is_integer() and abs(value) < 2**63 else 0
+        exact = f"({kind} IN ('Int64', 'UInt64') AND JSONExtractInt({doc}, {k}) = {{{name}_i:Int64}}"
+        exact += f" AND {{{name}_v:Float64}} = {{{name}_i:Int64}})" if isinstance(value, float) else ")"
+        return f"({exact} OR ({kind} = 'Double' AND JSONExtractFloat({doc}, {k}) = {{{name}_v:Float64}}))"
+    params[f"{name}_v"] = value
+    return f"({kind} = 'String' AND JSONExtractString({doc}, {k}) = {{{name}_v:String}})"
 
 
 class ObservabilityStorageClickhouse(ClickhouseDomain):
@@ -170,9 +191,7 @@ class ObservabilityStorageClickhouse(ClickhouseDomain):
             clauses.append(f"`traceId` {'IN' if f.has_child_error else 'NOT IN'} ({errored})")
         for col, values in (("metadata", f.metadata), ("scope", f.scope)):
             for i, (key, value) in enumerate(check_scalar_filter(values).items()):
-                # Type-exact: the stored JSON text of the value must equal the filter's.
-                params[f"{col}_k{i}"], params[f"{col}_v{i}"] = key, dumps(value)
-                clauses.append(f"JSONExtractRaw(ifNull(`{col}`, ''), {{{col}_k{i}:String}}) = {{{col}_v{i}:String}}")
+                clauses.append(_json_equals(col, f"{col}_{i}", key, value, params))
         if f.tags:
             params["tags"] = f.tags
             clauses.append("hasAll(JSONExtract(ifNull(`tags`, '[]'), 'Array(String)'), {tags:Array(String)})")

@@ -21,7 +21,14 @@ from .composite import CompositeConformance
 from .memory import MemoryConformance
 from .observability import ObservabilityConformance
 from .scores import ScoresConformance
-from .values import AgentsValues, MemoryValues, ObservabilityValues, ScoresValues, WorkflowsValues
+from .values import (
+    AgentsValues,
+    MemoryValues,
+    ObservabilityValues,
+    ScoresValues,
+    TraceFilterValues,
+    WorkflowsValues,
+)
 from .workflows import WorkflowsConformance
 
 __all__ = [
@@ -34,6 +41,7 @@ __all__ = [
     "ObservabilityValues",
     "ScoresConformance",
     "ScoresValues",
+    "TraceFilterValues",
     "WorkflowsConformance",
     "WorkflowsValues",
 ]

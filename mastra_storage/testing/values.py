@@ -262,3 +262,29 @@ class AgentsValues:
             with pytest.raises(ValidationError):
                 await agents.create_version(agent_id=agent.id, config=config)
         assert await agents.count_versions(agent_id=agent.id) == 1
+
+
+class TraceFilterValues:
+    """Metadata filters on traces compare values the same way on every backend: strings exactly
+    (newlines and control characters included), numbers by value, booleans never as numbers, and
+    ``None`` only where the key holds null."""
+
+    @pytest.fixture
+    async def observability(self, backend: Any) -> ObservabilityStorage:
+        store: ObservabilityStorage = await backend.get_store("observability")
+        return store
+
+    async def test_metadata_filters_compare_values(self, observability: ObservabilityStorage) -> None:
+        tenant = uid("tenant")
+        root = sample_span(metadata={"tenant": tenant, "s": 'line\nnext\u0001"q"', "n": 1.0, "b": True, "z": None})
+        await observability.create_span(span=root)
+
+        async def hits(**metadata: Any) -> int:
+            found = await observability.list_traces(filters={"metadata": {"tenant": tenant, **metadata}})
+            return len(found.spans)
+
+        assert await hits() == 1
+        assert await hits(s='line\nnext\u0001"q"') == 1 and await hits(s="line") == 0
+        assert await hits(n=1) == 1 and await hits(n=1.0) == 1 and await hits(n=2) == 0 and await hits(n="1") == 0
+        assert await hits(b=True) == 1 and await hits(b=1) == 0 and await hits(b="true") == 0
+        assert await hits(z=None) == 1 and await hits(missing=None) == 0 and await hits(z=0) == 0
