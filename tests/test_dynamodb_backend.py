@@ -440,3 +440,18 @@ async def test_a_selective_filter_costs_a_few_queries(store: DynamoDBStore) -> N
     found = await store.memory.list_messages(thread_id=thread.id, metadata={"n": 17})
     assert [m.id for m in found.messages] == [messages[17].id] and found.total == 1
     assert sent["Query"] <= 5  # pages evaluating 100, 400, then the rest; one COUNT
+
+
+async def test_ids_that_make_a_key_too_long_are_a_validation_error() -> None:
+    """Escaping triples '#', so two 256-byte ids of them pass the id rule but not DynamoDB's 1,024-byte
+    sort key: refused up front, nothing written."""
+    table = new_table()
+    async with _store(table, create_table=True) as store:
+        trace, span = "#" * 256, "%" * 256
+        with pytest.raises(ValidationError) as err:
+            await store.observability.create_span(span=sample_span(trace_id=trace, span_id=span))
+        assert "limit" in str(err.value)
+        assert await store.observability.get_trace(trace_id=trace) is None
+        await store.observability.create_span(span=sample_span(trace_id="#" * 100, span_id="%" * 100))
+        await store.dangerously_clear_all()
+    await drop_table(table)

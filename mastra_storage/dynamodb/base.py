@@ -15,7 +15,7 @@ from .._sql.pagination import Window
 from .._validate import coerce
 from ..errors import BackendError, ConflictError, ValidationError
 from ..types import PruneResult, TtlConfig
-from .connection import ConditionFailed, Connection, DynamoSettings, Item, backoff, gather_all
+from .connection import ConditionFailed, Connection, DynamoSettings, Item, backoff, check_key_sizes, gather_all
 from .items import Expr, compress, expired, keys_of, millis, n, now_seconds, pack, payloads, s
 from .table import ensure_table
 
@@ -298,6 +298,7 @@ async def optimistic(attempt: Callable[[], Awaitable[R]]) -> R:
 
 def put(item: Item, condition: str | None = None, values: Mapping[str, Any] | None = None) -> Item:
     """A Put action of TransactWriteItems."""
+    check_key_sizes(item, item.get("e", {}).get("S", "record"))
     action: Item = {"Item": item}
     if condition is not None:
         action["ConditionExpression"] = condition

@@ -28,6 +28,23 @@ BATCH_GET = 100  # the service's BatchGetItem limit
 MAX_ATTEMPTS = 8
 
 
+# DynamoDB's key limits (table and GSI keys alike): 2,048 bytes for a partition key, 1,024 for a sort
+# key. Ids are at most 256 bytes, but escaping '#'/'%' triples them and some keys hold two ids.
+_KEY_LIMITS = {"pk": 2048, "sk": 1024, **{f"gsi{i}pk": 2048 for i in range(1, 5)},
+               **{f"gsi{i}sk": 1024 for i in range(1, 5)}}  # fmt: skip
+
+
+def check_key_sizes(item: Item, entity: str) -> None:
+    """A ValidationError, before anything is written, for a key DynamoDB would refuse."""
+    for name, limit in _KEY_LIMITS.items():
+        value = item.get(name)
+        if value is not None and len(value["S"].encode()) > limit:
+            raise ValidationError(
+                f"{entity}: its ids make the DynamoDB key {name} {len(value['S'].encode())} bytes (limit {limit}); "
+                "ids full of '#' or '%' take three bytes per such character in a key"
+            )
+
+
 def backoff(attempt: int) -> float:
     """Full-jitter exponential backoff (AWS's recommendation), 25 ms doubling, capped at 1 s."""
     return random.uniform(0, min(1.0, 0.025 * 2**attempt))
@@ -227,6 +244,8 @@ class Connection:
         """Puts and deletes, 25 per BatchWriteItem, retrying ``UnprocessedItems`` with backoff.
 
         Not atomic across items: each request is applied item by item, and a retry finishes the rest."""
+        for item in puts:
+            check_key_sizes(item, item.get("e", {}).get("S", "record"))
         requests = [{"PutRequest": {"Item": item}} for item in puts]
         unique_deletes = {(k["pk"]["S"], k["sk"]["S"]): k for k in deletes}
         requests += [{"DeleteRequest": {"Key": key}} for key in unique_deletes.values()]

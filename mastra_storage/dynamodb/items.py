@@ -19,7 +19,7 @@ from typing import Any
 from .._codec import iso, to_utc_ms
 from .._validate import is_filter_key
 from ..errors import ValidationError
-from .connection import Connection, Item
+from .connection import Connection, Item, check_key_sizes
 
 COMPRESS_OVER = 16 * 1024  # smaller payloads are stored as they are: zlib would cost more than it saves
 OFF_LOOP_OVER = 128 * 1024  # larger payloads are compressed on a worker thread
@@ -94,6 +94,7 @@ def pack(pk: str, sk: str, entity: str, body: bytes, compressed: bool, extra: Ma
     """The main item (first) and its part items for a payload; ``extra`` goes on every one of them
     (the TTL attribute, so parts expire with their record)."""
     attrs: Item = {"pk": s(pk), "sk": s(sk), "e": s(entity), **extra}
+    check_key_sizes(attrs, entity)
     if compressed:
         attrs["z"] = n(1)
     if len(body) <= PART_BYTES:
