@@ -278,14 +278,23 @@ def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
 MAX_ID_BYTES = 256  # every backend keys and indexes an id of this size (DynamoDB keys, PostgreSQL btrees)
 
 
+def id_size(value: str) -> int:
+    """An id's size as every backend must hold it: UTF-8 bytes, '#' and '%' counting three (DynamoDB
+    escapes them inside its keys), so an id that fits one backend fits all of them."""
+    return len(value.encode()) + 2 * (value.count("#") + value.count("%"))
+
+
 def require_id(value: object, name: str) -> str:
-    """An id: a non-blank string of at most MAX_ID_BYTES UTF-8 bytes, without NUL or lone surrogates."""
+    """An id: a non-blank string of at most MAX_ID_BYTES (see ``id_size``), without NUL or lone surrogates."""
     if not isinstance(value, str) or not value or value.isspace():
         raise ValidationError(f"{name} must be a non-empty string, got {value!r:.80}", status=f"INVALID_{name}")
     if "\x00" in value or len(value) > MAX_ID_BYTES // 4 or not value.isascii():  # short ASCII ids skip the rest
         check_text(value, name)
-        if len(value.encode()) > MAX_ID_BYTES:
-            raise ValidationError(f"{name} is longer than {MAX_ID_BYTES} UTF-8 bytes", status=f"INVALID_{name}")
+        if id_size(value) > MAX_ID_BYTES:
+            raise ValidationError(
+                f"{name} is longer than {MAX_ID_BYTES} bytes (UTF-8, '#' and '%' counting three)",
+                status=f"INVALID_{name}",
+            )
     return value
 
 
