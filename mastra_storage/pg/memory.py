@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from .._base import operation
-from .._codec import new_id, utc_now
+from .._codec import dumps, new_id, utc_now
 from .._memory_rules import (
-    apply_thread_update,
     apply_update,
     check_includes,
     check_messages,
@@ -21,7 +20,6 @@ from .._memory_rules import (
     clone_plan,
     in_range,
     list_result,
-    updated_resource,
 )
 from .._sql.pagination import window
 from .._sql.params import Params, where
@@ -122,6 +120,18 @@ class MemoryPG(PGDomain):
             '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ"'
         )
 
+    def _update_resource_sql(self) -> str:
+        now = "$4::timestamp"
+        return (
+            f"INSERT INTO {self.t('mastra_resources')} AS r "
+            '(id, "workingMemory", metadata, "createdAt", "createdAtZ", "updatedAt", "updatedAtZ") '
+            f"VALUES ($1, $2, COALESCE($3::jsonb, '{{}}'::jsonb), {now}, {now} AT TIME ZONE 'UTC', {now}, "
+            f"{now} AT TIME ZONE 'UTC') "
+            'ON CONFLICT (id) DO UPDATE SET "workingMemory" = COALESCE($2, r."workingMemory"), '
+            "metadata = COALESCE(r.metadata, '{}'::jsonb) || COALESCE($3::jsonb, '{}'::jsonb), "
+            f"{bump('updatedAt', now, 'r')} RETURNING {RESOURCE.select_from('r')}"
+        )
+
     def _bump_threads(self) -> str:
         """Bumps ``updatedAt`` of the threads in ``$1`` (a text[]) to ``$2`` or just past it."""
         return f"UPDATE {self.t('mastra_threads')} SET {bump('updatedAt', '$2')} WHERE id = ANY($1::text[])"
@@ -151,19 +161,17 @@ class MemoryPG(PGDomain):
         self, *, id: str, title: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> StorageThread:
         patch = check_thread_update(id, title, metadata)
-
-        async def body(conn: Any) -> StorageThread:
-            rows = await conn.fetch(
-                f"SELECT {THREAD.select} FROM {self.t('mastra_threads')} WHERE id = $1 FOR UPDATE", id
-            )
-            if not rows:
-                raise NotFoundError(f"Thread {id} not found", details={"status": 404, "threadId": id})
-            thread = THREAD.decode(rows[0])
-            apply_thread_update(thread, title, patch)
-            await conn.execute(self._upsert_thread(), *THREAD.params(thread))
-            return thread
-
-        return await self.transaction(body)
+        # One statement, atomic on its own: the title replaced when given, metadata merged shallowly.
+        t, now = self.t("mastra_threads"), "$4::timestamp"
+        rows = await self.fetch(
+            f"UPDATE {t} AS r SET title = COALESCE($2, r.title), "
+            "metadata = COALESCE(r.metadata, '{}'::jsonb) || COALESCE($3::jsonb, '{}'::jsonb), "
+            f"{bump('updatedAt', now, 'r')} WHERE id = $1 RETURNING {THREAD.select_from('r')}",
+            id, title, dumps(patch) if patch is not None else None, utc_now().replace(tzinfo=None),
+        )  # fmt: skip
+        if not rows:
+            raise NotFoundError(f"Thread {id} not found", details={"status": 404, "threadId": id})
+        return THREAD.decode(rows[0])
 
     @operation
     async def delete_thread(self, *, thread_id: str) -> None:
@@ -513,14 +521,10 @@ class MemoryPG(PGDomain):
         self, *, resource_id: str, working_memory: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> StorageResource:
         patch = check_resource_update(resource_id, working_memory, metadata)
-        table = self.t("mastra_resources")
-
-        async def body(conn: Any) -> StorageResource:
-            # Lock the row, or (if it is missing) the id, so concurrent updates of one resource queue up.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{table}:{resource_id}")
-            rows = await conn.fetch(f"SELECT {RESOURCE.select} FROM {table} WHERE id = $1", resource_id)
-            res = updated_resource(RESOURCE.decode(rows[0]) if rows else None, resource_id, working_memory, patch)
-            await conn.execute(self._upsert_resource(), *RESOURCE.params(res))
-            return res
-
-        return await self.transaction(body)
+        # One statement, atomic on its own: insert, or merge into the row (working memory replaced
+        # when given, metadata merged shallowly with ||, updatedAt strictly later).
+        rows = await self.fetch(
+            self._update_resource_sql(), resource_id, working_memory, dumps(patch) if patch is not None else None,
+            utc_now().replace(tzinfo=None),
+        )  # fmt: skip
+        return RESOURCE.decode(rows[0])

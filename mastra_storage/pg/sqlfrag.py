@@ -40,8 +40,10 @@ def date_range(column: str, rng: DateRange | None, p: Params) -> list[str]:
     return clauses
 
 
-def bump(column: str, now: str) -> str:
+def bump(column: str, now: str, alias: str = "") -> str:
     """SET clauses moving a timestamp column (and its Z companion) to now, or 1 ms past its old
-    value: strictly increasing. ``now`` is a placeholder bound to naive UTC."""
-    value = f"GREATEST({now}::timestamp, \"{column}\" + interval '1 millisecond')"
+    value: strictly increasing. ``now`` is a placeholder bound to naive UTC; ``alias`` qualifies the
+    old value (needed in ``ON CONFLICT DO UPDATE``)."""
+    old = f'{alias}."{column}"' if alias else f'"{column}"'
+    value = f"GREATEST({now}::timestamp, {old} + interval '1 millisecond')"
     return f'"{column}" = {value}, "{column}Z" = {value} AT TIME ZONE \'UTC\''
