@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -58,9 +57,12 @@ def new_id() -> str:
     with _RANDOM_LOCK:
         if not _RANDOM_POOL:
             _RANDOM_POOL.extend(os.urandom(4096))
-        raw = bytes(_RANDOM_POOL[-16:])
+        raw = _RANDOM_POOL[-16:]
         del _RANDOM_POOL[-16:]
-    return str(uuid.UUID(bytes=raw, version=4))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def from_iso(text: str) -> datetime:
