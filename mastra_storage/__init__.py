@@ -1,8 +1,10 @@
 """mastra-storage: an async-first storage SDK for AI agent runtimes, the Python counterpart of
 Mastra's storage layer. Backends live in ``mastra_storage.libsql`` (the embedded default),
-``.pg``, ``.dynamodb`` and ``.clickhouse``; compose them with ``MastraStorage``."""
+``.pg``, ``.dynamodb`` and ``.clickhouse`` (``connect(url)`` picks one from a URL); compose them
+with ``MastraStorage``."""
 
 from .composite import MastraCompositeStore, MastraStorage
+from .connect import connect
 from .domains import (
     DOMAINS,
     AgentsStorage,
@@ -39,5 +41,6 @@ __all__ = [
     "StorageInitError",
     "ValidationError",
     "WorkflowsStorage",
+    "connect",
     *_types_all,
 ]
