@@ -359,17 +359,16 @@ class PGDomain(DomainBase):
         return await self.run(work, idempotent=idempotent)
 
     async def paged(self, page_sql: str, count_sql: str, args: list[Any], win: Window) -> tuple[list[Any], int]:
-        """One page and the total on one connection: the count, then the page with LIMIT/OFFSET."""
+        """One page and the total in one statement (one round trip): the count joined LATERAL to the
+        page, so an empty page still brings the total (as one row with a NULL record)."""
         n = len(args)
+        extra: list[Any] = []
         if win.limit is not None:
             page_sql += f" LIMIT ${n + 1} OFFSET ${n + 2}"
-
-        async def work(conn: Any) -> tuple[list[Any], int]:
-            total = await conn.fetchval(count_sql, *args)
-            extra = [win.limit, win.offset] if win.limit is not None else []
-            return await conn.fetch(page_sql, *args, *extra), int(total)
-
-        return await self.run(work)
+            extra = [win.limit, win.offset]
+        sql = f"SELECT c.total, p.* FROM ({count_sql}) AS c(total) LEFT JOIN LATERAL ({page_sql}) AS p ON true"
+        rows = await self.fetch(sql, *args, *extra)
+        return [(row[1],) for row in rows if row[1] is not None], int(rows[0][0])
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -330,16 +330,18 @@ class MemoryPG(PGDomain):
             page_sql += f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
             args += [win.limit if include_total else win.limit + 1, win.offset]  # +1: peek for has_more
 
+        count_sql = f"SELECT COUNT(*) FROM {table}{where(clauses)}"
+        # The page and its total are one statement (the count joined LATERAL to the page).
+        paged_sql = f"SELECT c.total, p.* FROM ({count_sql}) AS c(total) LEFT JOIN LATERAL ({page_sql}) AS p ON true"
+
         async def work(conn: Any) -> tuple[list[Any], int | None, list[Any]]:
             included = await conn.fetch(include_sql, *include_args) if include_sql else []
             if win.limit == 0:
                 return [], 0, included
-            total = (
-                await conn.fetchval(f"SELECT COUNT(*) FROM {table}{where(clauses)}", *p.values)
-                if include_total
-                else None
-            )
-            return await conn.fetch(page_sql, *args), total, included
+            if not include_total:
+                return await conn.fetch(page_sql, *args), None, included
+            rows = await conn.fetch(paged_sql, *args)
+            return [(r[1],) for r in rows if r[1] is not None], int(rows[0][0]), included
 
         rows, total, included_rows = await self.run(work)
         included = MESSAGE.decode_all(included_rows)
