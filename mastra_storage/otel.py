@@ -216,9 +216,14 @@ class StorageSpanExporter(SpanExporter):
         write = self._store.batch_create_spans(spans=records)
         if self._on_loop_thread():
             task = self._loop.create_task(write)  # cannot wait here: the loop would stop
-            self._track(task)
+            self._track(task)  # its failure is logged when it ends (see _untrack)
             return SpanExportResult.SUCCESS
-        future = asyncio.run_coroutine_threadsafe(write, self._loop)
+        try:
+            future = asyncio.run_coroutine_threadsafe(write, self._loop)
+        except RuntimeError:  # the store's loop is closed
+            write.close()
+            log.error("mastra_storage: the event loop of the store is closed; %d spans dropped", len(records))
+            return SpanExportResult.FAILURE
         self._track(future)
         try:
             future.result(self._timeout)
@@ -254,3 +259,7 @@ class StorageSpanExporter(SpanExporter):
     def _untrack(self, future: Any) -> None:
         with self._lock:
             self._pending.discard(future)
+        # A task's failure is retrieved and logged here (nobody awaits a write scheduled from the
+        # loop's own thread); a thread-side future's failure is reported by export itself.
+        if isinstance(future, asyncio.Task) and not future.cancelled() and future.exception() is not None:
+            log.error("mastra_storage: could not store OpenTelemetry spans: %s", future.exception())

@@ -4,16 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
 
 from mastra_storage.libsql import LibSQLStore
@@ -154,3 +156,25 @@ def test_importing_without_the_sdk_names_the_extra() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode != 0 and "pip install 'mastra-storage[otel]'" in proc.stderr
+
+
+async def test_a_failed_write_scheduled_from_the_loop_thread_is_logged_not_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On the loop's own thread (SimpleSpanProcessor in async code) the write runs as a task: its
+    failure is logged by the exporter, never left as an unretrieved task exception."""
+    path = tmp_path / "broken.db"
+    store = LibSQLStore(id="broken", url=f"file:{path}")
+    await store.init()
+    apsw.Connection(str(path)).execute("DROP TABLE mastra_ai_spans")  # every span write now fails
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(StorageSpanExporter(store.observability)))
+    with provider.get_tracer("t").start_as_current_span("lost"):
+        pass
+    for _ in range(100):  # let the scheduled write run and fail
+        await asyncio.sleep(0)
+    gc.collect()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("could not store OpenTelemetry spans" in m for m in messages), messages
+    assert not any("never retrieved" in m for m in messages), messages
+    await store.close()
