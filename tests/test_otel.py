@@ -167,12 +167,15 @@ async def test_a_failed_write_scheduled_from_the_loop_thread_is_logged_not_lost(
     store = LibSQLStore(id="broken", url=f"file:{path}")
     await store.init()
     apsw.Connection(str(path)).execute("DROP TABLE mastra_ai_spans")  # every span write now fails
+    exporter = StorageSpanExporter(store.observability)
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(StorageSpanExporter(store.observability)))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
     with provider.get_tracer("t").start_as_current_span("lost"):
         pass
-    for _ in range(100):  # let the scheduled write run and fail
-        await asyncio.sleep(0)
+    scheduled = [t for t in exporter._pending if isinstance(t, asyncio.Task)]
+    assert len(scheduled) == 1 == len(exporter._pending)
+    # The exporter's done-callback was registered first, so it has run when wait returns.
+    await asyncio.wait(scheduled)
     gc.collect()
     messages = [r.getMessage() for r in caplog.records]
     assert any("could not store OpenTelemetry spans" in m for m in messages), messages
