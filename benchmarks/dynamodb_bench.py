@@ -18,7 +18,7 @@ from typing import Any
 import aioboto3
 import msgspec
 
-from mastra_storage._codec import iso, utc_now
+from mastra_storage.core.codec import iso, utc_now
 from mastra_storage.dynamodb import DynamoDBStore
 from mastra_storage.dynamodb.table import definition
 

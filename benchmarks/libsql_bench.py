@@ -19,7 +19,7 @@ from typing import Any
 
 import apsw
 
-from mastra_storage._codec import dumps, iso, loads, utc_now
+from mastra_storage.core.codec import dumps, iso, loads, utc_now
 from mastra_storage.libsql import LibSQLStore
 from mastra_storage.libsql.observability import SPAN
 from mastra_storage.libsql.scores import SCORE

@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from mastra_storage._codec import utc_now
+from mastra_storage.core.codec import utc_now
 from mastra_storage.libsql import LibSQLStore
 from mastra_storage.types import Message, StorageThread
 

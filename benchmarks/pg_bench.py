@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from mastra_storage._codec import dumps, loads, utc_now
+from mastra_storage.core.codec import dumps, loads, utc_now
 from mastra_storage._sql.schema import AI_SPANS
 from mastra_storage.pg import PostgresStore
 from mastra_storage.pg.observability import SPAN

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from mastra_storage._codec import utc_now
+from mastra_storage.core.codec import utc_now
 from mastra_storage.types import Message, ScorePayload, SpanRecord, StorageThread
 
 from .harness import Result, paired_ops_per_second

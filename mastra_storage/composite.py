@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Literal, Self, cast
 
-from ._base import BackendStore, InitOnce, StoreLookup
+from .backend import BackendStore, StoreLookup
+from .core.lifecycle import InitOnce
 from .domains import DOMAINS, DomainName, DomainStore
 from .errors import StorageInitError, ValidationError
 from .types import PruneResult

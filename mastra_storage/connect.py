@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ._base import BackendStore, masked_url
+from .backend import BackendStore, masked_url
 from .errors import ValidationError
 
 __all__ = ["connect"]

@@ -15,8 +15,8 @@ import sys
 import uuid
 from datetime import timedelta
 
-from ._codec import utc_now
 from .composite import MastraStorage
+from .core.codec import utc_now
 from .libsql import LibSQLStore
 from .types import Message, ScorePayload, SpanRecord, StorageThread
 

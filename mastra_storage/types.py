@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from ._codec import to_utc_ms, utc_now
+from .core.codec import to_utc_ms, utc_now
 from .errors import ValidationError
 
 __all__ = [

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mastra_storage import BackendError, MastraStorage, StorageInitError, ValidationError
-from mastra_storage._codec import utc_now
+from mastra_storage.core.codec import utc_now
 from mastra_storage.dynamodb import DynamoDBStore, MemoryDynamoDB, TableSetupError
 from mastra_storage.dynamodb.items import s
 from mastra_storage.dynamodb.table import definition

@@ -25,7 +25,7 @@ from mastra_storage import (
     ValidationError,
     WorkflowsStorage,
 )
-from mastra_storage._codec import iso, utc_now
+from mastra_storage.core.codec import iso, utc_now
 from mastra_storage.libsql import (
     AgentsLibSQL,
     LibSQLStore,
@@ -74,7 +74,7 @@ async def test_event_loop_stays_responsive_while_writing(tmp_path: Path) -> None
 _WRITER = """
 import asyncio, sys
 from datetime import timedelta
-from mastra_storage._codec import utc_now
+from mastra_storage.core.codec import utc_now
 from mastra_storage.libsql import MemoryLibSQL
 from mastra_storage.libsql.local import LocalConnection
 from mastra_storage.testing.samples import sample_thread, timed_messages

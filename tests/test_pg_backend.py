@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from mastra_storage import BackendError, StorageInitError, ValidationError
-from mastra_storage._codec import utc_now
+from mastra_storage.core.codec import utc_now
 from mastra_storage.pg import MemoryPG, PostgresStore, WorkflowsPG
 from mastra_storage.testing.samples import sample_score, sample_span, sample_thread, timed_messages
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mastra_storage._codec import utc_now
+from mastra_storage.core.codec import utc_now
 from mastra_storage.pg import PostgresStore
 from mastra_storage.testing.samples import sample_message, sample_score, sample_span, sample_thread
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
-from .._codec import decode_row
+from ..core.codec import decode_row
 from ..errors import BackendError
 from .schema import Table
 

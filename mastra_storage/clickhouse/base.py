@@ -9,9 +9,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
-from .._base import DomainBase, operation, retention_plan
-from .._codec import dumps, loads, parse_duration
 from .._sql.schema import Table
+from ..core.codec import dumps, loads, parse_duration
+from ..core.lifecycle import DomainStore, operation
+from ..core.retention import retention_plan
 from ..errors import BackendError, ValidationError
 from ..types import PruneResult
 from .transport import Transport, transport_for
@@ -76,7 +77,7 @@ class CHCodec(Generic[T]):
             ) from exc
 
 
-class ClickhouseDomain(DomainBase):
+class ClickhouseDomain(DomainStore):
     """Base of the ClickHouse domain stores: a transport, a database, and this domain's tables."""
 
     store_name = "CLICKHOUSE"

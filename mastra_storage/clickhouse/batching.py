@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any, Self
 
-from .._record_rules import new_spans
+from ..domains.record_rules import new_spans
 from ..errors import ValidationError
 from ..types import SpanRecord
 from .observability import ObservabilityStorageClickhouse

@@ -16,9 +16,9 @@ from typing import Any
 
 import msgspec
 
-from .._codec import dumps, utc_now
-from .._record_rules import new_spans
-from .._validate import check_json_items, check_texts, require_ids
+from ..core.codec import dumps, utc_now
+from ..core.validate import check_json_items, check_texts, require_ids
+from ..domains.record_rules import new_spans
 from ..errors import ValidationError
 from ..types import SpanRecord, check_timestamp
 from .base import CHCodec

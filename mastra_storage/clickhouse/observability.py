@@ -13,19 +13,14 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from .._base import operation
-from .._codec import later_than, utc_now
-from .._record_rules import (
-    TRACE_EQUALITY_FILTERS,
-    check_span_changes,
-    check_span_updates,
-    check_trace_query,
-    new_spans,
-)
 from .._sql.schema import AI_SPANS
-from .._validate import check_scalar_filter, require_id, require_ids
-from ..errors import NotFoundError, ValidationError
-from ..types import DateRange, ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
+from ..core.codec import later_than, utc_now
+from ..domains.observability import ObservabilityStorage, TraceQuery
+from ..domains.record_rules import (
+    TRACE_EQUALITY_FILTERS,
+)
+from ..errors import NotFoundError
+from ..types import DateRange, SpanRecord, TraceSpan
 from .base import CHCodec, ClickhouseDomain
 from .columns import span_columns
 
@@ -68,7 +63,7 @@ def _json_equals(column: str, name: str, key: str, value: object, params: dict[s
     return f"({kind} = 'String' AND JSONExtractString({doc}, {k}) = {{{name}_v:String}})"
 
 
-class ObservabilityStorageClickhouse(ClickhouseDomain):
+class ObservabilityStorageClickhouse(ClickhouseDomain, ObservabilityStorage):
     """Spans on ClickHouse (embedded chdb or a server over HTTP)."""
 
     ttl_key: ClassVar[str] = "spans"
@@ -87,20 +82,16 @@ class ObservabilityStorageClickhouse(ClickhouseDomain):
     async def _insert(self, spans: list[SpanRecord]) -> None:
         await self.transport.insert(self.t("mastra_ai_spans"), SPAN.column_data(spans), SPAN.columns)
 
-    @operation
-    async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
-        await self._insert(new_spans([span]))
+    async def _write_spans(self, spans: list[SpanRecord]) -> None:
+        await self._insert(spans)
 
-    @operation
-    async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
-        if isinstance(spans, str | bytes) or not isinstance(spans, Sequence):
-            raise ValidationError("spans must be a sequence of spans")
+    async def _create_spans(self, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
+        # Validated column by column (the same rules as new_spans), laid out for one columnar insert.
         if len(spans) < _OFF_LOOP:
             data = span_columns(SPAN, spans)
         else:  # validating and laying out a big batch is tens of ms of CPU: keep it off the event loop
             data = await asyncio.to_thread(span_columns, SPAN, spans)
-        if spans:
-            await self.transport.insert(self.t("mastra_ai_spans"), data, SPAN.columns)  # one columnar insert
+        await self.transport.insert(self.t("mastra_ai_spans"), data, SPAN.columns)
 
     async def _latest(self, where: str, order: str = "", **params: Any) -> list[SpanRecord]:
         names, rows = await self.query(
@@ -125,54 +116,25 @@ class ObservabilityStorageClickhouse(ClickhouseDomain):
             versions.append(record)
         await self._insert(versions)
 
-    @operation
-    async def update_span(self, *, trace_id: str, span_id: str, updates: Mapping[str, Any]) -> None:
-        await self._apply(
-            [(require_id(trace_id, "trace_id"), require_id(span_id, "span_id"), check_span_changes(updates))]
-        )
+    async def _update_spans(self, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
+        await self._apply(changes)
 
-    @operation
-    async def batch_update_spans(self, *, updates: Sequence[SpanUpdate | Mapping[str, Any]]) -> None:
-        changes = check_span_updates(updates)
-        if changes:
-            await self._apply(changes)
+    async def _get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
+        spans = await self._latest("`traceId` = {t:String} AND `spanId` = {s:String}", t=trace_id, s=span_id)
+        return spans[0] if spans else None
 
-    @operation
-    async def get_span(self, *, trace_id: str, span_id: str) -> SpanRecord | None:
+    async def _root_span(self, trace_id: str) -> SpanRecord | None:
         spans = await self._latest(
-            "`traceId` = {t:String} AND `spanId` = {s:String}",
-            t=require_id(trace_id, "trace_id"),
-            s=require_id(span_id, "span_id"),
+            "`traceId` = {t:String} AND `parentSpanId` IS NULL", " ORDER BY `startedAt` LIMIT 1", t=trace_id
         )
         return spans[0] if spans else None
 
-    @operation
-    async def get_root_span(self, *, trace_id: str) -> SpanRecord | None:
-        spans = await self._latest(
-            "`traceId` = {t:String} AND `parentSpanId` IS NULL", " ORDER BY `startedAt` LIMIT 1",
-            t=require_id(trace_id, "trace_id"),
-        )  # fmt: skip
-        return spans[0] if spans else None
+    async def _trace_spans(self, trace_id: str) -> list[SpanRecord]:
+        return await self._latest("`traceId` = {t:String}", " ORDER BY `startedAt`, `spanId`", t=trace_id)
 
-    @operation
-    async def get_trace(self, *, trace_id: str) -> Trace | None:
-        spans = await self._latest(
-            "`traceId` = {t:String}", " ORDER BY `startedAt`, `spanId`", t=require_id(trace_id, "trace_id")
-        )
-        return Trace(trace_id=trace_id, spans=spans) if spans else None
-
-    @operation
-    async def list_traces(
-        self,
-        *,
-        filters: TracesFilter | Mapping[str, Any] | None = None,
-        page: int = 0,
-        per_page: PerPage = 10,
-        order_by: str = "started_at",
-        direction: str = "DESC",
-    ) -> ListTracesResult:
-        win, field, dir_, f = check_trace_query(filters, page, per_page, order_by, direction)
-        column = SPAN.column_of[field]
+    async def _trace_page(self, q: TraceQuery) -> tuple[list[TraceSpan], int]:
+        f, win, dir_ = q.filters, q.win, q.direction
+        column = SPAN.column_of[q.order_by]
         table = self.t("mastra_ai_spans")
         params: dict[str, Any] = {}
         clauses = ["`parentSpanId` IS NULL"]
@@ -189,8 +151,8 @@ class ObservabilityStorageClickhouse(ClickhouseDomain):
         if f.has_child_error is not None:
             errored = f"SELECT `traceId` FROM {table} FINAL WHERE `error` IS NOT NULL AND `parentSpanId` IS NOT NULL"
             clauses.append(f"`traceId` {'IN' if f.has_child_error else 'NOT IN'} ({errored})")
-        for col, values in (("metadata", f.metadata), ("scope", f.scope)):
-            for i, (key, value) in enumerate(check_scalar_filter(values).items()):
+        for col, values in (("metadata", q.metadata), ("scope", q.scope)):
+            for i, (key, value) in enumerate(values.items()):
                 clauses.append(_json_equals(col, f"{col}_{i}", key, value, params))
         if f.tags:
             params["tags"] = f.tags
@@ -218,12 +180,9 @@ class ObservabilityStorageClickhouse(ClickhouseDomain):
                 span = SPAN.decode(names[:-1], row[:-1])
                 by_key[f"{span.trace_id}\x00{span.span_id}"] = TraceSpan(**msgspec.structs.asdict(span), status=row[-1])
             spans = [by_key[k] for k in wanted if k in by_key]
-        return ListTracesResult(spans=spans, **win.page_fields(total))
+        return spans, total
 
-    @operation
-    async def batch_delete_traces(self, *, trace_ids: Sequence[str]) -> None:
-        ids = require_ids(trace_ids, "trace_ids")
-        if ids:
-            await self.transport.command(
-                f"DELETE FROM {self.t('mastra_ai_spans')} WHERE `traceId` IN {{ids:Array(String)}}", {"ids": ids}
-            )
+    async def _delete_traces(self, trace_ids: list[str]) -> None:
+        await self.transport.command(
+            f"DELETE FROM {self.t('mastra_ai_spans')} WHERE `traceId` IN {{ids:Array(String)}}", {"ids": trace_ids}
+        )

@@ -7,22 +7,18 @@ millisecond still has a later version, and lists of scores saved in one millisec
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from .._base import operation
-from .._record_rules import new_score
-from .._scores import ScoresLists
-from .._sql.pagination import window
 from .._sql.schema import SCORERS
-from .._validate import require_id
-from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
+from ..core.paging import Window
+from ..domains.scores import ScoresStorage
+from ..types import ScoreRow
 from .base import CHCodec, ClickhouseDomain
 
 SCORE = CHCodec(ScoreRow, SCORERS, not_null=("createdAt",))  # the TTL column: always set
 
 
-class ScoresClickhouse(ClickhouseDomain, ScoresLists):
+class ScoresClickhouse(ClickhouseDomain, ScoresStorage):
     """Scores on ClickHouse; a given id upserts (the latest version wins), lists are newest first."""
 
     ttl_key: ClassVar[str] = "scores"
@@ -42,35 +38,24 @@ class ScoresClickhouse(ClickhouseDomain, ScoresLists):
             f"ENGINE = ReplacingMergeTree(`version`) ORDER BY (`id`){ttl}"
         ]
 
-    @operation
-    async def save_score(self, *, score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
-        row = new_score(score)
+    async def _save_score(self, row: ScoreRow) -> None:
         await self.transport.insert(
             self.t("mastra_scorers"), [*SCORE.column_data([row]), [time.time_ns()]], [*SCORE.columns, "version"]
         )
-        return row
 
-    @operation
-    async def get_score_by_id(self, *, id: str) -> ScoreRow | None:
+    async def _get_score(self, id: str) -> ScoreRow | None:
         names, rows = await self.query(
-            f"SELECT {SCORE.select} FROM {self.t('mastra_scorers')} FINAL WHERE `id` = {{id:String}}",
-            id=require_id(id, "id"),
+            f"SELECT {SCORE.select} FROM {self.t('mastra_scorers')} FINAL WHERE `id` = {{id:String}}", id=id
         )
         return SCORE.decode(names, rows[0]) if rows else None
 
-    async def _list(self, equals: dict[str, Any], page: int, per_page: PerPage) -> ListScoresResult:
-        win = window(page, per_page)
-        params = {column: value for column, value in equals.items() if value is not None}
-        where = " AND ".join(f"`{column}` = {{{column}:String}}" for column in params)
+    async def _score_page(self, equals: dict[str, str], win: Window) -> tuple[list[ScoreRow], int]:
+        where = " AND ".join(f"`{column}` = {{{column}:String}}" for column in equals)
         table = self.t("mastra_scorers")
         limit = f" LIMIT {win.limit} OFFSET {win.offset}" if win.limit is not None else ""
         names, rows = await self.query(
             f"SELECT {SCORE.select} FROM {table} FINAL WHERE {where} ORDER BY `createdAt` DESC, `version` DESC{limit}",
-            **params,
+            **equals,
         )
-        _, count = await self.query(f"SELECT count() FROM {table} FINAL WHERE {where}", **params)
-        total = int(count[0][0])
-        return ListScoresResult(
-            scores=[SCORE.decode(names, row) for row in rows],
-            **win.page_fields(total),
-        )
+        _, count = await self.query(f"SELECT count() FROM {table} FINAL WHERE {where}", **equals)
+        return [SCORE.decode(names, row) for row in rows], int(count[0][0])

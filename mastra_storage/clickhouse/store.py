@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._base import BackendStore
+from ..backend import BackendStore
 from .observability import ObservabilityStorageClickhouse
 from .scores import ScoresClickhouse
 from .transport import transport_for

@@ -10,9 +10,10 @@ from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
-from .._base import DomainBase, operation, retention_plan
-from .._sql.pagination import Window
-from .._validate import coerce
+from ..core.lifecycle import DomainStore, operation
+from ..core.paging import Window
+from ..core.retention import retention_plan
+from ..core.validate import coerce
 from ..errors import BackendError, ConflictError, ValidationError
 from ..types import PruneResult, TtlConfig
 from .connection import ConditionFailed, Connection, DynamoSettings, Item, backoff, check_key_sizes, gather_all
@@ -49,7 +50,7 @@ def check_ttl(ttl: Mapping[str, Any] | None) -> dict[str, TtlConfig]:
     return configs
 
 
-class DynamoDomain(DomainBase):
+class DynamoDomain(DomainStore):
     """A domain store on the single table. Built alone it owns its client; inside ``DynamoDBStore``
     every domain shares the store's connection."""
 

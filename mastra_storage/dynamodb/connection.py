@@ -17,7 +17,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .._base import CallTracker
+from ..core.lifecycle import CallTracker
 from ..errors import ValidationError
 
 T = TypeVar("T")

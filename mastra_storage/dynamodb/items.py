@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from .._codec import iso, to_utc_ms
-from .._validate import is_filter_key
+from ..core.codec import iso, to_utc_ms
+from ..core.validate import is_filter_key
 from ..errors import ValidationError
 from .connection import Connection, Item, check_key_sizes
 

@@ -9,49 +9,22 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from .._base import operation
-from .._codec import ONE_MS, from_iso, iso, new_id, utc_now
-from .._memory_rules import (
+from ..core.codec import ONE_MS, from_iso, iso, utc_now
+from ..core.paging import Window
+from ..domains.memory import MemoryStorage
+from ..domains.memory_rules import (
+    CloneRequest,
+    MessagePage,
+    MessageQuery,
     apply_thread_update,
-    apply_update,
-    check_includes,
-    check_messages,
-    check_resource_query,
-    check_resource_update,
-    check_thread_ids,
-    check_thread_update,
-    check_updates,
+    apply_updates,
     clone_plan,
-    in_range,
-    list_result,
+    source_not_found,
+    thread_exists,
+    thread_not_found,
     updated_resource,
 )
-from .._sql.pagination import window
-from .._validate import (
-    check_date_range,
-    check_datetime,
-    check_direction,
-    check_mapping,
-    check_scalar_filter,
-    check_timestamp_order,
-    coerce,
-    optional_text,
-    require_id,
-    require_ids,
-)
-from ..errors import ConflictError, NotFoundError, ValidationError
-from ..types import (
-    CloneThreadResult,
-    DateRange,
-    IncludeContext,
-    ListMessagesResult,
-    ListThreadsResult,
-    Message,
-    MessageUpdate,
-    PerPage,
-    StorageResource,
-    StorageThread,
-)
+from ..types import CloneThreadResult, IncludeContext, Message, MessageUpdate, StorageResource, StorageThread
 from .base import DynamoDomain, Partition, optimistic, put, read_page, upsert, versioned
 from .connection import ConditionFailed, Item, gather_all
 from .items import Expr, esc, expired, s, scalar_map, time_bounds, when, with_parts
@@ -92,7 +65,7 @@ def _size(action: Item) -> int:
     return sum(len(v["B"]) for v in values if "B" in v) + 1024
 
 
-class MemoryDynamoDB(DynamoDomain):
+class MemoryDynamoDB(DynamoDomain, MemoryStorage):
     """Threads, messages and resources on DynamoDB: no Scan on any list, messages saved in
     transactions, read-modify-writes guarded by a version attribute."""
 
@@ -131,34 +104,20 @@ class MemoryDynamoDB(DynamoDomain):
     async def _thread(self, thread_id: str) -> tuple[StorageThread, Item] | None:
         return await self.read(*thread_key(thread_id), "thread", StorageThread, _thread_kept)
 
-    @operation
-    async def get_thread_by_id(self, *, thread_id: str, resource_id: str | None = None) -> StorageThread | None:
-        require_id(thread_id, "thread_id")
-        optional_text(resource_id, "resource_id")
+    async def _get_thread(self, thread_id: str, resource_id: str | None) -> StorageThread | None:
         found = await self._thread(thread_id)
         if found is None or (resource_id is not None and found[0].resource_id != resource_id):
             return None
         return found[0]
 
-    @operation
-    async def save_thread(self, *, thread: StorageThread | Mapping[str, Any]) -> StorageThread:
-        record = coerce(StorageThread, thread, "thread")
-        require_id(record.id, "thread.id")
-        require_id(record.resource_id, "thread.resource_id")
-        items = await self._thread_items(record)
-        await self.write(items)
-        return record
+    async def _save_thread(self, thread: StorageThread) -> None:
+        await self.write(await self._thread_items(thread))
 
-    @operation
-    async def update_thread(
-        self, *, id: str, title: str | None = None, metadata: Mapping[str, Any] | None = None
-    ) -> StorageThread:
-        patch = check_thread_update(id, title, metadata)
-
+    async def _update_thread(self, id: str, title: str | None, patch: dict[str, Any] | None) -> StorageThread:
         async def attempt() -> StorageThread:
             found = await self._thread(id)
             if found is None:
-                raise NotFoundError(f"Thread {id} not found", details={"status": 404, "threadId": id})
+                raise thread_not_found(id)
             thread, old = found
             apply_thread_update(thread, title, patch)
             actions = versioned(await self._thread_items(thread), old)
@@ -170,9 +129,7 @@ class MemoryDynamoDB(DynamoDomain):
 
         return await optimistic(attempt)
 
-    @operation
-    async def delete_thread(self, *, thread_id: str) -> None:
-        require_id(thread_id, "thread_id")
+    async def _delete_thread(self, thread_id: str) -> None:
         messages = await self.conn.query(
             **Partition("gsi1", f"MSGS#T#{esc(thread_id)}").request(Expr(), ProjectionExpression="pk, sk, n")
         )
@@ -182,37 +139,22 @@ class MemoryDynamoDB(DynamoDomain):
         if found is not None:
             await self.conn.batch_write(deletes=with_parts([found]))
 
-    @operation
-    async def list_threads(
-        self,
-        *,
-        resource_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        page: int = 0,
-        per_page: PerPage = 100,
-        order_by: str = "created_at",
-        direction: str = "DESC",
-    ) -> ListThreadsResult:
-        win = window(page, per_page)
-        column, dir_ = check_timestamp_order(order_by, direction)
-        filters = check_scalar_filter(metadata)
+    async def _thread_page(
+        self, resource_id: str | None, metadata: dict[str, Any], win: Window, column: str, dir_: str
+    ) -> tuple[list[StorageThread], int]:
         by_updated = column == "updatedAt"
-        if (owner := optional_text(resource_id, "resource_id")) is not None:
-            part = Partition("gsi2" if by_updated else "gsi1", f"THREADS#R#{esc(owner)}")
+        if resource_id is not None:
+            part = Partition("gsi2" if by_updated else "gsi1", f"THREADS#R#{esc(resource_id)}")
         else:
             part = Partition("gsi4" if by_updated else "gsi3", "THREADS")
 
         def expr() -> Expr:
             e = self.expr("thread")
-            e.map_equals("meta", filters)
+            e.map_equals("meta", metadata)
             return e
 
         found = await read_page(self.conn, [part], expr, win, forward=dir_ == "ASC")
-        total = found.total or 0
-        return ListThreadsResult(
-            threads=await self.decode(found.items, StorageThread, _thread_kept),
-            **win.page_fields(total),
-        )
+        return await self.decode(found.items, StorageThread, _thread_kept), found.total or 0
 
     # ------------------------------------------------------------ messages
 
@@ -297,124 +239,33 @@ class MemoryDynamoDB(DynamoDomain):
                         else:
                             del moments[thread]
 
-    @operation
-    async def save_messages(self, *, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
-        records = check_messages(messages)
-        if not records:
-            return []
-        latest = list({m.id: m for m in records}.values())  # one item per id: the last one given wins
+    async def _save_messages(self, messages: list[Message]) -> None:
+        latest = list({m.id: m for m in messages}.values())  # one item per id: the last one given wins
         await self._commit([await self._message_action(m) for m in latest], [str(m.thread_id) for m in latest])
-        return records
 
     async def _messages(self, items: list[Item]) -> list[Message]:
         return await self.decode(items, Message, _message_kept)
 
-    @operation
-    async def list_messages(
-        self,
-        *,
-        thread_id: str | Sequence[str],
-        resource_id: str | None = None,
-        include: Sequence[IncludeContext | Mapping[str, Any]] = (),
-        page: int = 0,
-        per_page: PerPage = 40,
-        date_range: DateRange | Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        direction: str = "ASC",
-        include_total: bool = True,
-    ) -> ListMessagesResult:
-        thread_ids = list(dict.fromkeys(check_thread_ids(thread_id)))
-        wanted = set(thread_ids)
-        return await self._list(
-            "gsi1",
-            [f"MSGS#T#{esc(t)}" for t in thread_ids],
-            lambda m: m.thread_id in wanted and (resource_id is None or m.resource_id == resource_id),
-            resource_id,
-            include,
-            page,
-            per_page,
-            date_range,
-            metadata,
-            direction,
-            include_total,
-        )
-
-    @operation
-    async def list_messages_by_resource_id(
-        self,
-        *,
-        resource_id: str,
-        include: Sequence[IncludeContext | Mapping[str, Any]] = (),
-        page: int = 0,
-        per_page: PerPage = 40,
-        date_range: DateRange | Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        direction: str = "ASC",
-        include_total: bool = True,
-    ) -> ListMessagesResult:
-        check_resource_query(resource_id)
-        return await self._list(
-            "gsi2",
-            [f"MSGS#R#{esc(resource_id)}"],
-            lambda m: m.resource_id == resource_id,
-            None,
-            include,
-            page,
-            per_page,
-            date_range,
-            metadata,
-            direction,
-            include_total,
-            scope=resource_id,
-        )
-
-    async def _list(
-        self,
-        index: str,
-        partition_keys: list[str],
-        in_base: Any,
-        resource_id: str | None,
-        include: Sequence[IncludeContext | Mapping[str, Any]],
-        page: int,
-        per_page: PerPage,
-        date_range_: DateRange | Mapping[str, Any] | None,
-        metadata: Mapping[str, Any] | None,
-        direction: str,
-        include_total: bool,
-        scope: str | None = None,
-    ) -> ListMessagesResult:
-        win = window(page, per_page)
-        dir_ = check_direction(direction)
-        rng = check_date_range(date_range_)
-        filters = check_scalar_filter(metadata)
-        includes = check_includes(include)
+    async def _message_page(self, q: MessageQuery) -> MessagePage:
+        included_task = asyncio.ensure_future(self._included(q.includes, q.resource_id))
+        if q.win.limit == 0:
+            return MessagePage([], 0, await included_task)
+        rng = q.date_range
         lo, hi = time_bounds(*(rng.start, rng.end, rng.start_exclusive, rng.end_exclusive) if rng else (None, None))
+        if q.thread_ids is None:  # every thread of the resource: its own index partition
+            partitions = [Partition("gsi2", f"MSGS#R#{esc(str(q.resource_id))}", lo, hi)]
+        else:
+            partitions = [Partition("gsi1", f"MSGS#T#{esc(t)}", lo, hi) for t in q.thread_ids]
 
         def expr() -> Expr:
             e = self.expr("message")
-            if (owner := optional_text(resource_id, "resource_id")) is not None:
-                e.equals("r", owner)
-            e.map_equals("meta", filters)
+            if q.thread_ids is not None and q.resource_id is not None:
+                e.equals("r", q.resource_id)
+            e.map_equals("meta", q.metadata)
             return e
 
-        included_task = asyncio.ensure_future(self._included(includes, resource_id or scope))
-        if win.limit == 0:
-            return list_result([], await included_task, dir_, win, total=0, filtered=True)
-        partitions = [Partition(index, pk, lo, hi) for pk in partition_keys]
-        found = await read_page(self.conn, partitions, expr, win, forward=dir_ == "ASC", count=include_total)
-        page_msgs = await self._messages(found.items)
-        included = await included_task
-        if found.total is None:
-            return list_result(page_msgs, included, dir_, win, total=None, peeked=found.peeked)
-        return list_result(
-            page_msgs,
-            included,
-            dir_,
-            win,
-            total=found.total,
-            filtered=bool(filters),
-            in_base=lambda m: in_base(m) and in_range(m.created_at, rng),
-        )
+        found = await read_page(self.conn, partitions, expr, q.win, forward=q.direction == "ASC", count=q.include_total)
+        return MessagePage(await self._messages(found.items), found.total, await included_task, found.peeked)
 
     async def _included(self, includes: list[IncludeContext], resource_id: str | None) -> list[Message]:
         """Each include's target plus up to N older and M newer messages of the target's own thread
@@ -453,14 +304,8 @@ class MemoryDynamoDB(DynamoDomain):
         windows = await gather_all(*(around(inc) for inc in includes))
         return await self._messages([item for found in windows for item in found])
 
-    @operation
-    async def list_messages_by_id(self, *, message_ids: Sequence[str]) -> list[Message]:
-        ids = require_ids(message_ids, "message_ids")
-        if not ids:
-            return []
-        messages = [m for m, _ in await self._by_id(ids)]
-        messages.sort(key=lambda m: (m.created_at, m.id))
-        return messages
+    async def _messages_by_id(self, ids: list[str]) -> list[Message]:
+        return [m for m, _ in await self._by_id(ids)]
 
     async def _by_id(self, ids: Sequence[str]) -> list[tuple[Message, Item]]:
         """The live messages among ``ids`` with their items (one BatchGetItem per 100 ids)."""
@@ -471,41 +316,23 @@ class MemoryDynamoDB(DynamoDomain):
         ]
         return list(zip(await self._messages(items), items, strict=True))
 
-    @operation
-    async def update_messages(self, *, messages: Sequence[MessageUpdate | Mapping[str, Any]]) -> list[Message]:
-        updates = check_updates(messages)
-        if not updates:
-            return []
-        ids = list(dict.fromkeys(u.id for u in updates))
-
+    async def _update_messages(self, updates: list[MessageUpdate], ids: list[str]) -> list[Message]:
         async def attempt() -> list[Message]:
-            current = {m.id: (m, i) for m, i in await self._by_id(ids)}
-            touched: dict[str, None] = {}
-            for u in updates:
-                if u.id in current:
-                    msg = current[u.id][0]
-                    touched[str(msg.thread_id)] = None
-                    apply_update(msg, u)
-                    touched[str(msg.thread_id)] = None
+            found = {m.id: (m, i) for m, i in await self._by_id(ids)}
+            changed, touched = apply_updates({k: m for k, (m, _) in found.items()}, updates, ids)
             actions: list[list[Item]] = []
-            changed = [current[i][0] for i in ids if i in current]
             for msg in changed:
                 action, *parts = await self._message_action(msg)
-                old = current[msg.id][1]
                 action["Update"]["ConditionExpression"] = "v = :old_v"
-                action["Update"]["ExpressionAttributeValues"][":old_v"] = old["v"]
+                action["Update"]["ExpressionAttributeValues"][":old_v"] = found[msg.id][1]["v"]
                 actions.append([action, *parts])
             if changed:
-                await self._commit(actions, list(touched))
+                await self._commit(actions, touched)
             return changed
 
         return await optimistic(attempt)
 
-    @operation
-    async def delete_messages(self, *, message_ids: Sequence[str]) -> None:
-        ids = list(dict.fromkeys(require_ids(message_ids, "message_ids")))
-        if not ids:
-            return
+    async def _delete_messages(self, ids: list[str]) -> None:
         items = await self.conn.batch_get([_key(*message_key(m)) for m in ids])
         if not items:
             return
@@ -513,61 +340,34 @@ class MemoryDynamoDB(DynamoDomain):
         await self.conn.batch_write(deletes=with_parts(items))
         await self._commit([], owners)
 
-    @operation
-    async def clone_thread(
-        self,
-        *,
-        source_thread_id: str,
-        new_thread_id: str | None = None,
-        resource_id: str | None = None,
-        title: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        message_limit: int | None = None,
-        message_ids: Sequence[str] | None = None,
-        start_date: datetime | None = None,
-        end_date: datetime | None = None,
-    ) -> CloneThreadResult:
-        require_id(source_thread_id, "source_thread_id")
-        target_id = require_id(new_thread_id, "new_thread_id") if new_thread_id is not None else new_id()
-        if resource_id is not None:
-            require_id(resource_id, "resource_id")
-        extra = check_mapping(metadata, "metadata") if metadata is not None else {}
-        if message_limit is not None and (
-            isinstance(message_limit, bool) or not isinstance(message_limit, int) or message_limit < 0
-        ):
-            raise ValidationError(f"message_limit must be a non-negative integer, got {message_limit!r}")
-        only_ids = set(require_ids(message_ids, "message_ids")) if message_ids is not None else None
-        start, end = check_datetime(start_date, "start_date"), check_datetime(end_date, "end_date")
-        found = await self._thread(source_thread_id)
+    async def _clone_thread(self, req: CloneRequest) -> CloneThreadResult:
+        found = await self._thread(req.source_thread_id)
         if found is None:
-            raise NotFoundError(f"Source thread with id {source_thread_id} not found", status="SOURCE_NOT_FOUND")
-
-        lo, hi = time_bounds(start, end)
-        thread_pk = f"MSGS#T#{esc(source_thread_id)}"
-        if only_ids is not None:  # the picked messages, kept if they belong to the thread and the range
+            raise source_not_found(req.source_thread_id)
+        lo, hi = time_bounds(req.start, req.end)
+        thread_pk = f"MSGS#T#{esc(req.source_thread_id)}"
+        if req.message_ids is not None:  # the picked messages, kept if they belong to the thread and the range
             picked = [
                 (i["gsi1sk"]["S"], m)
-                for m, i in await self._by_id(list(only_ids))
+                for m, i in await self._by_id(list(set(req.message_ids)))
                 if i["gsi1pk"]["S"] == thread_pk and (lo is None or i["gsi1sk"]["S"] >= lo)
                 and (hi is None or i["gsi1sk"]["S"] <= hi)
             ]  # fmt: skip
             picked.sort(key=lambda p: p[0], reverse=True)
-            newest = [m for _, m in picked[:message_limit]]
+            newest = [m for _, m in picked[: req.message_limit]]
         else:
             part = Partition("gsi1", thread_pk, lo, hi)
             request = part.request(self.expr("message"), ScanIndexForward=False)
-            newest = [] if part.empty else await self._messages(await self.conn.query(limit=message_limit, **request))
-        originals = newest[::-1]
-        thread, copies, id_map = clone_plan(
-            found[0], originals, new_thread_id=target_id, resource_id=resource_id, title=title, metadata=extra
-        )
+            limit = req.message_limit
+            newest = [] if part.empty else await self._messages(await self.conn.query(limit=limit, **request))
+        thread, copies, id_map = clone_plan(found[0], newest[::-1], req)
         thread_items = await self._thread_items(thread)
         actions = [[put(thread_items[0], "attribute_not_exists(pk)"), *(put(p) for p in thread_items[1:])]]
         actions += [await self._message_action(m) for m in copies]
         try:  # the new thread's put is conditional on its id being free: no separate check
             await self._commit(actions, [])
         except ConditionFailed as exc:
-            raise ConflictError(f"Thread with id {target_id} already exists", status="THREAD_EXISTS") from exc
+            raise thread_exists(req.new_thread_id) from exc
         return CloneThreadResult(thread=thread, cloned_messages=copies, message_id_map=id_map)
 
     # ------------------------------------------------------------ resources
@@ -575,26 +375,16 @@ class MemoryDynamoDB(DynamoDomain):
     async def _resource_items(self, resource: StorageResource) -> list[Item]:
         return await self.items(*resource_key(resource.id), "resource", resource, resource.created_at)
 
-    @operation
-    async def get_resource_by_id(self, *, resource_id: str) -> StorageResource | None:
-        require_id(resource_id, "resource_id")
+    async def _get_resource(self, resource_id: str) -> StorageResource | None:
         found = await self.read(*resource_key(resource_id), "resource", StorageResource)
         return found[0] if found else None
 
-    @operation
-    async def save_resource(self, *, resource: StorageResource | Mapping[str, Any]) -> StorageResource:
-        record = coerce(StorageResource, resource, "resource")
-        require_id(record.id, "resource.id")
-        items = await self._resource_items(record)
-        await self.write(items)
-        return record
+    async def _save_resource(self, resource: StorageResource) -> None:
+        await self.write(await self._resource_items(resource))
 
-    @operation
-    async def update_resource(
-        self, *, resource_id: str, working_memory: str | None = None, metadata: Mapping[str, Any] | None = None
+    async def _update_resource(
+        self, resource_id: str, working_memory: str | None, patch: dict[str, Any] | None
     ) -> StorageResource:
-        patch = check_resource_update(resource_id, working_memory, metadata)
-
         async def attempt() -> StorageResource:
             found = await self.read(*resource_key(resource_id), "resource", StorageResource)
             current, old = found if found else (None, None)

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import msgspec
 
-from .._base import operation
-from .._codec import utc_now
-from .._record_rules import (
+from ..core.codec import utc_now
+from ..domains.observability import ObservabilityStorage, TraceQuery
+from ..domains.record_rules import (
     TRACE_EQUALITY_FILTERS,
-    check_span_changes,
-    check_span_updates,
-    check_trace_query,
-    new_spans,
 )
-from .._validate import check_scalar_filter, require_id, require_ids
-from ..types import DateRange, ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TraceSpan
+from ..types import DateRange, SpanRecord, TraceSpan
 from .base import DynamoDomain, Partition, optimistic, read_page, versioned
 from .connection import Item, gather_all
 from .items import Expr, esc, keys_of, millis, n, s, scalar_map, time_bounds, when
@@ -41,7 +35,7 @@ def status_of(span: SpanRecord) -> str:
     return "running" if span.ended_at is None else "success"
 
 
-class ObservabilityDynamoDB(DynamoDomain):
+class ObservabilityDynamoDB(DynamoDomain, ObservabilityStorage):
     """Spans on DynamoDB. ``get_trace`` is one Query of the trace's partition; ``list_traces`` a
     Query of the root spans ordered by start or end time, filtered server-side."""
 
@@ -88,15 +82,8 @@ class ObservabilityDynamoDB(DynamoDomain):
         for split in (r for r in records if len(r) > 1):  # a record and its parts land together or not at all
             await self.write(split)
 
-    @operation
-    async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
-        await self._write(new_spans([span]))
-
-    @operation
-    async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
-        records = new_spans(spans)
-        if records:
-            await self._write(records)
+    async def _write_spans(self, spans: list[SpanRecord]) -> None:
+        await self._write(spans)
 
     async def _apply(self, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
         """Reads the spans, applies the changes, writes them back if none changed meanwhile."""
@@ -114,23 +101,10 @@ class ObservabilityDynamoDB(DynamoDomain):
         for start in range(0, len(actions), TX_ACTIONS):
             await self.conn.transact(actions[start : start + TX_ACTIONS])
 
-    @operation
-    async def update_span(self, *, trace_id: str, span_id: str, updates: Mapping[str, Any]) -> None:
-        require_id(trace_id, "trace_id")
-        require_id(span_id, "span_id")
-        change = check_span_changes(updates)
-        await optimistic(lambda: self._apply([(trace_id, span_id, change)]))
+    async def _update_spans(self, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
+        await optimistic(lambda: self._apply(changes))
 
-    @operation
-    async def batch_update_spans(self, *, updates: Sequence[SpanUpdate | Mapping[str, Any]]) -> None:
-        changes = check_span_updates(updates)
-        if changes:
-            await optimistic(lambda: self._apply(changes))
-
-    @operation
-    async def get_span(self, *, trace_id: str, span_id: str) -> SpanRecord | None:
-        require_id(trace_id, "trace_id")
-        require_id(span_id, "span_id")
+    async def _get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
         found = await self.read(*span_key(trace_id, span_id), "span", SpanRecord)
         return found[0] if found else None
 
@@ -143,31 +117,16 @@ class ObservabilityDynamoDB(DynamoDomain):
         spans.sort(key=lambda sp: (sp.started_at, sp.span_id))
         return spans
 
-    @operation
-    async def get_root_span(self, *, trace_id: str) -> SpanRecord | None:
-        require_id(trace_id, "trace_id")
+    async def _root_span(self, trace_id: str) -> SpanRecord | None:
         roots = await self._trace(trace_id, roots_only=True)
         return roots[0] if roots else None
 
-    @operation
-    async def get_trace(self, *, trace_id: str) -> Trace | None:
-        require_id(trace_id, "trace_id")
-        spans = await self._trace(trace_id)
-        return Trace(trace_id=trace_id, spans=spans) if spans else None
+    async def _trace_spans(self, trace_id: str) -> list[SpanRecord]:
+        return await self._trace(trace_id)
 
-    @operation
-    async def list_traces(
-        self,
-        *,
-        filters: Any = None,
-        page: int = 0,
-        per_page: PerPage = 10,
-        order_by: str = "started_at",
-        direction: str = "DESC",
-    ) -> ListTracesResult:
-        win, field, dir_, f = check_trace_query(filters, page, per_page, order_by, direction)
-        metadata = check_scalar_filter(f.metadata) if f.metadata else {}
-        scope = check_scalar_filter(f.scope) if f.scope else {}
+    async def _trace_page(self, q: TraceQuery) -> tuple[list[TraceSpan], int]:
+        f, win, metadata, scope = q.filters, q.win, q.metadata, q.scope
+        field, dir_ = q.order_by, q.direction
         by_start = field == "started_at"
         key_range = f.started_at if by_start else f.ended_at
         lo, hi = _bounds(key_range)
@@ -202,18 +161,14 @@ class ObservabilityDynamoDB(DynamoDomain):
             matching = [i for i, flag in zip(candidates, flags, strict=True) if flag == f.has_child_error]
             total = len(matching)
             items = matching[win.offset : None if win.limit is None else win.offset + win.limit]
-        spans = await self.decode(items, TraceSpan, _status_kept)
-        return ListTracesResult(spans=spans, **win.page_fields(total))
+        return await self.decode(items, TraceSpan, _status_kept), total
 
     async def _child_error(self, trace_pk: str) -> bool:
         e = self.expr("span")
         e.where(f"attribute_exists({e.name('err')}) AND attribute_exists({e.name('par')})")
         return bool(await self.conn.query(limit=1, **Partition(None, trace_pk).request(e)))
 
-    @operation
-    async def batch_delete_traces(self, *, trace_ids: Sequence[str]) -> None:
-        ids = list(dict.fromkeys(require_ids(trace_ids, "trace_ids")))
-
+    async def _delete_traces(self, ids: list[str]) -> None:
         async def keys(trace_id: str) -> list[Item]:
             part = Partition(None, span_key(trace_id, "")[0])
             return keys_of(await self.conn.query(**part.request(Expr(), ProjectionExpression="pk, sk")))

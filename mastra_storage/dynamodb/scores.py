@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from .._base import operation
-from .._record_rules import new_score
-from .._scores import ScoresLists
-from .._sql.pagination import window
-from .._validate import require_id
-from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
+from ..core.paging import Window
+from ..domains.scores import ScoresStorage
+from ..types import ScoreRow
 from .base import DynamoDomain, Partition, read_page
 from .items import Expr, esc, s, when
 
@@ -24,16 +20,14 @@ def score_key(score_id: str) -> tuple[str, str]:
     return f"SCORE#{esc(score_id)}", "SCORE"
 
 
-class ScoresDynamoDB(DynamoDomain, ScoresLists):
+class ScoresDynamoDB(DynamoDomain, ScoresStorage):
     """Scores on DynamoDB; every list is a Query on a GSI, newest first."""
 
     domain: ClassVar[str] = "scores"
     entities: ClassVar[tuple[str, ...]] = ("score",)
     retention_entities: ClassVar[dict[str, str]] = {"scorers": "score"}
 
-    @operation
-    async def save_score(self, *, score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
-        row = new_score(score)
+    async def _save_score(self, row: ScoreRow) -> None:
         items = await self.items(*score_key(row.id), "score", row, row.created_at)
         # Same-millisecond scores keep their saving order (newest first), as the SQL stores do.
         order = f"{when(row.created_at)}#{time.time_ns():020d}#{esc(row.id)}"
@@ -53,17 +47,13 @@ class ScoresDynamoDB(DynamoDomain, ScoresLists):
             if value is not None:
                 main[attr] = s(value)
         await self.write(items)
-        return row
 
-    @operation
-    async def get_score_by_id(self, *, id: str) -> ScoreRow | None:
-        require_id(id, "id")
+    async def _get_score(self, id: str) -> ScoreRow | None:
         found = await self.read(*score_key(id), "score", ScoreRow)
         return found[0] if found else None
 
-    async def _list(self, equals: dict[str, Any], page: int, per_page: PerPage) -> ListScoresResult:
-        win = window(page, per_page)
-        given = {k: v for k, v in equals.items() if v is not None}
+    async def _score_page(self, equals: dict[str, str], win: Window) -> tuple[list[ScoreRow], int]:
+        given = equals
         if "scorerId" in given:
             part, keyed = Partition("gsi1", f"SCORES#S#{esc(given['scorerId'])}"), {"scorerId"}
         elif "runId" in given:
@@ -83,11 +73,7 @@ class ScoresDynamoDB(DynamoDomain, ScoresLists):
             return e
 
         found = await read_page(self.conn, [part], expr, win, forward=False)
-        total = found.total or 0
-        return ListScoresResult(
-            scores=await self.decode(found.items, ScoreRow),
-            **win.page_fields(total),
-        )
+        return await self.decode(found.items, ScoreRow), found.total or 0
 
 
 def _snake(camel: str) -> str:

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from .._base import operation
-from .._codec import from_iso, iso, later_than, utc_now
-from .._sql.pagination import window
-from .._validate import check_datetime, require_id
-from .._workflow_rules import (
-    apply_step_result,
-    check_run,
-    check_state_update,
-    check_step_update,
-    empty_snapshot,
-    status_matches,
-)
-from ..types import PerPage, WorkflowRun, WorkflowRunsResult
+from ..core.codec import from_iso, iso, later_than, utc_now
+from ..core.paging import window
+from ..domains.workflow_rules import apply_step_result, empty_snapshot, status_matches
+from ..domains.workflows import RunQuery, WorkflowsStorage
+from ..types import WorkflowRun
 from .base import DynamoDomain, Partition, optimistic, read_page, upsert, versioned
 from .connection import Item
 from .items import Expr, esc, keys_of, s, time_bounds, when
@@ -36,16 +27,13 @@ def run_key(workflow_name: str, run_id: str) -> tuple[str, str]:
     return f"WFRUN#{esc(run_id)}", f"WF#{esc(workflow_name)}"
 
 
-class WorkflowsDynamoDB(DynamoDomain):
+class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
     """Workflow snapshots on DynamoDB. Step results and state updates are read-modify-writes that
     land only if the run's version is unchanged, retried otherwise — concurrent steps all survive."""
 
     domain: ClassVar[str] = "workflows"
     entities: ClassVar[tuple[str, ...]] = ("workflow_snapshot",)
     retention_entities: ClassVar[dict[str, str]] = {"workflowSnapshot": "workflow_snapshot"}
-
-    def supports_concurrent_updates(self) -> bool:
-        return True
 
     async def _items(self, run: WorkflowRun) -> list[Item]:
         pk, sk = run_key(run.workflow_name, run.run_id)
@@ -66,18 +54,7 @@ class WorkflowsDynamoDB(DynamoDomain):
     async def _run(self, workflow_name: str, run_id: str) -> tuple[WorkflowRun, Item] | None:
         return await self.read(*run_key(workflow_name, run_id), "workflow_snapshot", WorkflowRun, _kept)
 
-    @operation
-    async def persist_workflow_snapshot(
-        self,
-        *,
-        workflow_name: str,
-        run_id: str,
-        snapshot: Mapping[str, Any],
-        resource_id: str | None = None,
-        created_at: datetime | None = None,
-        updated_at: datetime | None = None,
-    ) -> None:
-        run = check_run(workflow_name, run_id, snapshot, resource_id, created_at, updated_at)
+    async def _persist(self, run: WorkflowRun) -> None:
         main, *parts = await self._items(run)
         if parts:  # a split record's items are written together, under the version check
             await optimistic(lambda: self._replace(run))
@@ -100,25 +77,13 @@ class WorkflowsDynamoDB(DynamoDomain):
             run.resource_id = run.resource_id if run.resource_id is not None else found[0].resource_id
         await self.conn.transact(versioned(await self._items(run), found[1] if found else None))
 
-    @operation
-    async def load_workflow_snapshot(self, *, workflow_name: str, run_id: str) -> dict[str, Any] | None:
-        require_id(workflow_name, "workflow_name")
-        require_id(run_id, "run_id")
+    async def _load(self, workflow_name: str, run_id: str) -> dict[str, Any] | None:
         found = await self._run(workflow_name, run_id)
         return found[0].snapshot if found else None
 
-    @operation
-    async def update_workflow_results(
-        self,
-        *,
-        workflow_name: str,
-        run_id: str,
-        step_id: str,
-        result: Mapping[str, Any],
-        request_context: Mapping[str, Any],
+    async def _update_results(
+        self, workflow_name: str, run_id: str, step_id: str, result: dict[str, Any], request_context: dict[str, Any]
     ) -> dict[str, Any]:
-        step, ctx = check_step_update(workflow_name, run_id, step_id, result, request_context)
-
         async def attempt() -> dict[str, Any]:
             found = await self._run(workflow_name, run_id)
             if found is None:
@@ -133,26 +98,18 @@ class WorkflowsDynamoDB(DynamoDomain):
             else:
                 run = found[0]
                 run.updated_at = later_than(run.updated_at)
-            context = apply_step_result(run.snapshot, step_id, step, ctx)
+            context = apply_step_result(run.snapshot, step_id, result, request_context)
             await self.conn.transact(versioned(await self._items(run), found[1] if found else None))
             return context
 
         return await optimistic(attempt)
 
-    @operation
-    async def update_workflow_state(
-        self,
-        *,
-        workflow_name: str,
-        run_id: str,
-        updates: Mapping[str, Any],
-        expected_status: str | Sequence[str] | None = None,
+    async def _update_state(
+        self, workflow_name: str, run_id: str, changes: dict[str, Any], expected: str | Sequence[str] | None
     ) -> dict[str, Any] | None:
-        changes = check_state_update(workflow_name, run_id, updates, expected_status)
-
         async def attempt() -> dict[str, Any] | None:
             found = await self._run(workflow_name, run_id)
-            if found is None or not status_matches(found[0].snapshot, expected_status):
+            if found is None or not status_matches(found[0].snapshot, expected):
                 return None
             run, old = found
             run.snapshot = {**run.snapshot, **changes}
@@ -164,42 +121,27 @@ class WorkflowsDynamoDB(DynamoDomain):
 
         return await optimistic(attempt)
 
-    @operation
-    async def list_workflow_runs(
-        self,
-        *,
-        workflow_name: str | None = None,
-        resource_id: str | None = None,
-        status: str | None = None,
-        from_date: datetime | None = None,
-        to_date: datetime | None = None,
-        page: int | None = None,
-        per_page: PerPage | None = None,
-    ) -> WorkflowRunsResult:
-        start, end = check_datetime(from_date, "from_date"), check_datetime(to_date, "to_date")
-        win = window(0, False) if page is None or per_page is None else window(page, per_page)
-        lo, hi = time_bounds(start, end)
-        if workflow_name is not None:
-            part = Partition("gsi1", f"WFRUNS#W#{esc(workflow_name)}", lo, hi)
-        elif resource_id is not None:
-            part = Partition("gsi3", f"WFRUNS#R#{esc(resource_id)}", lo, hi)
+    async def _run_page(self, q: RunQuery) -> tuple[list[WorkflowRun], int]:
+        lo, hi = time_bounds(q.start, q.end)
+        if q.workflow_name is not None:
+            part = Partition("gsi1", f"WFRUNS#W#{esc(q.workflow_name)}", lo, hi)
+        elif q.resource_id is not None:
+            part = Partition("gsi3", f"WFRUNS#R#{esc(q.resource_id)}", lo, hi)
         else:
             part = Partition("gsi2", "WFRUNS", lo, hi)
 
         def expr() -> Expr:
             e = self.expr("workflow_snapshot")
-            if workflow_name is not None and resource_id is not None:
-                e.equals("rid", resource_id)
-            if status is not None:
-                e.equals("st", status)
+            if q.workflow_name is not None and q.resource_id is not None:
+                e.equals("rid", q.resource_id)
+            if q.status is not None:
+                e.equals("st", q.status)
             return e
 
-        found = await read_page(self.conn, [part], expr, win, forward=False)
-        return WorkflowRunsResult(runs=await self.decode(found.items, WorkflowRun, _kept), total=found.total or 0)
+        found = await read_page(self.conn, [part], expr, q.win or window(0, False), forward=False)
+        return await self.decode(found.items, WorkflowRun, _kept), found.total or 0
 
-    @operation
-    async def get_workflow_run_by_id(self, *, run_id: str, workflow_name: str | None = None) -> WorkflowRun | None:
-        require_id(run_id, "run_id")
+    async def _get_run(self, run_id: str, workflow_name: str | None) -> WorkflowRun | None:
         if workflow_name is not None:
             found = await self._run(workflow_name, run_id)
             return found[0] if found else None
@@ -209,10 +151,7 @@ class WorkflowsDynamoDB(DynamoDomain):
         runs = await self.decode(items, WorkflowRun, _kept)
         return max(runs, key=lambda r: r.created_at, default=None)
 
-    @operation
-    async def delete_workflow_run_by_id(self, *, run_id: str, workflow_name: str) -> None:
-        require_id(run_id, "run_id")
-        require_id(workflow_name, "workflow_name")
+    async def _delete_run(self, run_id: str, workflow_name: str) -> None:
         pk, sk = run_key(workflow_name, run_id)
         parts = await self.related_parts(pk, sk)
         await self.conn.batch_write(deletes=[{"pk": s(pk), "sk": s(sk)}, *keys_of(parts)])

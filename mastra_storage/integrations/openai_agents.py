@@ -28,7 +28,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from .._codec import ONE_MS, new_id, utc_now
+from ..core.codec import ONE_MS, new_id, utc_now
 from ..domains import MemoryStorage
 from ..errors import ValidationError
 from ..types import Message, StorageThread

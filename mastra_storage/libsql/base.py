@@ -6,10 +6,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from .._base import DomainBase, operation, retention_plan
-from .._codec import iso
-from .._sql.pagination import Window
 from .._sql.schema import Table
+from ..core.codec import iso
+from ..core.lifecycle import DomainStore, operation
+from ..core.paging import Window
+from ..core.retention import retention_plan
 from ..errors import ValidationError
 from ..types import PruneResult
 from .connection import Connection, RemoteConnection, RetryPolicy, Row, Stmt, local_path
@@ -71,7 +72,7 @@ class ConnectionHandle:
             await conn.close()
 
 
-class LibSQLDomain(DomainBase):
+class LibSQLDomain(DomainStore):
     """Base of the libSQL domain stores: owns a use of a shared connection and its tables."""
 
     store_name = "LIBSQL"

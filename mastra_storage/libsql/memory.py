@@ -3,56 +3,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from .._base import operation
-from .._codec import dumps, iso, new_id, utc_now
-from .._memory_rules import (
-    apply_thread_update,
-    apply_update,
-    check_includes,
-    check_messages,
-    check_resource_query,
-    check_resource_update,
-    check_thread_ids,
-    check_thread_update,
-    check_updates,
-    chunks,
-    clone_plan,
-    in_range,
-    list_result,
-    updated_resource,
-)
-from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import MESSAGES, RESOURCES, THREADS
-from .._validate import (
-    check_date_range,
-    check_datetime,
-    check_direction,
-    check_mapping,
-    check_scalar_filter,
-    check_timestamp_order,
-    coerce,
-    optional_text,
-    require_id,
-    require_ids,
+from ..core.codec import dumps, iso, utc_now
+from ..core.paging import Window
+from ..domains.memory import MemoryStorage
+from ..domains.memory_rules import (
+    CloneRequest,
+    MessagePage,
+    MessageQuery,
+    apply_thread_update,
+    apply_updates,
+    chunks,
+    clone_plan,
+    source_not_found,
+    thread_exists,
+    thread_not_found,
+    updated_resource,
 )
-from ..errors import ConflictError, NotFoundError, ValidationError
-from ..types import (
-    CloneThreadResult,
-    DateRange,
-    IncludeContext,
-    ListMessagesResult,
-    ListThreadsResult,
-    Message,
-    MessageUpdate,
-    PerPage,
-    StorageResource,
-    StorageThread,
-)
+from ..types import CloneThreadResult, DateRange, IncludeContext, Message, MessageUpdate, StorageResource, StorageThread
 from .base import LibSQLDomain
 from .codec import RowCodec
 from .connection import Stmt, Tx
@@ -105,7 +77,7 @@ def _bump_threads(thread_ids: Sequence[str]) -> Stmt:
     )
 
 
-class MemoryLibSQL(LibSQLDomain):
+class MemoryLibSQL(LibSQLDomain, MemoryStorage):
     """Threads, messages and resources on a libSQL/SQLite database."""
 
     tables = (THREADS, MESSAGES, RESOURCES)
@@ -127,34 +99,22 @@ class MemoryLibSQL(LibSQLDomain):
 
     # ------------------------------------------------------------ threads
 
-    @operation
-    async def get_thread_by_id(self, *, thread_id: str, resource_id: str | None = None) -> StorageThread | None:
-        require_id(thread_id, "thread_id")
+    async def _get_thread(self, thread_id: str, resource_id: str | None) -> StorageThread | None:
         p = Params()
         clauses = [f"id = {p(thread_id)}"]
-        if optional_text(resource_id, "resource_id") is not None:
+        if resource_id is not None:
             clauses.append(f'"resourceId" = {p(resource_id)}')
         rows = await self.db.query(f"SELECT {THREAD.select} FROM mastra_threads{where(clauses)}", p.values)
         return THREAD.decode(rows[0]) if rows else None
 
-    @operation
-    async def save_thread(self, *, thread: StorageThread | Mapping[str, Any]) -> StorageThread:
-        record = coerce(StorageThread, thread, "thread")
-        require_id(record.id, "thread.id")
-        require_id(record.resource_id, "thread.resource_id")
-        await self.db.execute(_UPSERT_THREAD, THREAD.params(record))
-        return record
+    async def _save_thread(self, thread: StorageThread) -> None:
+        await self.db.execute(_UPSERT_THREAD, THREAD.params(thread))
 
-    @operation
-    async def update_thread(
-        self, *, id: str, title: str | None = None, metadata: Mapping[str, Any] | None = None
-    ) -> StorageThread:
-        patch = check_thread_update(id, title, metadata)
-
+    async def _update_thread(self, id: str, title: str | None, patch: dict[str, Any] | None) -> StorageThread:
         def body(tx: Tx) -> StorageThread:
             rows = tx.query(f"SELECT {THREAD.select} FROM mastra_threads WHERE id = ?", (id,))
             if not rows:
-                raise NotFoundError(f"Thread {id} not found", details={"status": 404, "threadId": id})
+                raise thread_not_found(id)
             thread = THREAD.decode(rows[0])
             apply_thread_update(thread, title, patch)
             tx.execute(
@@ -165,9 +125,7 @@ class MemoryLibSQL(LibSQLDomain):
 
         return await self.db.transaction(body)
 
-    @operation
-    async def delete_thread(self, *, thread_id: str) -> None:
-        require_id(thread_id, "thread_id")
+    async def _delete_thread(self, thread_id: str) -> None:
         await self.db.batch(
             [
                 Stmt("DELETE FROM mastra_messages WHERE thread_id = ?", (thread_id,)),
@@ -175,178 +133,60 @@ class MemoryLibSQL(LibSQLDomain):
             ]
         )
 
-    @operation
-    async def list_threads(
-        self,
-        *,
-        resource_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        page: int = 0,
-        per_page: PerPage = 100,
-        order_by: str = "created_at",
-        direction: str = "DESC",
-    ) -> ListThreadsResult:
-        win = window(page, per_page)
-        column, dir_ = check_timestamp_order(order_by, direction)
-        filters = check_scalar_filter(metadata)
+    async def _thread_page(
+        self, resource_id: str | None, metadata: dict[str, Any], win: Window, column: str, dir_: str
+    ) -> tuple[list[StorageThread], int]:
         p = Params()
         clauses: list[str] = []
-        if optional_text(resource_id, "resource_id") is not None:
+        if resource_id is not None:
             clauses.append(f'"resourceId" = {p(resource_id)}')
-        clauses += json_equals("metadata", "", filters, p)
-        records, total = await self.paged(
+        clauses += json_equals("metadata", "", metadata, p)
+        return await self.paged(
             f'SELECT {THREAD.select} FROM mastra_threads{where(clauses)} ORDER BY "{column}" {dir_}, id {dir_}',
             f"SELECT COUNT(*) FROM mastra_threads{where(clauses)}",
             p.values,
             win,
             THREAD.decode_all,
         )
-        return ListThreadsResult(
-            threads=records,
-            **win.page_fields(total),
-        )
 
     # ------------------------------------------------------------ messages
 
-    @operation
-    async def save_messages(self, *, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
-        records = check_messages(messages)
-        if not records:
-            return []
-        threads = list(dict.fromkeys(m.thread_id for m in records if m.thread_id))
+    async def _save_messages(self, messages: list[Message]) -> None:
+        threads = list(dict.fromkeys(m.thread_id for m in messages if m.thread_id))
         await self.db.batch(
-            [Stmt(_UPSERT_MESSAGE, [MESSAGE.params(m) for m in records], many=True), _bump_threads(threads)]
-        )
-        return records
-
-    def _message_filters(
-        self,
-        p: Params,
-        base: list[str],
-        resource_id: str | None,
-        rng: DateRange | None,
-        filters: Mapping[str, Any],
-    ) -> list[str]:
-        clauses = list(base)
-        if optional_text(resource_id, "resource_id") is not None:
-            clauses.append(f'"resourceId" = {p(resource_id)}')
-        clauses += date_range('"createdAt"', rng, p)
-        clauses += json_equals("content", "metadata.", filters, p)
-        return clauses
-
-    @operation
-    async def list_messages(
-        self,
-        *,
-        thread_id: str | Sequence[str],
-        resource_id: str | None = None,
-        include: Sequence[IncludeContext | Mapping[str, Any]] = (),
-        page: int = 0,
-        per_page: PerPage = 40,
-        date_range: DateRange | Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        direction: str = "ASC",
-        include_total: bool = True,
-    ) -> ListMessagesResult:
-        thread_ids = check_thread_ids(thread_id)
-        p = Params()
-        base = [f"thread_id IN ({p.many(thread_ids)})"]
-        wanted = set(thread_ids)
-        return await self._list(
-            p,
-            base,
-            lambda m: m.thread_id in wanted and (resource_id is None or m.resource_id == resource_id),
-            resource_id,
-            include,
-            page,
-            per_page,
-            date_range,
-            metadata,
-            direction,
-            include_total,
+            [Stmt(_UPSERT_MESSAGE, [MESSAGE.params(m) for m in messages], many=True), _bump_threads(threads)]
         )
 
-    @operation
-    async def list_messages_by_resource_id(
-        self,
-        *,
-        resource_id: str,
-        include: Sequence[IncludeContext | Mapping[str, Any]] = (),
-        page: int = 0,
-        per_page: PerPage = 40,
-        date_range: DateRange | Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        direction: str = "ASC",
-        include_total: bool = True,
-    ) -> ListMessagesResult:
-        check_resource_query(resource_id)
-        return await self._list(
-            Params(),
-            [],
-            lambda m: m.resource_id == resource_id,
-            resource_id,
-            include,
-            page,
-            per_page,
-            date_range,
-            metadata,
-            direction,
-            include_total,
-        )
-
-    async def _list(
-        self,
-        p: Params,
-        base: list[str],
-        in_base: Callable[[Message], bool],
-        resource_id: str | None,
-        include: Sequence[IncludeContext | Mapping[str, Any]],
-        page: int,
-        per_page: PerPage,
-        date_range_: DateRange | Mapping[str, Any] | None,
-        metadata: Mapping[str, Any] | None,
-        direction: str,
-        include_total: bool,
-    ) -> ListMessagesResult:
-        win = window(page, per_page)
-        dir_ = check_direction(direction)
-        rng = check_date_range(date_range_)
-        filters = check_scalar_filter(metadata)
-        includes = check_includes(include)
-        include_stmt = self._include_stmt(includes, resource_id)
-        if win.limit == 0:
+    async def _message_page(self, q: MessageQuery) -> MessagePage:
+        include_stmt = self._include_stmt(q.includes, q.resource_id)
+        if q.win.limit == 0:
             included = MESSAGE.decode_all((await self.db.read([include_stmt]))[0]) if include_stmt else []
-            return list_result([], included, dir_, win, total=0, filtered=True)
-
+            return MessagePage([], 0, included)
         # The page, its total and the include windows travel together in one read.
-        clauses = self._message_filters(p, base, resource_id, rng, filters)
+        p = Params()
+        clauses = [f"thread_id IN ({p.many(q.thread_ids)})"] if q.thread_ids is not None else []
+        if q.resource_id is not None:
+            clauses.append(f'"resourceId" = {p(q.resource_id)}')
+        clauses += date_range('"createdAt"', q.date_range, p)
+        clauses += json_equals("content", "metadata.", q.metadata, p)
+        dir_ = q.direction
         page_sql = (
             f'SELECT {MESSAGE.select} FROM mastra_messages{where(clauses)} ORDER BY "createdAt" {dir_}, id {dir_}'
         )
         args = list(p.values)
-        if win.limit is not None:
+        if q.fetch_limit is not None:
             page_sql += " LIMIT ? OFFSET ?"
-            args += [win.limit if include_total else win.limit + 1, win.offset]  # +1: peek for has_more
+            args += [q.fetch_limit, q.win.offset]
         reads = [Stmt(page_sql, args)]
-        if include_total:
+        if q.include_total:
             reads.append(Stmt(f"SELECT COUNT(*) FROM mastra_messages{where(clauses)}", p.values))
         if include_stmt:
             reads.append(include_stmt)
         results = await self.db.read(reads)
-        page_msgs = MESSAGE.decode_all(results[0])
-        included = MESSAGE.decode_all(results[-1]) if include_stmt else []
-        if not include_total:
-            peeked = win.limit is not None and len(page_msgs) > win.limit
-            page_msgs = page_msgs[: win.limit] if win.limit is not None else page_msgs
-            return list_result(page_msgs, included, dir_, win, total=None, peeked=peeked)
-        return list_result(
-            page_msgs,
-            included,
-            dir_,
-            win,
-            total=int(results[1][0][0]),
-            filtered=bool(filters),
-            in_base=lambda m: in_base(m) and in_range(m.created_at, rng),
+        return MessagePage(
+            MESSAGE.decode_all(results[0]),
+            int(results[1][0][0]) if q.include_total else None,
+            MESSAGE.decode_all(results[-1]) if include_stmt else [],
         )
 
     @staticmethod
@@ -381,9 +221,7 @@ class MemoryLibSQL(LibSQLDomain):
                 )
         return Stmt(" UNION ALL ".join(parts), p.values)
 
-    @operation
-    async def list_messages_by_id(self, *, message_ids: Sequence[str]) -> list[Message]:
-        ids = require_ids(message_ids, "message_ids")
+    async def _messages_by_id(self, ids: list[str]) -> list[Message]:
         found: list[Message] = []
         for chunk in chunks(ids):
             p = Params()
@@ -393,16 +231,9 @@ class MemoryLibSQL(LibSQLDomain):
                     p.values,
                 )
             )
-        found.sort(key=lambda m: (m.created_at, m.id))
         return found
 
-    @operation
-    async def update_messages(self, *, messages: Sequence[MessageUpdate | Mapping[str, Any]]) -> list[Message]:
-        updates = check_updates(messages)
-        if not updates:
-            return []
-        ids = list(dict.fromkeys(u.id for u in updates))
-
+    async def _update_messages(self, updates: list[MessageUpdate], ids: list[str]) -> list[Message]:
         def body(tx: Tx) -> list[Message]:
             current: dict[str, Message] = {}
             for chunk in chunks(ids):
@@ -412,33 +243,20 @@ class MemoryLibSQL(LibSQLDomain):
                     p.values,
                 )
                 current.update((m.id, m) for m in MESSAGE.decode_all(rows))
-            touched: dict[str, None] = {}
-            for u in updates:
-                msg = current.get(u.id)
-                if msg is None:
-                    continue
-                touched[str(msg.thread_id)] = None
-                apply_update(msg, u)
-                touched[str(msg.thread_id)] = None
-            changed = [current[i] for i in ids if i in current]
+            changed, touched = apply_updates(current, updates, ids)
             if changed:
                 tx.executemany(
                     'UPDATE mastra_messages SET thread_id = ?, content = ?, role = ?, type = ?, "resourceId" = ? '
                     "WHERE id = ?",
                     [(m.thread_id, dumps(m.content), m.role, m.type, m.resource_id, m.id) for m in changed],
                 )
-                bump = _bump_threads(list(touched))
+                bump = _bump_threads(touched)
                 tx.execute(bump.sql, bump.params)
             return changed
 
         return await self.db.transaction(body)
 
-    @operation
-    async def delete_messages(self, *, message_ids: Sequence[str]) -> None:
-        ids = list(dict.fromkeys(require_ids(message_ids, "message_ids")))
-        if not ids:
-            return
-
+    async def _delete_messages(self, ids: list[str]) -> None:
         def body(tx: Tx) -> None:
             threads: dict[str, None] = {}
             for chunk in chunks(ids):
@@ -453,51 +271,23 @@ class MemoryLibSQL(LibSQLDomain):
 
         await self.db.transaction(body)
 
-    @operation
-    async def clone_thread(
-        self,
-        *,
-        source_thread_id: str,
-        new_thread_id: str | None = None,
-        resource_id: str | None = None,
-        title: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        message_limit: int | None = None,
-        message_ids: Sequence[str] | None = None,
-        start_date: datetime | None = None,
-        end_date: datetime | None = None,
-    ) -> CloneThreadResult:
-        require_id(source_thread_id, "source_thread_id")
-        target_id = require_id(new_thread_id, "new_thread_id") if new_thread_id is not None else new_id()
-        if resource_id is not None:
-            require_id(resource_id, "resource_id")
-        extra = check_mapping(metadata, "metadata") if metadata is not None else {}
-        if message_limit is not None and (
-            isinstance(message_limit, bool) or not isinstance(message_limit, int) or message_limit < 0
-        ):
-            raise ValidationError(f"message_limit must be a non-negative integer, got {message_limit!r}")
-        only_ids = require_ids(message_ids, "message_ids") if message_ids is not None else None
-        start, end = check_datetime(start_date, "start_date"), check_datetime(end_date, "end_date")
-
+    async def _clone_thread(self, req: CloneRequest) -> CloneThreadResult:
         def body(tx: Tx) -> CloneThreadResult:
-            rows = tx.query(f"SELECT {THREAD.select} FROM mastra_threads WHERE id = ?", (source_thread_id,))
+            rows = tx.query(f"SELECT {THREAD.select} FROM mastra_threads WHERE id = ?", (req.source_thread_id,))
             if not rows:
-                raise NotFoundError(f"Source thread with id {source_thread_id} not found", status="SOURCE_NOT_FOUND")
-            source = THREAD.decode(rows[0])
-            if tx.query("SELECT 1 FROM mastra_threads WHERE id = ?", (target_id,)):
-                raise ConflictError(f"Thread with id {target_id} already exists", status="THREAD_EXISTS")
+                raise source_not_found(req.source_thread_id)
+            if tx.query("SELECT 1 FROM mastra_threads WHERE id = ?", (req.new_thread_id,)):
+                raise thread_exists(req.new_thread_id)
             p = Params()
-            clauses = [f"thread_id = {p(source_thread_id)}"]
-            if only_ids is not None:
-                clauses.append(f"id IN ({p.many(only_ids)})" if only_ids else "0")
-            clauses += date_range('"createdAt"', DateRange(start=start, end=end), p)
+            clauses = [f"thread_id = {p(req.source_thread_id)}"]
+            if req.message_ids is not None:
+                clauses.append(f"id IN ({p.many(req.message_ids)})" if req.message_ids else "0")
+            clauses += date_range('"createdAt"', DateRange(start=req.start, end=req.end), p)
             sql = f'SELECT {MESSAGE.select} FROM mastra_messages{where(clauses)} ORDER BY "createdAt" DESC, id DESC'
-            if message_limit is not None:
-                sql += f" LIMIT {p(message_limit)}"
+            if req.message_limit is not None:
+                sql += f" LIMIT {p(req.message_limit)}"
             originals = MESSAGE.decode_all(tx.query(sql, p.values))[::-1]
-            thread, copies, id_map = clone_plan(
-                source, originals, new_thread_id=target_id, resource_id=resource_id, title=title, metadata=extra
-            )
+            thread, copies, id_map = clone_plan(THREAD.decode(rows[0]), originals, req)
             tx.execute(_UPSERT_THREAD, THREAD.params(thread))
             if copies:
                 tx.executemany(_UPSERT_MESSAGE, [MESSAGE.params(m) for m in copies])
@@ -507,29 +297,16 @@ class MemoryLibSQL(LibSQLDomain):
 
     # ------------------------------------------------------------ resources
 
-    @operation
-    async def get_resource_by_id(self, *, resource_id: str) -> StorageResource | None:
-        require_id(resource_id, "resource_id")
+    async def _get_resource(self, resource_id: str) -> StorageResource | None:
         rows = await self.db.query(f"SELECT {RESOURCE.select} FROM mastra_resources WHERE id = ?", (resource_id,))
         return RESOURCE.decode(rows[0]) if rows else None
 
-    @operation
-    async def save_resource(self, *, resource: StorageResource | Mapping[str, Any]) -> StorageResource:
-        record = coerce(StorageResource, resource, "resource")
-        require_id(record.id, "resource.id")
-        await self.db.execute(_UPSERT_RESOURCE, RESOURCE.params(record))
-        return record
+    async def _save_resource(self, resource: StorageResource) -> None:
+        await self.db.execute(_UPSERT_RESOURCE, RESOURCE.params(resource))
 
-    @operation
-    async def update_resource(
-        self,
-        *,
-        resource_id: str,
-        working_memory: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
+    async def _update_resource(
+        self, resource_id: str, working_memory: str | None, patch: dict[str, Any] | None
     ) -> StorageResource:
-        patch = check_resource_update(resource_id, working_memory, metadata)
-
         def body(tx: Tx) -> StorageResource:
             rows = tx.query(f"SELECT {RESOURCE.select} FROM mastra_resources WHERE id = ?", (resource_id,))
             res = updated_resource(RESOURCE.decode(rows[0]) if rows else None, resource_id, working_memory, patch)

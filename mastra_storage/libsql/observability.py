@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from .._base import operation
-from .._codec import iso, utc_now
-from .._record_rules import (
-    SPAN_FIXED,
-    TRACE_EQUALITY_FILTERS,
-    check_span_changes,
-    check_span_updates,
-    check_trace_query,
-    new_spans,
-)
 from .._sql.params import Params, where
 from .._sql.schema import AI_SPANS
-from .._validate import (
-    check_scalar_filter,
-    require_id,
-    require_ids,
+from ..core.codec import iso, utc_now
+from ..domains.observability import ObservabilityStorage, TraceQuery
+from ..domains.record_rules import (
+    SPAN_FIXED,
+    TRACE_EQUALITY_FILTERS,
 )
-from ..types import ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
+from ..types import SpanRecord, TraceSpan
 from .base import LibSQLDomain
 from .codec import RowCodec, encode_value
 from .connection import Stmt, Tx
@@ -52,7 +42,7 @@ def _update_stmt(trace_id: str, span_id: str, changes: dict[str, Any]) -> Stmt:
     )
 
 
-class ObservabilityLibSQL(LibSQLDomain):
+class ObservabilityLibSQL(LibSQLDomain, ObservabilityStorage):
     """Spans on a libSQL/SQLite database; traces are listed by their root spans."""
 
     tables = (AI_SPANS,)
@@ -68,43 +58,20 @@ class ObservabilityLibSQL(LibSQLDomain):
     domain: ClassVar[str] = "observability"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
-    @operation
-    async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
-        (record,) = new_spans([span])
-        await self.db.execute(_UPSERT, SPAN.params(record))
+    async def _write_spans(self, spans: list[SpanRecord]) -> None:
+        await self.db.batch([Stmt(_UPSERT, [SPAN.params(r) for r in spans], many=True)])
 
-    @operation
-    async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
-        records = new_spans(spans)
-        if records:
-            await self.db.batch([Stmt(_UPSERT, [SPAN.params(r) for r in records], many=True)])
+    async def _update_spans(self, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
+        await self.db.batch([_update_stmt(trace, span, change) for trace, span, change in changes])
 
-    @operation
-    async def update_span(self, *, trace_id: str, span_id: str, updates: Mapping[str, Any]) -> None:
-        require_id(trace_id, "trace_id")
-        require_id(span_id, "span_id")
-        changes = check_span_changes(updates)
-        stmt = _update_stmt(trace_id, span_id, changes)
-        await self.db.execute(stmt.sql, stmt.params)
-
-    @operation
-    async def batch_update_spans(self, *, updates: Sequence[SpanUpdate | Mapping[str, Any]]) -> None:
-        stmts = [_update_stmt(trace, span, changes) for trace, span, changes in check_span_updates(updates)]
-        await self.db.batch(stmts)
-
-    @operation
-    async def get_span(self, *, trace_id: str, span_id: str) -> SpanRecord | None:
-        require_id(trace_id, "trace_id")
-        require_id(span_id, "span_id")
+    async def _get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
         rows = await self.db.query(
             f'SELECT {SPAN.select} FROM mastra_ai_spans WHERE "traceId" = ? AND "spanId" = ?',
             (trace_id, span_id),
         )
         return SPAN.decode(rows[0]) if rows else None
 
-    @operation
-    async def get_root_span(self, *, trace_id: str) -> SpanRecord | None:
-        require_id(trace_id, "trace_id")
+    async def _root_span(self, trace_id: str) -> SpanRecord | None:
         rows = await self.db.query(
             f'SELECT {SPAN.select} FROM mastra_ai_spans WHERE "traceId" = ? AND "parentSpanId" IS NULL '
             'ORDER BY "startedAt" LIMIT 1',
@@ -112,27 +79,16 @@ class ObservabilityLibSQL(LibSQLDomain):
         )
         return SPAN.decode(rows[0]) if rows else None
 
-    @operation
-    async def get_trace(self, *, trace_id: str) -> Trace | None:
-        require_id(trace_id, "trace_id")
+    async def _trace_spans(self, trace_id: str) -> list[SpanRecord]:
         rows = await self.db.query(
             f'SELECT {SPAN.select} FROM mastra_ai_spans WHERE "traceId" = ? ORDER BY "startedAt", "spanId"',
             (trace_id,),
         )
-        return Trace(trace_id=trace_id, spans=SPAN.decode_all(rows)) if rows else None
+        return SPAN.decode_all(rows)
 
-    @operation
-    async def list_traces(
-        self,
-        *,
-        filters: TracesFilter | Mapping[str, Any] | None = None,
-        page: int = 0,
-        per_page: PerPage = 10,
-        order_by: str = "started_at",
-        direction: str = "DESC",
-    ) -> ListTracesResult:
-        win, field, dir_, f = check_trace_query(filters, page, per_page, order_by, direction)
-        column = SPAN.column_of[field]
+    async def _trace_page(self, q: TraceQuery) -> tuple[list[TraceSpan], int]:
+        f, dir_ = q.filters, q.direction
+        column = SPAN.column_of[q.order_by]
         p = Params()
         clauses = ['r."parentSpanId" IS NULL']
         for name in TRACE_EQUALITY_FILTERS:
@@ -149,34 +105,26 @@ class ObservabilityLibSQL(LibSQLDomain):
                 'AND c."parentSpanId" IS NOT NULL)'
             )
             clauses.append(exists if f.has_child_error else f"NOT {exists}")
-        for col, values in (("metadata", f.metadata), ("scope", f.scope)):
-            if values:
-                clauses += json_equals(f"r.{col}", "", check_scalar_filter(values), p)
+        for col, values in (("metadata", q.metadata), ("scope", q.scope)):
+            clauses += json_equals(f"r.{col}", "", values, p)
         for tag in f.tags or []:
             clauses.append(f"EXISTS (SELECT 1 FROM json_each(r.tags) WHERE value = {p(tag)})")
         nulls = "NULLS FIRST" if dir_ == "DESC" else "NULLS LAST"
         order = f'r."{column}" {dir_} {nulls if column == "endedAt" else ""}, r."spanId" {dir_}'
-        records, total = await self.paged(
+        return await self.paged(
             f"SELECT {TRACE_SPAN.select_from('r')} FROM mastra_ai_spans r{where(clauses)} ORDER BY {order}",
             f"SELECT COUNT(*) FROM mastra_ai_spans r{where(clauses)}",
             p.values,
-            win,
+            q.win,
             TRACE_SPAN.decode_all,
         )
-        return ListTracesResult(
-            spans=records,
-            **win.page_fields(total),
-        )
 
-    @operation
-    async def batch_delete_traces(self, *, trace_ids: Sequence[str]) -> None:
-        ids = require_ids(trace_ids, "trace_ids")
-        if not ids:
-            return
-
+    async def _delete_traces(self, trace_ids: list[str]) -> None:
         def body(tx: Tx) -> None:
-            for i in range(0, len(ids), 500):
+            for i in range(0, len(trace_ids), 500):
                 p = Params()
-                tx.execute(f'DELETE FROM mastra_ai_spans WHERE "traceId" IN ({p.many(ids[i : i + 500])})', p.values)
+                tx.execute(
+                    f'DELETE FROM mastra_ai_spans WHERE "traceId" IN ({p.many(trace_ids[i : i + 500])})', p.values
+                )
 
         await self.db.transaction(body)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from .._base import operation
-from .._record_rules import new_score
-from .._scores import ScoresLists
-from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import SCORERS
-from .._validate import require_id
-from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
+from ..core.paging import Window
+from ..domains.scores import ScoresStorage
+from ..types import ScoreRow
 from .base import LibSQLDomain
 from .codec import RowCodec
 
@@ -20,7 +16,7 @@ SCORE = RowCodec(ScoreRow, SCORERS)
 _UPSERT = f"INSERT OR REPLACE INTO mastra_scorers ({SCORE.columns}) VALUES ({SCORE.placeholders})"
 
 
-class ScoresLibSQL(LibSQLDomain, ScoresLists):
+class ScoresLibSQL(LibSQLDomain, ScoresStorage):
     """Scores on a libSQL/SQLite database; every list is newest first."""
 
     tables = (SCORERS,)
@@ -34,30 +30,20 @@ class ScoresLibSQL(LibSQLDomain, ScoresLists):
     domain: ClassVar[str] = "scores"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
-    @operation
-    async def save_score(self, *, score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
-        row = new_score(score)
+    async def _save_score(self, row: ScoreRow) -> None:
         await self.db.execute(_UPSERT, SCORE.params(row))
-        return row
 
-    @operation
-    async def get_score_by_id(self, *, id: str) -> ScoreRow | None:
-        require_id(id, "id")
+    async def _get_score(self, id: str) -> ScoreRow | None:
         rows = await self.db.query(f"SELECT {SCORE.select} FROM mastra_scorers WHERE id = ?", (id,))
         return SCORE.decode(rows[0]) if rows else None
 
-    async def _list(self, equals: dict[str, Any], page: int, per_page: PerPage) -> ListScoresResult:
-        win = window(page, per_page)
+    async def _score_page(self, equals: dict[str, str], win: Window) -> tuple[list[ScoreRow], int]:
         p = Params()
-        clauses = [f'"{column}" = {p(value)}' for column, value in equals.items() if value is not None]
-        records, total = await self.paged(
+        clauses = [f'"{column}" = {p(value)}' for column, value in equals.items()]
+        return await self.paged(
             f'SELECT {SCORE.select} FROM mastra_scorers{where(clauses)} ORDER BY "createdAt" DESC, rowid DESC',
             f"SELECT COUNT(*) FROM mastra_scorers{where(clauses)}",
             p.values,
             win,
             SCORE.decode_all,
-        )
-        return ListScoresResult(
-            scores=records,
-            **win.page_fields(total),
         )

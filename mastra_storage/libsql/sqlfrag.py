@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .._codec import iso
 from .._sql.params import Params
-from .._validate import Scalar
+from ..core.codec import iso
+from ..core.validate import Scalar
 from ..types import DateRange
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._base import BackendStore
+from ..backend import BackendStore
 from .agents import AgentsLibSQL
 from .base import ConnectionHandle, LibSQLSettings
 from .memory import MemoryLibSQL

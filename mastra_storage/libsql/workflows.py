@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from .._base import operation
-from .._codec import dumps, iso, loads, utc_now
-from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import WORKFLOW_SNAPSHOT
-from .._validate import check_datetime, require_id
-from .._workflow_rules import (
-    apply_step_result,
-    check_run,
-    check_state_update,
-    check_step_update,
-    empty_snapshot,
-    status_matches,
-)
-from ..types import PerPage, WorkflowRun, WorkflowRunsResult
+from ..core.codec import dumps, iso, loads, utc_now
+from ..domains.workflow_rules import apply_step_result, empty_snapshot, status_matches
+from ..domains.workflows import RunQuery, WorkflowsStorage
+from ..types import WorkflowRun
 from .base import LibSQLDomain
 from .codec import RowCodec
 from .connection import Tx
@@ -35,7 +25,7 @@ _UPSERT = (
 _LOAD = "SELECT json(snapshot) FROM mastra_workflow_snapshot WHERE workflow_name = ? AND run_id = ?"
 
 
-class WorkflowsLibSQL(LibSQLDomain):
+class WorkflowsLibSQL(LibSQLDomain, WorkflowsStorage):
     """Workflow snapshots on a libSQL/SQLite database; step results merge atomically."""
 
     tables = (WORKFLOW_SNAPSHOT,)
@@ -52,57 +42,27 @@ class WorkflowsLibSQL(LibSQLDomain):
         "workflowSnapshot": ("mastra_workflow_snapshot", "updatedAt"),
     }
 
-    def supports_concurrent_updates(self) -> bool:
-        return True
-
-    @operation
-    async def persist_workflow_snapshot(
-        self,
-        *,
-        workflow_name: str,
-        run_id: str,
-        snapshot: Mapping[str, Any],
-        resource_id: str | None = None,
-        created_at: datetime | None = None,
-        updated_at: datetime | None = None,
-    ) -> None:
-        run = check_run(workflow_name, run_id, snapshot, resource_id, created_at, updated_at)
+    async def _persist(self, run: WorkflowRun) -> None:
         await self.db.execute(_UPSERT, RUN.params(run))
 
-    @operation
-    async def load_workflow_snapshot(self, *, workflow_name: str, run_id: str) -> dict[str, Any] | None:
-        require_id(workflow_name, "workflow_name")
-        require_id(run_id, "run_id")
+    async def _load(self, workflow_name: str, run_id: str) -> dict[str, Any] | None:
         rows = await self.db.query(_LOAD, (workflow_name, run_id))
         return loads(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    @operation
-    async def update_workflow_results(
-        self,
-        *,
-        workflow_name: str,
-        run_id: str,
-        step_id: str,
-        result: Mapping[str, Any],
-        request_context: Mapping[str, Any],
+    async def _update_results(
+        self, workflow_name: str, run_id: str, step_id: str, result: dict[str, Any], request_context: dict[str, Any]
     ) -> dict[str, Any]:
-        step, ctx = check_step_update(workflow_name, run_id, step_id, result, request_context)
-
         def body(tx: Tx) -> dict[str, Any]:
             rows = tx.query(_LOAD, (workflow_name, run_id))
             snapshot = loads(rows[0][0]) if rows and rows[0][0] is not None else empty_snapshot(run_id)
-            context = apply_step_result(snapshot, step_id, step, ctx)
+            context = apply_step_result(snapshot, step_id, result, request_context)
             now = utc_now()
             tx.execute(
                 f"INSERT INTO mastra_workflow_snapshot ({RUN.columns}) VALUES ({RUN.placeholders}) "
                 "ON CONFLICT (workflow_name, run_id) DO UPDATE SET snapshot = excluded.snapshot",
                 RUN.params(
                     WorkflowRun(
-                        workflow_name=workflow_name,
-                        run_id=run_id,
-                        snapshot=snapshot,
-                        created_at=now,
-                        updated_at=now,
+                        workflow_name=workflow_name, run_id=run_id, snapshot=snapshot, created_at=now, updated_at=now
                     )
                 ),
             )
@@ -110,23 +70,15 @@ class WorkflowsLibSQL(LibSQLDomain):
 
         return await self.db.transaction(body)
 
-    @operation
-    async def update_workflow_state(
-        self,
-        *,
-        workflow_name: str,
-        run_id: str,
-        updates: Mapping[str, Any],
-        expected_status: str | Sequence[str] | None = None,
+    async def _update_state(
+        self, workflow_name: str, run_id: str, changes: dict[str, Any], expected: str | Sequence[str] | None
     ) -> dict[str, Any] | None:
-        changes = check_state_update(workflow_name, run_id, updates, expected_status)
-
         def body(tx: Tx) -> dict[str, Any] | None:
             rows = tx.query(_LOAD, (workflow_name, run_id))
             if not rows or rows[0][0] is None:
                 return None
             snapshot = loads(rows[0][0])
-            if not status_matches(snapshot, expected_status):
+            if not status_matches(snapshot, expected):
                 return None
             snapshot = {**snapshot, **changes}
             tx.execute(
@@ -137,42 +89,27 @@ class WorkflowsLibSQL(LibSQLDomain):
 
         return await self.db.transaction(body)
 
-    @operation
-    async def list_workflow_runs(
-        self,
-        *,
-        workflow_name: str | None = None,
-        resource_id: str | None = None,
-        status: str | None = None,
-        from_date: datetime | None = None,
-        to_date: datetime | None = None,
-        page: int | None = None,
-        per_page: PerPage | None = None,
-    ) -> WorkflowRunsResult:
+    async def _run_page(self, q: RunQuery) -> tuple[list[WorkflowRun], int]:
         p = Params()
         clauses: list[str] = []
-        if workflow_name is not None:
-            clauses.append(f"workflow_name = {p(workflow_name)}")
-        if resource_id is not None:
-            clauses.append(f'"resourceId" = {p(resource_id)}')
-        if status is not None:
-            clauses.append(f"json_extract(snapshot, '$.status') = {p(status)}")
-        start, end = check_datetime(from_date, "from_date"), check_datetime(to_date, "to_date")
-        if start is not None:
-            clauses.append(f'"createdAt" >= {p(iso(start))}')
-        if end is not None:
-            clauses.append(f'"createdAt" <= {p(iso(end))}')
+        if q.workflow_name is not None:
+            clauses.append(f"workflow_name = {p(q.workflow_name)}")
+        if q.resource_id is not None:
+            clauses.append(f'"resourceId" = {p(q.resource_id)}')
+        if q.status is not None:
+            clauses.append(f"json_extract(snapshot, '$.status') = {p(q.status)}")
+        if q.start is not None:
+            clauses.append(f'"createdAt" >= {p(iso(q.start))}')
+        if q.end is not None:
+            clauses.append(f'"createdAt" <= {p(iso(q.end))}')
         sql = f'SELECT {RUN.select} FROM mastra_workflow_snapshot{where(clauses)} ORDER BY "createdAt" DESC, rowid DESC'
-        if page is None or per_page is None:
+        if q.win is None:
             runs = RUN.decode_all(await self.db.query(sql, p.values))
-            return WorkflowRunsResult(runs=runs, total=len(runs))
+            return runs, len(runs)
         count_sql = f"SELECT COUNT(*) FROM mastra_workflow_snapshot{where(clauses)}"
-        records, total = await self.paged(sql, count_sql, p.values, window(page, per_page), RUN.decode_all)
-        return WorkflowRunsResult(runs=records, total=total)
+        return await self.paged(sql, count_sql, p.values, q.win, RUN.decode_all)
 
-    @operation
-    async def get_workflow_run_by_id(self, *, run_id: str, workflow_name: str | None = None) -> WorkflowRun | None:
-        require_id(run_id, "run_id")
+    async def _get_run(self, run_id: str, workflow_name: str | None) -> WorkflowRun | None:
         p = Params()
         clauses = [f"run_id = {p(run_id)}"]
         if workflow_name is not None:
@@ -183,10 +120,7 @@ class WorkflowsLibSQL(LibSQLDomain):
         )
         return RUN.decode(rows[0]) if rows else None
 
-    @operation
-    async def delete_workflow_run_by_id(self, *, run_id: str, workflow_name: str) -> None:
-        require_id(run_id, "run_id")
-        require_id(workflow_name, "workflow_name")
+    async def _delete_run(self, run_id: str, workflow_name: str) -> None:
         await self.db.execute(
             "DELETE FROM mastra_workflow_snapshot WHERE workflow_name = ? AND run_id = ?",
             (workflow_name, run_id),

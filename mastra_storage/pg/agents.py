@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .._agents import (
+from .._sql.params import Params, where
+from .._sql.schema import AGENT_VERSIONS, AGENTS
+from ..core.codec import dumps
+from ..core.lifecycle import operation
+from ..core.paging import window
+from ..core.validate import (
+    check_choice,
+    check_direction,
+    check_scalar_filter,
+    check_timestamp_order,
+    require_id,
+)
+from ..domains.agent_rules import (
     AGENT_STATUSES,
     apply_agent_update,
     check_agent_update,
@@ -14,18 +26,6 @@ from .._agents import (
     new_agent,
     next_version,
     resolve_agent,
-)
-from .._base import operation
-from .._codec import dumps
-from .._sql.pagination import window
-from .._sql.params import Params, where
-from .._sql.schema import AGENT_VERSIONS, AGENTS
-from .._validate import (
-    check_choice,
-    check_direction,
-    check_scalar_filter,
-    check_timestamp_order,
-    require_id,
 )
 from ..errors import ConflictError, NotFoundError
 from ..types import (

@@ -9,9 +9,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from .._base import CallTracker, DomainBase, InitOnce, masked_url, operation, retention_plan
-from .._sql.pagination import Window
 from .._sql.schema import Table
+from ..backend import masked_url
+from ..core.lifecycle import CallTracker, DomainStore, InitOnce, operation
+from ..core.paging import Window
+from ..core.retention import retention_plan
 from ..errors import BackendError, ValidationError
 from ..types import PruneResult
 from .ddl import ensure_schema, object_name
@@ -209,7 +211,7 @@ def new_pool_handle(
     return PoolHandle(settings, close_timeout=close_timeout)
 
 
-class PGDomain(DomainBase):
+class PGDomain(DomainStore):
     """Base of the PostgreSQL domain stores: a use of a shared pool, a schema, and its tables."""
 
     store_name = "PG"

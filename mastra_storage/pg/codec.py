@@ -13,9 +13,9 @@ from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
-from .._codec import dumps, to_utc_ms
 from .._sql.codec import SqlCodec
 from .._sql.schema import Table
+from ..core.codec import dumps, to_utc_ms
 from .ddl import not_null
 
 T = TypeVar("T", bound=msgspec.Struct)

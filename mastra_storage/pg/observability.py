@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from .._base import operation
-from .._codec import dumps, utc_now
-from .._record_rules import (
-    TRACE_EQUALITY_FILTERS,
-    check_span_changes,
-    check_span_updates,
-    check_trace_query,
-    new_spans,
-)
 from .._sql.params import Params, where
 from .._sql.schema import AI_SPANS
-from .._validate import check_scalar_filter, require_id, require_ids
-from ..types import ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
+from ..core.codec import dumps, utc_now
+from ..domains.observability import ObservabilityStorage, TraceQuery
+from ..domains.record_rules import (
+    TRACE_EQUALITY_FILTERS,
+)
+from ..types import SpanRecord, TraceSpan
 from .base import PGDomain
 from .codec import PGRowCodec, unnest_insert
 from .sqlfrag import date_range, json_equals
@@ -32,7 +26,7 @@ _UPSERT_SET = ", ".join(
 )
 
 
-class ObservabilityPG(PGDomain):
+class ObservabilityPG(PGDomain, ObservabilityStorage):
     """Spans on PostgreSQL; traces are listed by their root spans."""
 
     tables = (AI_SPANS,)
@@ -59,15 +53,8 @@ class ObservabilityPG(PGDomain):
         insert, arrays = unnest_insert(SPAN, self.t("mastra_ai_spans"), latest)
         await self.execute(f'{insert} ON CONFLICT ("traceId", "spanId") DO UPDATE SET {_UPSERT_SET}', *arrays)
 
-    @operation
-    async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
-        await self._upsert(new_spans([span]))
-
-    @operation
-    async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
-        records = new_spans(spans)
-        if records:
-            await self._upsert(records)
+    async def _write_spans(self, spans: list[SpanRecord]) -> None:
+        await self._upsert(spans)
 
     def _update(self, trace_id: str, span_id: str, changes: dict[str, Any]) -> tuple[str, list[Any]]:
         p = Params("numeric")
@@ -91,28 +78,19 @@ class ObservabilityPG(PGDomain):
             p.values,
         )
 
-    @operation
-    async def update_span(self, *, trace_id: str, span_id: str, updates: Mapping[str, Any]) -> None:
-        require_id(trace_id, "trace_id")
-        require_id(span_id, "span_id")
-        sql, args = self._update(trace_id, span_id, check_span_changes(updates))
-        await self.execute(sql, *args)
-
-    @operation
-    async def batch_update_spans(self, *, updates: Sequence[SpanUpdate | Mapping[str, Any]]) -> None:
-        statements = [self._update(trace, span, changes) for trace, span, changes in check_span_updates(updates)]
+    async def _update_spans(self, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
+        statements = [self._update(trace, span, change) for trace, span, change in changes]
+        if len(statements) == 1:  # one statement is atomic on its own: no BEGIN/COMMIT trips
+            await self.execute(statements[0][0], *statements[0][1])
+            return
 
         async def body(conn: Any) -> None:
             for sql, args in statements:
                 await conn.execute(sql, *args)
 
-        if statements:
-            await self.transaction(body)
+        await self.transaction(body)
 
-    @operation
-    async def get_span(self, *, trace_id: str, span_id: str) -> SpanRecord | None:
-        require_id(trace_id, "trace_id")
-        require_id(span_id, "span_id")
+    async def _get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
         rows = await self.fetch(
             f'SELECT {SPAN.select} FROM {self.t("mastra_ai_spans")} WHERE "traceId" = $1 AND "spanId" = $2',
             trace_id,
@@ -120,9 +98,7 @@ class ObservabilityPG(PGDomain):
         )
         return SPAN.decode(rows[0]) if rows else None
 
-    @operation
-    async def get_root_span(self, *, trace_id: str) -> SpanRecord | None:
-        require_id(trace_id, "trace_id")
+    async def _root_span(self, trace_id: str) -> SpanRecord | None:
         rows = await self.fetch(
             f'SELECT {SPAN.select} FROM {self.t("mastra_ai_spans")} WHERE "traceId" = $1 AND "parentSpanId" IS NULL '
             'ORDER BY "startedAt" LIMIT 1',
@@ -130,28 +106,17 @@ class ObservabilityPG(PGDomain):
         )
         return SPAN.decode(rows[0]) if rows else None
 
-    @operation
-    async def get_trace(self, *, trace_id: str) -> Trace | None:
-        require_id(trace_id, "trace_id")
+    async def _trace_spans(self, trace_id: str) -> list[SpanRecord]:
         rows = await self.fetch(
             f'SELECT {SPAN.select} FROM {self.t("mastra_ai_spans")} WHERE "traceId" = $1 '
             'ORDER BY "startedAt", "spanId"',
             trace_id,
         )
-        return Trace(trace_id=trace_id, spans=SPAN.decode_all(rows)) if rows else None
+        return SPAN.decode_all(rows)
 
-    @operation
-    async def list_traces(
-        self,
-        *,
-        filters: TracesFilter | Mapping[str, Any] | None = None,
-        page: int = 0,
-        per_page: PerPage = 10,
-        order_by: str = "started_at",
-        direction: str = "DESC",
-    ) -> ListTracesResult:
-        win, field, dir_, f = check_trace_query(filters, page, per_page, order_by, direction)
-        column = SPAN.column_of[field]
+    async def _trace_page(self, q: TraceQuery) -> tuple[list[TraceSpan], int]:
+        f, dir_ = q.filters, q.direction
+        column = SPAN.column_of[q.order_by]
         table = self.t("mastra_ai_spans")
         p = Params("numeric")
         clauses = ['r."parentSpanId" IS NULL']
@@ -169,9 +134,8 @@ class ObservabilityPG(PGDomain):
                 'AND c."parentSpanId" IS NOT NULL)'
             )
             clauses.append(exists if f.has_child_error else f"NOT {exists}")
-        for col, values in (("metadata", f.metadata), ("scope", f.scope)):
-            if values:
-                clauses += json_equals(f"r.{col}", check_scalar_filter(values), p)
+        for col, values in (("metadata", q.metadata), ("scope", q.scope)):
+            clauses += json_equals(f"r.{col}", values, p)
         if f.tags:
             clauses.append(f"r.tags @> {p(dumps(f.tags))}::jsonb")
         nulls = "NULLS FIRST" if dir_ == "DESC" else "NULLS LAST"
@@ -180,15 +144,9 @@ class ObservabilityPG(PGDomain):
             f"SELECT {TRACE_SPAN.select_from('r')} FROM {table} r{where(clauses)} ORDER BY {order}",
             f"SELECT COUNT(*) FROM {table} r{where(clauses)}",
             p.values,
-            win,
+            q.win,
         )
-        return ListTracesResult(
-            spans=TRACE_SPAN.decode_all(rows),
-            **win.page_fields(total),
-        )
+        return TRACE_SPAN.decode_all(rows), total
 
-    @operation
-    async def batch_delete_traces(self, *, trace_ids: Sequence[str]) -> None:
-        ids = require_ids(trace_ids, "trace_ids")
-        if ids:
-            await self.execute(f'DELETE FROM {self.t("mastra_ai_spans")} WHERE "traceId" = ANY($1::text[])', ids)
+    async def _delete_traces(self, trace_ids: list[str]) -> None:
+        await self.execute(f'DELETE FROM {self.t("mastra_ai_spans")} WHERE "traceId" = ANY($1::text[])', trace_ids)

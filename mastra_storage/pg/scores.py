@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from .._base import operation
-from .._record_rules import new_score
-from .._scores import ScoresLists
-from .._sql.pagination import window
 from .._sql.params import Params, where
 from .._sql.schema import SCORERS
-from .._validate import require_id
-from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
+from ..core.paging import Window
+from ..domains.scores import ScoresStorage
+from ..types import ScoreRow
 from .base import PGDomain
 from .codec import PGRowCodec
 
@@ -22,7 +18,7 @@ _UPDATE_ALL = ", ".join(
 )
 
 
-class ScoresPG(PGDomain, ScoresLists):
+class ScoresPG(PGDomain, ScoresStorage):
     """Scores on PostgreSQL; every list is newest first."""
 
     tables = (SCORERS,)
@@ -42,26 +38,20 @@ class ScoresPG(PGDomain, ScoresLists):
             f'ON {t} ("entityId", "entityType", "createdAt" DESC)',
         ]
 
-    @operation
-    async def save_score(self, *, score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
-        row = new_score(score)
+    async def _save_score(self, row: ScoreRow) -> None:
         await self.execute(
             f"INSERT INTO {self.t('mastra_scorers')} ({SCORE.columns}) VALUES ({SCORE.placeholders()}) "
             f"ON CONFLICT (id) DO UPDATE SET {_UPDATE_ALL}",
             *SCORE.params(row),
         )
-        return row
 
-    @operation
-    async def get_score_by_id(self, *, id: str) -> ScoreRow | None:
-        require_id(id, "id")
+    async def _get_score(self, id: str) -> ScoreRow | None:
         rows = await self.fetch(f"SELECT {SCORE.select} FROM {self.t('mastra_scorers')} WHERE id = $1", id)
         return SCORE.decode(rows[0]) if rows else None
 
-    async def _list(self, equals: dict[str, Any], page: int, per_page: PerPage) -> ListScoresResult:
-        win = window(page, per_page)
+    async def _score_page(self, equals: dict[str, str], win: Window) -> tuple[list[ScoreRow], int]:
         p = Params("numeric")
-        clauses = [f'"{column}" = {p(value)}' for column, value in equals.items() if value is not None]
+        clauses = [f'"{column}" = {p(value)}' for column, value in equals.items()]
         table = self.t("mastra_scorers")
         rows, total = await self.paged(
             f'SELECT {SCORE.select} FROM {table}{where(clauses)} ORDER BY "createdAt" DESC, ctid DESC',
@@ -69,7 +59,4 @@ class ScoresPG(PGDomain, ScoresLists):
             p.values,
             win,
         )
-        return ListScoresResult(
-            scores=SCORE.decode_all(rows),
-            **win.page_fields(total),
-        )
+        return SCORE.decode_all(rows), total

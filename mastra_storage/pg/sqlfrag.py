@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .._sql.params import Params
-from .._validate import Scalar
+from ..core.validate import Scalar
 from ..types import DateRange
 
 

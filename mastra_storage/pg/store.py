@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._base import BackendStore
+from ..backend import BackendStore
 from .agents import AgentsPG
 from .base import new_pool_handle
 from .memory import MemoryPG

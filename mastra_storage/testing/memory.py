@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from .._codec import iso, utc_now
+from ..core.codec import iso, utc_now
 from ..domains import MemoryStorage
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..types import DateRange, IncludeContext, Message, StorageThread

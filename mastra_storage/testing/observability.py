@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .._codec import utc_now
+from ..core.codec import utc_now
 from ..domains import ObservabilityStorage
 from ..errors import ValidationError
 from ..types import SpanRecord, SpanUpdate

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from .._codec import utc_now
+from ..core.codec import utc_now
 from ..types import Message, ScorePayload, SpanRecord, StorageResource, StorageThread
 
 

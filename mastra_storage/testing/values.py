@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .._codec import utc_now
-from .._validate import MAX_JSON_DEPTH
+from ..core.codec import utc_now
+from ..core.validate import MAX_JSON_DEPTH
 from ..domains import AgentsStorage, MemoryStorage, ObservabilityStorage, ScoresStorage, WorkflowsStorage
 from ..errors import ValidationError
 from ..types import Message, StorageThread

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .._codec import utc_now
+from ..core.codec import utc_now
 from ..domains import WorkflowsStorage
 from ..errors import ValidationError
 from .samples import sample_snapshot, uid

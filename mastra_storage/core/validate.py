@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import msgspec
 import msgspec.inspect
 
-from .errors import ValidationError
-from .types import DateRange, PerPage, check_timestamp
+from ..errors import ValidationError
+from ..types import DateRange, PerPage, check_timestamp
 
 T = TypeVar("T", bound=msgspec.Struct)
 

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from .types import (
+from ..core.lifecycle import DomainStore
+from ..types import (
     AgentCreate,
     AgentVersion,
     CloneThreadResult,
@@ -39,6 +40,7 @@ from .types import (
     WorkflowRun,
     WorkflowRunsResult,
 )
+from .memory import MemoryStorage
 
 __all__ = [
     "DOMAINS",
@@ -59,88 +61,7 @@ Retention = Mapping[str, Any]
 
 
 @runtime_checkable
-class DomainStore(Protocol):
-    """Lifecycle every domain store has."""
-
-    async def init(self) -> None: ...
-    async def close(self) -> None: ...
-    async def dangerously_clear_all(self) -> None: ...
-    async def prune(self, *, retention: Retention) -> list[PruneResult]: ...
-
-
-@runtime_checkable
-class MemoryStorage(DomainStore, Protocol):
-    async def get_thread_by_id(self, *, thread_id: str, resource_id: str | None = None) -> StorageThread | None: ...
-    async def save_thread(self, *, thread: StorageThread | Mapping[str, Any]) -> StorageThread: ...
-    async def update_thread(
-        self, *, id: str, title: str | None = None, metadata: Mapping[str, Any] | None = None
-    ) -> StorageThread: ...
-    async def delete_thread(self, *, thread_id: str) -> None: ...
-    async def list_threads(
-        self,
-        *,
-        resource_id: str | None = None,
-        metadata: MetadataFilter | None = None,
-        page: int = 0,
-        per_page: PerPage = 100,
-        order_by: Literal["created_at", "updated_at"] = "created_at",
-        direction: Direction = "DESC",
-    ) -> ListThreadsResult: ...
-    async def save_messages(self, *, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]: ...
-    async def list_messages(
-        self,
-        *,
-        thread_id: str | Sequence[str],
-        resource_id: str | None = None,
-        include: Sequence[IncludeContext | Mapping[str, Any]] = (),
-        page: int = 0,
-        per_page: PerPage = 40,
-        date_range: DateRange | Mapping[str, Any] | None = None,
-        metadata: MetadataFilter | None = None,
-        direction: Direction = "ASC",
-        include_total: bool = True,
-    ) -> ListMessagesResult: ...
-    async def list_messages_by_resource_id(
-        self,
-        *,
-        resource_id: str,
-        include: Sequence[IncludeContext | Mapping[str, Any]] = (),
-        page: int = 0,
-        per_page: PerPage = 40,
-        date_range: DateRange | Mapping[str, Any] | None = None,
-        metadata: MetadataFilter | None = None,
-        direction: Direction = "ASC",
-        include_total: bool = True,
-    ) -> ListMessagesResult: ...
-    async def list_messages_by_id(self, *, message_ids: Sequence[str]) -> list[Message]: ...
-    async def update_messages(self, *, messages: Sequence[MessageUpdate | Mapping[str, Any]]) -> list[Message]: ...
-    async def delete_messages(self, *, message_ids: Sequence[str]) -> None: ...
-    async def clone_thread(
-        self,
-        *,
-        source_thread_id: str,
-        new_thread_id: str | None = None,
-        resource_id: str | None = None,
-        title: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        message_limit: int | None = None,
-        message_ids: Sequence[str] | None = None,
-        start_date: datetime | None = None,
-        end_date: datetime | None = None,
-    ) -> CloneThreadResult: ...
-    async def get_resource_by_id(self, *, resource_id: str) -> StorageResource | None: ...
-    async def save_resource(self, *, resource: StorageResource | Mapping[str, Any]) -> StorageResource: ...
-    async def update_resource(
-        self,
-        *,
-        resource_id: str,
-        working_memory: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> StorageResource: ...
-
-
-@runtime_checkable
-class WorkflowsStorage(DomainStore, Protocol):
+class WorkflowsStorage(Protocol):
     async def persist_workflow_snapshot(
         self,
         *,
@@ -186,7 +107,7 @@ class WorkflowsStorage(DomainStore, Protocol):
 
 
 @runtime_checkable
-class ScoresStorage(DomainStore, Protocol):
+class ScoresStorage(Protocol):
     async def save_score(self, *, score: ScorePayload | Mapping[str, Any]) -> ScoreRow: ...
     async def get_score_by_id(self, *, id: str) -> ScoreRow | None: ...
     async def list_scores_by_scorer_id(
@@ -211,7 +132,7 @@ class ScoresStorage(DomainStore, Protocol):
 
 
 @runtime_checkable
-class ObservabilityStorage(DomainStore, Protocol):
+class ObservabilityStorage(Protocol):
     async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None: ...
     async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None: ...
     async def update_span(self, *, trace_id: str, span_id: str, updates: Mapping[str, Any]) -> None: ...
@@ -232,7 +153,7 @@ class ObservabilityStorage(DomainStore, Protocol):
 
 
 @runtime_checkable
-class AgentsStorage(DomainStore, Protocol):
+class AgentsStorage(Protocol):
     async def create(self, *, agent: AgentCreate | Mapping[str, Any]) -> StoredAgent: ...
     async def get_by_id(self, *, id: str) -> StoredAgent | None: ...
     async def get_by_id_resolved(

@@ -7,10 +7,10 @@ from typing import Any
 
 import msgspec
 
-from ._codec import later_than, new_id, utc_now
-from ._validate import check_choice, check_mapping, coerce, optional_text, require_id
-from .errors import ValidationError
-from .types import AGENT_CONFIG_FIELDS, AgentCreate, AgentVersion, ResolvedAgent, StoredAgent
+from ..core.codec import later_than, new_id, utc_now
+from ..core.validate import check_choice, check_mapping, coerce, optional_text, require_id
+from ..errors import ValidationError
+from ..types import AGENT_CONFIG_FIELDS, AgentCreate, AgentVersion, ResolvedAgent, StoredAgent
 
 AGENT_STATUSES = ("draft", "published", "archived")
 

@@ -7,34 +7,17 @@ from typing import Any
 
 import msgspec
 
-from ._codec import new_id, utc_now
-from ._sql.pagination import Window, window
-from ._validate import check_choice, check_direction, check_metadata_key, coerce, coerce_many, require_id
-from .errors import ValidationError
-from .types import ScorePayload, ScoreRow, SpanContext, SpanRecord, SpanUpdate, TracesFilter
+from ..core.codec import utc_now
+from ..core.paging import Window, window
+from ..core.validate import check_choice, check_direction, check_metadata_key, coerce, coerce_many, require_id
+from ..errors import ValidationError
+from ..types import SpanContext, SpanRecord, SpanUpdate, TracesFilter
 
 # Fields update_span may change: ids and createdAt are fixed, updatedAt is the store's.
 SPAN_FIXED = ("trace_id", "span_id", "created_at", "updated_at")
 _SPAN_TYPES = {f.name: f.type for f in msgspec.structs.fields(SpanRecord) if f.name not in SPAN_FIXED}
 # list_traces filters that are plain column equality.
 TRACE_EQUALITY_FILTERS = ["trace_id", "span_type", *(f.name for f in msgspec.structs.fields(SpanContext))]
-
-
-def new_score(score: ScorePayload | Mapping[str, Any]) -> ScoreRow:
-    """The row ``save_score`` writes: validated, with an id (the given one upserts) and timestamps."""
-    try:
-        payload = coerce(ScorePayload, score, "score")
-    except ValidationError as exc:
-        exc.status = "VALIDATION_FAILED"
-        raise
-    for name in ("scorer_id", "entity_id", "run_id"):
-        require_id(getattr(payload, name), name)
-    if payload.id is not None:
-        require_id(payload.id, "id")
-    now = utc_now()
-    fields = msgspec.structs.asdict(payload)
-    fields["id"] = payload.id or new_id()
-    return ScoreRow(**fields, created_at=now, updated_at=now)
 
 
 def new_spans(records: object) -> list[SpanRecord]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .._validate import check_page
 from ..errors import ValidationError
 from ..types import PerPage
+from .validate import check_page
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,15 @@ The backends write their own queries; what a message list, an update or a clone 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from ._codec import iso, later_than, new_id, utc_now
-from ._sql.pagination import Window
-from ._validate import check_mapping, coerce, coerce_many, require_id
-from .errors import ValidationError
-from .types import (
+from ..core.codec import iso, later_than, new_id, utc_now
+from ..core.paging import Window
+from ..core.validate import check_mapping, coerce, coerce_many, require_id
+from ..errors import ConflictError, NotFoundError, ValidationError
+from ..types import (
     DateRange,
     IncludeContext,
     ListMessagesResult,
@@ -22,6 +23,64 @@ from .types import (
     StorageResource,
     StorageThread,
 )
+
+Direction = Literal["ASC", "DESC"]
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """A validated message list: ``thread_ids`` None means every thread of ``resource_id``."""
+
+    thread_ids: list[str] | None
+    resource_id: str | None
+    includes: list[IncludeContext]
+    win: Window
+    direction: Direction
+    date_range: DateRange | None
+    metadata: dict[str, Any]
+    include_total: bool
+
+    def in_base(self, message: Message) -> bool:
+        """Whether ``message`` belongs to the listed set before the page and metadata filter."""
+        return (
+            (self.thread_ids is None or message.thread_id in self.thread_ids)
+            and (self.resource_id is None or message.resource_id == self.resource_id)
+            and in_range(message.created_at, self.date_range)
+        )
+
+    @property
+    def fetch_limit(self) -> int | None:
+        """Rows to read for the page: one more than the page when the total is skipped (the peek)."""
+        if self.win.limit is None:
+            return None
+        return self.win.limit if self.include_total else self.win.limit + 1
+
+
+@dataclass
+class MessagePage:
+    """What a backend read for a message list: the page (``fetch_limit`` rows at most), its total
+    (None when skipped), the include windows, and whether a row past the page exists."""
+
+    messages: list[Message]
+    total: int | None
+    included: list[Message]
+    peeked: bool = False
+
+
+@dataclass(frozen=True)
+class CloneRequest:
+    """A validated ``clone_thread``: which messages of the source to copy, and to where."""
+
+    source_thread_id: str
+    new_thread_id: str
+    resource_id: str | None
+    title: str | None
+    metadata: dict[str, Any]
+    message_limit: int | None
+    message_ids: list[str] | None
+    start: datetime | None
+    end: datetime | None
+
 
 CHUNK = 500  # ids per IN (...) list, well under every backend's bound-parameter limit
 
@@ -98,6 +157,34 @@ def apply_update(message: Message, update: MessageUpdate) -> None:
             setattr(message, name, getattr(update, name))
 
 
+def apply_updates(
+    current: Mapping[str, Message], updates: Sequence[MessageUpdate], ids: Sequence[str]
+) -> tuple[list[Message], list[str]]:
+    """Applies ``updates`` in order to the ``current`` messages they name (missing ids are skipped):
+    the changed messages in ``ids`` order, and every thread they were in or moved to."""
+    touched: dict[str, None] = {}
+    for update in updates:
+        message = current.get(update.id)
+        if message is None:
+            continue
+        touched[str(message.thread_id)] = None
+        apply_update(message, update)
+        touched[str(message.thread_id)] = None
+    return [current[i] for i in ids if i in current], list(touched)
+
+
+def thread_not_found(thread_id: str) -> NotFoundError:
+    return NotFoundError(f"Thread {thread_id} not found", details={"status": 404, "threadId": thread_id})
+
+
+def source_not_found(thread_id: str) -> NotFoundError:
+    return NotFoundError(f"Source thread with id {thread_id} not found", status="SOURCE_NOT_FOUND")
+
+
+def thread_exists(thread_id: str) -> ConflictError:
+    return ConflictError(f"Thread with id {thread_id} already exists", status="THREAD_EXISTS")
+
+
 def in_range(created: datetime, rng: DateRange | None) -> bool:
     if rng is None:
         return True
@@ -134,24 +221,19 @@ def list_result(
 
 
 def clone_plan(
-    source: StorageThread,
-    originals: list[Message],
-    *,
-    new_thread_id: str,
-    resource_id: str | None,
-    title: str | None,
-    metadata: Mapping[str, Any],
+    source: StorageThread, originals: list[Message], req: CloneRequest
 ) -> tuple[StorageThread, list[Message], dict[str, str]]:
     """The new thread and the message copies (new ids, same content and times) of a clone."""
     now = utc_now()
     clone_info: dict[str, Any] = {"sourceThreadId": source.id, "clonedAt": iso(now)}
     if originals:
         clone_info["lastMessageId"] = originals[-1].id
+    title = req.title
     thread = StorageThread(
-        id=new_thread_id,
-        resource_id=resource_id or source.resource_id,
+        id=req.new_thread_id,
+        resource_id=req.resource_id or source.resource_id,
         title=title if title is not None else (f"Clone of {source.title}" if source.title else ""),
-        metadata={**metadata, "clone": clone_info},
+        metadata={**req.metadata, "clone": clone_info},
         created_at=now,
         updated_at=now,
     )

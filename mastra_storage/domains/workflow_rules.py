@@ -7,10 +7,10 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._codec import utc_now
-from ._validate import check_datetime, check_mapping, require_id
-from .errors import ValidationError
-from .types import WorkflowRun
+from ..core.codec import utc_now
+from ..core.validate import check_datetime, check_mapping, require_id
+from ..errors import ValidationError
+from ..types import WorkflowRun
 
 PENDING_MARKER = "__mastra_pending__"
 

@@ -1,0 +1,109 @@
+"""The backend-store shape (one connection, a domain store per domain) and ``get_store`` lookup."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal, Self, overload
+
+from .core.lifecycle import InitOnce
+from .domains import (
+    DOMAINS,
+    AgentsStorage,
+    DomainName,
+    DomainStore,
+    MemoryStorage,
+    ObservabilityStorage,
+    ScoresStorage,
+    WorkflowsStorage,
+)
+from .errors import StorageInitError, ValidationError
+from .types import PruneResult
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part replaced by ``***`` (for reprs and logs)."""
+    return _URL_PASSWORD.sub(r"\1***@", url)
+
+
+_URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
+
+
+class StoreLookup:
+    """``get_store(name)``, typed per domain; ``stores`` maps each served domain to its store."""
+
+    stores: dict[DomainName, DomainStore]
+
+    @overload
+    async def get_store(self, name: Literal["memory"]) -> MemoryStorage | None: ...
+    @overload
+    async def get_store(self, name: Literal["workflows"]) -> WorkflowsStorage | None: ...
+    @overload
+    async def get_store(self, name: Literal["scores"]) -> ScoresStorage | None: ...
+    @overload
+    async def get_store(self, name: Literal["observability"]) -> ObservabilityStorage | None: ...
+    @overload
+    async def get_store(self, name: Literal["agents"]) -> AgentsStorage | None: ...
+    @overload
+    async def get_store(self, name: str) -> DomainStore | None: ...
+
+    async def get_store(self, name: str) -> DomainStore | None:
+        """The store serving ``name`` — the very object configured — or None if it is missing or disabled."""
+        if name not in DOMAINS:
+            raise ValidationError(f"unknown storage domain {name!r}; known: {list(DOMAINS)}")
+        return self.stores.get(name)
+
+
+class BackendStore(StoreLookup):
+    """A backend that owns one connection and exposes a domain store for each domain it supports."""
+
+    def __init__(self, *, id: str, stores: Mapping[DomainName, DomainStore], disable_init: bool = False) -> None:
+        if not isinstance(id, str) or not id.strip():
+            raise ValidationError(f"{type(self).__name__}: id must be provided and cannot be empty.")
+        self.id = id
+        self.stores: dict[DomainName, DomainStore] = dict(stores)
+        self.disable_init = disable_init
+        self._init_once = InitOnce(self._initialize)
+
+    async def _initialize(self) -> None:
+        """Initializes the domains one after another (a backend may override to go concurrent)."""
+        failures: dict[str, BaseException] = {}
+        for name, store in self.stores.items():
+            try:
+                await store.init()
+            except Exception as exc:
+                failures[name] = exc
+        if failures:
+            raise StorageInitError(failures)
+
+    async def init(self) -> None:
+        await self._init_once()
+
+    async def close(self) -> None:
+        for store in _unique(self.stores.values()):
+            await store.close()
+        self._init_once.reset()
+
+    async def dangerously_clear_all(self) -> None:
+        for store in _unique(self.stores.values()):
+            await store.dangerously_clear_all()
+
+    async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
+        results: list[PruneResult] = []
+        for store in _unique(self.stores.values()):
+            results.extend(await store.prune(retention=retention))
+        return results
+
+    async def __aenter__(self) -> Self:
+        await self.init()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _unique(stores: Any) -> list[DomainStore]:
+    seen: dict[int, DomainStore] = {}
+    for store in stores:
+        seen.setdefault(id(store), store)
+    return list(seen.values())

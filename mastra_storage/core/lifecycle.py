@@ -1,0 +1,187 @@
+"""What every domain store shares: coalesced init, auto-init on first use, calls in flight, and the
+``@operation`` wrapper that completes error ids and wraps driver errors."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import functools
+import os
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
+
+from ..errors import BackendError, StorageError, storage_error_id
+from ..types import PruneResult
+from .retention import retention_plan
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class InitOnce:
+    """Runs an async initializer at most once; concurrent callers share the run, failures are not cached."""
+
+    def __init__(self, run: Callable[[], Awaitable[None]]) -> None:
+        self._run = run
+        self._task: asyncio.Future[None] | None = None
+        self.done = False
+
+    async def __call__(self) -> None:
+        if self.done:
+            return
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._attempt())
+        await asyncio.shield(self._task)
+
+    async def _attempt(self) -> None:
+        try:
+            await self._run()
+            self.done = True
+        finally:
+            if not self.done:
+                self._task = None
+
+    def reset(self) -> None:
+        self.done = False
+        self._task = None
+
+
+class CallTracker:
+    """The public calls in flight on one connection (pool, client), so closing it can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle: asyncio.Event | None = None
+
+    def enter(self) -> None:
+        self.count += 1
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        """Returns when no call is in flight (bound it with ``asyncio.timeout``)."""
+        if self.count:
+            self._idle = asyncio.Event()  # made in the closing loop, the loop the calls run in
+            await self._idle.wait()
+
+    async def settle(self, seconds: float) -> None:
+        """Waits up to ``seconds`` for the calls in flight; what is still running after that is left
+        to the caller to end (it closes the connection under them)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.drained()
+
+
+_LIFECYCLE = ("init", "close", "dangerously_clear_all", "prune")
+
+
+class DomainStore(abc.ABC):
+    """Base of every domain store: the lifecycle every domain shares.
+
+    ``init()`` creates what the store needs (tables, indexes) once: concurrent callers share one run
+    and a failure is not cached. Every public method initializes the store on first use unless
+    ``disable_init`` (or ``MASTRA_DISABLE_STORAGE_INIT=true``) is set. A backend implements
+    ``_initialize``, ``close`` and ``dangerously_clear_all``, and ``prune`` where it keeps data that ages.
+    """
+
+    store_name = "STORE"  # the <STORE> part of error ids, e.g. LIBSQL
+
+    @classmethod
+    def __subclasshook__(cls, other: type) -> bool:
+        # The lifecycle is structural (as with collections.abc): any object with these four methods
+        # can serve a domain in the composite; the domain bases below it are nominal.
+        if cls is DomainStore and all(callable(getattr(other, n, None)) for n in _LIFECYCLE):
+            return True
+        return NotImplemented  # type: ignore[no-any-return]
+
+    def __init__(self, *, disable_init: bool = False) -> None:
+        # As in Mastra, MASTRA_DISABLE_STORAGE_INIT=true turns automatic init off (explicit init() still works).
+        self.disable_init = disable_init or os.environ.get("MASTRA_DISABLE_STORAGE_INIT") == "true"
+        self._init_once = InitOnce(self._initialize)
+        self.calls = CallTracker()  # a backend shares one per connection (see its close())
+
+    @abc.abstractmethod
+    async def _initialize(self) -> None:
+        """Creates the store's schema (idempotent); ``init()`` runs it once."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Releases the store's use of its connection; the last user closes it. Idempotent."""
+
+    @abc.abstractmethod
+    async def dangerously_clear_all(self) -> None:
+        """Deletes every record of this domain (tests use it between cases)."""
+
+    async def init(self) -> None:
+        """Creates the tables and indexes this domain needs, once; raises ``StorageError`` on failure."""
+        try:
+            await self._init_once()
+        except StorageError as exc:
+            exc.complete_id(self.store_name, "INIT")
+            raise
+        except Exception as exc:
+            raise BackendError(f"{type(self).__name__} init failed: {exc}", id=_id(self, "INIT")) from exc
+
+    async def _ensure_ready(self) -> None:
+        if not self._init_once.done and not self.disable_init:
+            await self.init()
+
+    domain: ClassVar[str] = ""
+    # retention key -> (table, timestamp column), in the order prune() deletes (children first)
+    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
+        """Deletes records older than the ages in ``retention[domain]`` (``{"memory": {"messages": "30d"}}``;
+        a policy may be ``{"max_age": timedelta(days=30), "batch_size": 500}``) and says what went.
+
+        A bad policy is a ``ValidationError`` before anything is deleted. A store with nothing that ages
+        still checks ``retention``.
+        """
+        retention_plan(self.domain, self.retention_tables, retention)
+        return []
+
+
+def _id(store: DomainStore, operation: str) -> str:
+    return storage_error_id(store.store_name, operation, "FAILED")
+
+
+S = TypeVar("S", bound=DomainStore)
+
+
+def operation(
+    fn: Callable[Concatenate[S, P], Awaitable[R]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
+    """Wraps a public store method: auto-init first, complete error ids, wrap driver errors.
+
+    The operation name in error ids is the method name (``save_thread`` → ``SAVE_THREAD``).
+    """
+    op = fn.__name__
+
+    @functools.wraps(fn)
+    async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        call = fn(self, *args, **kwargs)  # a wrong call raises TypeError here, unwrapped, as for any function
+        calls = self.calls
+        calls.enter()
+        try:
+            if not self._init_once.done:
+                try:
+                    await self._ensure_ready()
+                except BaseException:
+                    call.close()  # type: ignore[attr-defined]
+                    raise
+            return await call
+        except StorageError as exc:
+            exc.complete_id(self.store_name, op)
+            raise
+        except Exception as exc:
+            raise BackendError(
+                f"{type(self).__name__}.{op} failed: {type(exc).__name__}: {exc}", id=_id(self, op)
+            ) from exc
+        finally:
+            calls.leave()
+
+    return wrapper
