@@ -18,9 +18,9 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from mastra_storage.core.codec import dumps, loads, utc_now
 from mastra_storage.clickhouse import ClickhouseStore
 from mastra_storage.clickhouse.observability import _STATUS, SPAN
+from mastra_storage.core.codec import dumps, loads, utc_now
 from mastra_storage.types import SpanRecord
 
 from .harness import Result, arguments, paired_ops_per_second, publish, table

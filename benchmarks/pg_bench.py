@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from mastra_storage.core.codec import dumps, loads, utc_now
 from mastra_storage._sql.schema import AI_SPANS
+from mastra_storage.core.codec import dumps, loads, utc_now
 from mastra_storage.pg import PostgresStore
 from mastra_storage.pg.observability import SPAN
 from mastra_storage.types import SpanRecord

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from mastra_storage import BackendError, MastraStorage, ValidationError
-from mastra_storage.core.codec import utc_now
 from mastra_storage.clickhouse import ClickhouseStore, SpanBatchWriter
+from mastra_storage.core.codec import utc_now
 from mastra_storage.libsql import LibSQLStore, MemoryLibSQL
 from mastra_storage.testing.samples import sample_span, sample_thread
 

@@ -76,9 +76,6 @@ class CallTracker:
                 await self.drained()
 
 
-_LIFECYCLE = ("init", "close", "dangerously_clear_all", "prune")
-
-
 class DomainStore(abc.ABC):
     """Base of every domain store: the lifecycle every domain shares.
 
@@ -89,14 +86,6 @@ class DomainStore(abc.ABC):
     """
 
     store_name = "STORE"  # the <STORE> part of error ids, e.g. LIBSQL
-
-    @classmethod
-    def __subclasshook__(cls, other: type) -> bool:
-        # The lifecycle is structural (as with collections.abc): any object with these four methods
-        # can serve a domain in the composite; the domain bases below it are nominal.
-        if cls is DomainStore and all(callable(getattr(other, n, None)) for n in _LIFECYCLE):
-            return True
-        return NotImplemented  # type: ignore[no-any-return]
 
     def __init__(self, *, disable_init: bool = False) -> None:
         # As in Mastra, MASTRA_DISABLE_STORAGE_INIT=true turns automatic init off (explicit init() still works).

@@ -8,33 +8,14 @@ from typing import Any, ClassVar
 from .._sql.params import Params, where
 from .._sql.schema import AGENT_VERSIONS, AGENTS
 from ..core.codec import dumps
-from ..core.lifecycle import operation
-from ..core.paging import window
-from ..core.validate import (
-    check_choice,
-    check_direction,
-    check_scalar_filter,
-    check_timestamp_order,
-    require_id,
-)
+from ..core.paging import Window
 from ..domains.agent_rules import (
-    AGENT_STATUSES,
     apply_agent_update,
-    check_agent_update,
-    check_new_version,
-    check_resolve,
-    new_agent,
     next_version,
-    resolve_agent,
 )
-from ..errors import ConflictError, NotFoundError
+from ..domains.agents import AgentsStorage, agent_exists, agent_not_found, version_taken
 from ..types import (
-    AgentCreate,
     AgentVersion,
-    ListAgentsResult,
-    ListAgentVersionsResult,
-    PerPage,
-    ResolvedAgent,
     StoredAgent,
 )
 from .base import LibSQLDomain
@@ -61,12 +42,13 @@ VERSION = RowCodec(
 _GET_AGENT = f"SELECT {AGENT.select} FROM mastra_agents WHERE id = ?"
 _INSERT_AGENT = f"INSERT INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders})"
 _INSERT_VERSION = f"INSERT INTO mastra_agent_versions ({VERSION.columns}) VALUES ({VERSION.placeholders})"
+_GET_VERSION = f"SELECT {VERSION.select} FROM mastra_agent_versions WHERE id = ?"
 _LATEST = (
     f'SELECT {VERSION.select} FROM mastra_agent_versions WHERE "agentId" = ? ORDER BY "versionNumber" DESC LIMIT 1'
 )
 
 
-class AgentsLibSQL(LibSQLDomain):
+class AgentsLibSQL(LibSQLDomain, AgentsStorage):
     """Stored agent configurations with numbered versions on a libSQL/SQLite database."""
 
     tables = (AGENTS, AGENT_VERSIONS)
@@ -83,58 +65,24 @@ class AgentsLibSQL(LibSQLDomain):
         rows = tx.query(_GET_AGENT, (agent_id,))
         return AGENT.decode(rows[0]) if rows else None
 
-    async def _get(self, agent_id: str) -> StoredAgent | None:
+    async def _create(self, agent: StoredAgent, version: AgentVersion) -> None:
+        def body(tx: Tx) -> None:
+            if self._get_tx(tx, agent.id) is not None:
+                raise agent_exists(agent.id)
+            tx.execute(_INSERT_AGENT, AGENT.params(agent))
+            tx.execute(_INSERT_VERSION, VERSION.params(version))
+
+        await self.db.transaction(body)
+
+    async def _get_agent(self, agent_id: str) -> StoredAgent | None:
         rows = await self.db.query(_GET_AGENT, (agent_id,))
         return AGENT.decode(rows[0]) if rows else None
 
-    @operation
-    async def create(self, *, agent: AgentCreate | Mapping[str, Any]) -> StoredAgent:
-        record, version = new_agent(agent)
-
+    async def _update(self, agent_id: str, changes: dict[str, Any], patch: dict[str, Any] | None) -> StoredAgent:
         def body(tx: Tx) -> StoredAgent:
-            if self._get_tx(tx, record.id) is not None:
-                raise ConflictError(f"Agent with id {record.id} already exists", details={"agentId": record.id})
-            tx.execute(_INSERT_AGENT, AGENT.params(record))
-            tx.execute(_INSERT_VERSION, VERSION.params(version))
-            return record
-
-        return await self.db.transaction(body)
-
-    @operation
-    async def get_by_id(self, *, id: str) -> StoredAgent | None:
-        require_id(id, "id")
-        return await self._get(id)
-
-    @operation
-    async def get_by_id_resolved(
-        self, *, id: str, status: str | None = None, version_id: str | None = None
-    ) -> ResolvedAgent | None:
-        check_resolve(id, status, version_id)
-        return await resolve_agent(
-            await self._get(id),
-            status,
-            version_id,
-            lambda v: self._version_where("id = ?", (v,)),
-            lambda: self._version_where(None, (id,)),
-        )
-
-    @operation
-    async def update(
-        self,
-        *,
-        id: str,
-        status: str | None = None,
-        active_version_id: str | None = None,
-        author_id: str | None = None,
-        visibility: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> StoredAgent:
-        changes, patch = check_agent_update(id, status, active_version_id, author_id, visibility, metadata)
-
-        def body(tx: Tx) -> StoredAgent:
-            agent = self._get_tx(tx, id)
+            agent = self._get_tx(tx, agent_id)
             if agent is None:
-                raise NotFoundError(f"Agent {id} not found", details={"agentId": id})
+                raise agent_not_found(agent_id)
             apply_agent_update(agent, changes, patch)
             tx.execute(
                 f"INSERT OR REPLACE INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders})",
@@ -144,64 +92,44 @@ class AgentsLibSQL(LibSQLDomain):
 
         return await self.db.transaction(body)
 
-    @operation
-    async def delete(self, *, id: str) -> None:
-        require_id(id, "id")
+    async def _delete(self, agent_id: str) -> None:
         await self.db.batch(
             [
-                Stmt('DELETE FROM mastra_agent_versions WHERE "agentId" = ?', (id,)),
-                Stmt("DELETE FROM mastra_agents WHERE id = ?", (id,)),
+                Stmt('DELETE FROM mastra_agent_versions WHERE "agentId" = ?', (agent_id,)),
+                Stmt("DELETE FROM mastra_agents WHERE id = ?", (agent_id,)),
             ]
         )
 
-    @operation
-    async def list(
+    async def _agent_page(
         self,
-        *,
-        status: str | None = None,
-        author_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        page: int = 0,
-        per_page: PerPage = 100,
-        order_by: str = "created_at",
-        direction: str = "DESC",
-    ) -> ListAgentsResult:
-        win = window(page, per_page)
-        column, dir_ = check_timestamp_order(order_by, direction)
+        status: str | None,
+        author_id: str | None,
+        metadata: dict[str, Any],
+        win: Window,
+        column: str,
+        direction: str,
+    ) -> tuple[list[StoredAgent], int]:
         p = Params()
         clauses: list[str] = []
         if status is not None:
-            clauses.append(f"status = {p(check_choice(status, AGENT_STATUSES, 'status'))}")
+            clauses.append(f"status = {p(status)}")
         if author_id is not None:
             clauses.append(f'"authorId" = {p(author_id)}')
-        clauses += json_equals("metadata", "", check_scalar_filter(metadata), p)
-        records, total = await self.paged(
-            f'SELECT {AGENT.select} FROM mastra_agents{where(clauses)} ORDER BY "{column}" {dir_}, id ASC',
+        clauses += json_equals("metadata", "", metadata, p)
+        return await self.paged(
+            f'SELECT {AGENT.select} FROM mastra_agents{where(clauses)} ORDER BY "{column}" {direction}, id ASC',
             f"SELECT COUNT(*) FROM mastra_agents{where(clauses)}",
             p.values,
             win,
             AGENT.decode_all,
         )
-        return ListAgentsResult(
-            agents=records,
-            **win.page_fields(total),
-        )
 
-    @operation
-    async def create_version(
-        self,
-        *,
-        agent_id: str,
-        config: Mapping[str, Any],
-        change_message: str | None = None,
-        version_number: int | None = None,
+    async def _create_version(
+        self, agent_id: str, config: Mapping[str, Any], change_message: str | None, version_number: int | None
     ) -> AgentVersion:
-        require_id(agent_id, "agent_id")
-        check_new_version(version_number, change_message, config)
-
         def body(tx: Tx) -> AgentVersion:
             if self._get_tx(tx, agent_id) is None:
-                raise NotFoundError(f"Agent {agent_id} not found", details={"agentId": agent_id})
+                raise agent_not_found(agent_id)
             rows = tx.query(_LATEST, (agent_id,))
             latest = VERSION.decode(rows[0]) if rows else None
             version = next_version(agent_id, latest, config, change_message, version_number)
@@ -209,60 +137,43 @@ class AgentsLibSQL(LibSQLDomain):
                 'SELECT 1 FROM mastra_agent_versions WHERE "agentId" = ? AND "versionNumber" = ?',
                 (agent_id, version_number),
             ):
-                raise ConflictError(f"Agent {agent_id} already has version {version_number}")
+                raise version_taken(agent_id, version_number)
             tx.execute(_INSERT_VERSION, VERSION.params(version))
             return version
 
         return await self.db.transaction(body)
 
-    async def _version_where(self, clause: str | None, args: tuple[Any, ...]) -> AgentVersion | None:
-        rows = (
-            await self.db.query(f"SELECT {VERSION.select} FROM mastra_agent_versions WHERE {clause} LIMIT 1", args)
-            if clause
-            else await self.db.query(_LATEST, args)
-        )
+    async def _version_where(self, sql: str, args: tuple[Any, ...]) -> AgentVersion | None:
+        rows = await self.db.query(sql, args)
         return VERSION.decode(rows[0]) if rows else None
 
-    @operation
-    async def get_version(self, *, id: str) -> AgentVersion | None:
-        return await self._version_where("id = ?", (require_id(id, "id"),))
+    async def _get_version(self, version_id: str) -> AgentVersion | None:
+        return await self._version_where(
+            f"SELECT {VERSION.select} FROM mastra_agent_versions WHERE id = ?", (version_id,)
+        )
 
-    @operation
-    async def get_version_by_number(self, *, agent_id: str, version_number: int) -> AgentVersion | None:
-        require_id(agent_id, "agent_id")
-        return await self._version_where('"agentId" = ? AND "versionNumber" = ?', (agent_id, version_number))
+    async def _version_by_number(self, agent_id: str, version_number: int) -> AgentVersion | None:
+        return await self._version_where(
+            f'SELECT {VERSION.select} FROM mastra_agent_versions WHERE "agentId" = ? AND "versionNumber" = ?',
+            (agent_id, version_number),
+        )
 
-    @operation
-    async def get_latest_version(self, *, agent_id: str) -> AgentVersion | None:
-        return await self._version_where(None, (require_id(agent_id, "agent_id"),))
+    async def _latest_version(self, agent_id: str) -> AgentVersion | None:
+        return await self._version_where(_LATEST, (agent_id,))
 
-    @operation
-    async def list_versions(
-        self, *, agent_id: str, page: int = 0, per_page: PerPage = 100, direction: str = "DESC"
-    ) -> ListAgentVersionsResult:
-        require_id(agent_id, "agent_id")
-        win = window(page, per_page)
-        dir_ = check_direction(direction)
-        records, total = await self.paged(
-            f'SELECT {VERSION.select} FROM mastra_agent_versions WHERE "agentId" = ? ORDER BY "versionNumber" {dir_}',
+    async def _version_page(self, agent_id: str, win: Window, direction: str) -> tuple[list[AgentVersion], int]:
+        return await self.paged(
+            f'SELECT {VERSION.select} FROM mastra_agent_versions WHERE "agentId" = ? '
+            f'ORDER BY "versionNumber" {direction}',
             'SELECT COUNT(*) FROM mastra_agent_versions WHERE "agentId" = ?',
             [agent_id],
             win,
             VERSION.decode_all,
         )
-        return ListAgentVersionsResult(
-            versions=records,
-            **win.page_fields(total),
-        )
 
-    @operation
-    async def delete_version(self, *, id: str) -> None:
-        await self.db.execute("DELETE FROM mastra_agent_versions WHERE id = ?", (require_id(id, "id"),))
+    async def _delete_version(self, version_id: str) -> None:
+        await self.db.execute("DELETE FROM mastra_agent_versions WHERE id = ?", (version_id,))
 
-    @operation
-    async def count_versions(self, *, agent_id: str) -> int:
-        rows = await self.db.query(
-            'SELECT COUNT(*) FROM mastra_agent_versions WHERE "agentId" = ?',
-            (require_id(agent_id, "agent_id"),),
-        )
+    async def _count_versions(self, agent_id: str) -> int:
+        rows = await self.db.query('SELECT COUNT(*) FROM mastra_agent_versions WHERE "agentId" = ?', (agent_id,))
         return int(rows[0][0])

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ..composite import MastraStorage
-from ..domains import DOMAINS
+from ..domains import DOMAINS, DomainStore
 from ..errors import StorageInitError, ValidationError
 from .samples import sample_message, sample_thread
 
@@ -114,14 +114,17 @@ class CompositeConformance:
         await storage.close()
 
 
-class _FailingStore:
+class _FailingStore(DomainStore):
     """A domain store whose init fails until ``broken`` is cleared (exercises the composite only)."""
 
+    domain = "scores"
+
     def __init__(self) -> None:
+        super().__init__()
         self.broken = True
         self.inits = 0
 
-    async def init(self) -> None:
+    async def _initialize(self) -> None:
         self.inits += 1
         if self.broken:
             raise RuntimeError("cannot reach the scores database")
@@ -131,6 +134,3 @@ class _FailingStore:
 
     async def dangerously_clear_all(self) -> None:
         return None
-
-    async def prune(self, *, retention: Any) -> list[Any]:
-        return []
