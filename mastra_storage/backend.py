@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, Literal, Self, overload
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Self, cast, overload
 
 from .core.lifecycle import InitOnce
 from .domains import (
@@ -57,11 +57,16 @@ class StoreLookup:
 class BackendStore(StoreLookup):
     """A backend that owns one connection and exposes a domain store for each domain it supports."""
 
-    def __init__(self, *, id: str, stores: Mapping[DomainName, DomainStore], disable_init: bool = False) -> None:
+    def __init__(self, *, id: str, stores: Sequence[DomainStore], disable_init: bool = False) -> None:
+        """``stores`` are the backend's domain stores, each reachable as ``self.<domain>`` too."""
         if not isinstance(id, str) or not id.strip():
             raise ValidationError(f"{type(self).__name__}: id must be provided and cannot be empty.")
         self.id = id
-        self.stores: dict[DomainName, DomainStore] = dict(stores)
+        self.stores: dict[DomainName, DomainStore] = {}
+        for store in stores:
+            name = cast(DomainName, store.domain)
+            self.stores[name] = store
+            setattr(self, name, store)
         self.disable_init = disable_init
         self._init_once = InitOnce(self._initialize)
 

@@ -72,6 +72,6 @@ def test_bad_urls_and_secrets() -> None:
     with pytest.raises(ValidationError):
         connect("")
     store = connect("postgresql://app:s3cr3t@db:5432/app?schema=x")
-    assert isinstance(store, PostgresStore) and "s3cr3t" not in repr(store.memory.pool_handle.settings)
+    assert isinstance(store, PostgresStore) and "s3cr3t" not in repr(store.handle.settings)
     remote = connect("libsql://db.example.test?authToken=t0ken")
-    assert isinstance(remote, LibSQLStore) and "t0ken" not in repr(remote.memory._handle.settings)
+    assert isinstance(remote, LibSQLStore) and "t0ken" not in repr(remote.handle.settings)

@@ -200,7 +200,7 @@ def test_secrets_never_appear_in_a_repr() -> None:
         "aws_secret_access_key": "s3cr3t/value",
         "aws_session_token": "tok",
     }
-    settings = DynamoSettings("mastra", credentials=secret)
+    settings = DynamoSettings(table_name="mastra", credentials=secret)
     store = DynamoDBStore(id="x", table_name="mastra", credentials=secret)
     for text in (repr(settings), repr(store.connection), str(vars(store.connection))):
         assert "s3cr3t" not in text and "AKIAEXAMPLEKEY" not in text and "tok'" not in text

@@ -159,8 +159,8 @@ async def test_close_timeout_ends_calls_that_outlast_it(schema: str) -> None:
 
 def test_passwords_never_appear_in_a_repr() -> None:
     store = PostgresStore(id="secret", connection_string="postgresql://app:s3cr3t@db:5432/app")
-    handle = store.memory.pool_handle
-    for text in (repr(handle.settings), str(vars(handle)), repr(store.memory.pool_handle.settings)):
+    handle = store.handle
+    for text in (repr(handle.settings), str(vars(handle)), repr(store.handle.settings)):
         assert "s3cr3t" not in text
     other = PostgresStore(id="secret2", host="db", database="app", user="app", password="s3cr3t")
-    assert "s3cr3t" not in repr(other.memory.pool_handle.settings)
+    assert "s3cr3t" not in repr(other.handle.settings)

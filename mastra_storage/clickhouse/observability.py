@@ -68,7 +68,6 @@ class ObservabilityStorageClickhouse(ClickhouseDomain, ObservabilityStorage):
 
     ttl_key: ClassVar[str] = "spans"
     table_names: ClassVar[tuple[str, ...]] = ("mastra_ai_spans",)
-    domain: ClassVar[str] = "observability"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
     def ddl(self) -> list[str]:

@@ -23,7 +23,6 @@ class ScoresClickhouse(ClickhouseDomain, ScoresStorage):
 
     ttl_key: ClassVar[str] = "scores"
     table_names: ClassVar[tuple[str, ...]] = ("mastra_scorers",)
-    domain: ClassVar[str] = "scores"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
     def ddl(self) -> list[str]:

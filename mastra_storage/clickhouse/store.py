@@ -16,6 +16,9 @@ class ClickhouseStore(BackendStore):
     ``url="chdb://path"`` (the engine embedded in this process). Compose it with other backends for
     the other domains. ``ttl={"spans": "30d", "scores": "90d"}`` sets row TTLs."""
 
+    observability: ObservabilityStorageClickhouse
+    scores: ScoresClickhouse
+
     def __init__(
         self,
         *,
@@ -28,13 +31,11 @@ class ClickhouseStore(BackendStore):
         disable_init: bool = False,
     ) -> None:
         self.transport = transport_for(url, username, password)
-        options: dict[str, Any] = {"transport": self.transport, "database": database, "ttl": ttl,
-                                   "disable_init": disable_init}  # fmt: skip
-        self.observability = ObservabilityStorageClickhouse(**options)
-        self.scores = ScoresClickhouse(**options)
-        super().__init__(
-            id=id, stores={"observability": self.observability, "scores": self.scores}, disable_init=disable_init
-        )
+        stores = [
+            cls(transport=self.transport, database=database, ttl=ttl, disable_init=disable_init)
+            for cls in (ObservabilityStorageClickhouse, ScoresClickhouse)
+        ]
+        super().__init__(id=id, stores=stores, disable_init=disable_init)
 
     async def close(self) -> None:
         await super().close()

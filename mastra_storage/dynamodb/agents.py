@@ -34,7 +34,6 @@ class AgentsDynamoDB(DynamoDomain, AgentsStorage):
     """Agents and their versions on DynamoDB; version numbers are claimed with a conditional put,
     so concurrent creators never share one."""
 
-    domain: ClassVar[str] = "agents"
     entities: ClassVar[tuple[str, ...]] = ("agent", "agent_version")
     retention_entities: ClassVar[dict[str, str]] = {}
 

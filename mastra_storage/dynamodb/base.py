@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, Unpack
 
 import msgspec
 
@@ -16,7 +16,16 @@ from ..core.retention import retention_plan
 from ..core.validate import coerce
 from ..errors import BackendError, ConflictError, ValidationError
 from ..types import PruneResult, TtlConfig
-from .connection import ConditionFailed, Connection, DynamoSettings, Item, backoff, check_key_sizes, gather_all
+from .connection import (
+    ConditionFailed,
+    Connection,
+    DynamoOptions,
+    DynamoSettings,
+    Item,
+    backoff,
+    check_key_sizes,
+    gather_all,
+)
 from .items import Expr, compress, expired, keys_of, millis, n, now_seconds, pack, payloads, s
 from .table import ensure_table
 
@@ -63,35 +72,23 @@ class DynamoDomain(DomainStore):
         self,
         *,
         id: str | None = None,
-        table_name: str | None = None,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        credentials: Mapping[str, str] | None = None,
         ttl: Mapping[str, Any] | None = None,
         create_table: bool = False,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
-        max_attempts: int = 3,
-        close_timeout: float = 10.0,
-        connection: Connection | None = None,
         disable_init: bool = False,
+        connection: Connection | None = None,
+        **options: Unpack[DynamoOptions],
     ) -> None:
+        """A standalone domain store reaches its table with ``options`` (see ``DynamoOptions``); a
+        ``DynamoDBStore`` hands its domain stores its own ``connection`` instead."""
         super().__init__(disable_init=disable_init)
         self.id = id
         self.ttl = check_ttl(ttl)
         self.create_table = create_table
+        self._owns = connection is None
         if connection is None:
-            if table_name is None:
+            if "table_name" not in options:
                 raise ValidationError(f"{type(self).__name__}: table_name is required")
-            connection = Connection(
-                DynamoSettings(
-                    table_name, region, endpoint_url, credentials, connect_timeout, read_timeout, max_attempts,
-                    close_timeout,
-                )
-            )  # fmt: skip
-            self._owns = True
-        else:
-            self._owns = False
+            connection = Connection(DynamoSettings(**options))
         self.conn = connection
         self.calls = connection.calls
 

@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from ..core.lifecycle import CallTracker
 from ..errors import ValidationError
@@ -51,7 +51,20 @@ def backoff(attempt: int) -> float:
     return random.uniform(0, min(1.0, 0.025 * 2**attempt))
 
 
-@dataclass
+class DynamoOptions(TypedDict, total=False):
+    """How a DynamoDB store reaches its table (the fields of ``DynamoSettings``, as constructor keywords)."""
+
+    table_name: str
+    region: str | None
+    endpoint_url: str | None
+    credentials: Mapping[str, str] | None
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int
+    close_timeout: float
+
+
+@dataclass(kw_only=True)
 class DynamoSettings:
     """Where the table is and how to reach it; credentials in boto3's spelling (masked in ``repr``).
 

@@ -69,7 +69,6 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
     """Threads, messages and resources on DynamoDB: no Scan on any list, messages saved in
     transactions, read-modify-writes guarded by a version attribute."""
 
-    domain: ClassVar[str] = "memory"
     entities: ClassVar[tuple[str, ...]] = ("thread", "message", "resource")
     retention_entities: ClassVar[dict[str, str]] = {
         "messages": "message",

@@ -39,7 +39,6 @@ class ObservabilityDynamoDB(DynamoDomain, ObservabilityStorage):
     """Spans on DynamoDB. ``get_trace`` is one Query of the trace's partition; ``list_traces`` a
     Query of the root spans ordered by start or end time, filtered server-side."""
 
-    domain: ClassVar[str] = "observability"
     entities: ClassVar[tuple[str, ...]] = ("span",)
     retention_entities: ClassVar[dict[str, str]] = {"spans": "span"}
 

@@ -23,7 +23,6 @@ def score_key(score_id: str) -> tuple[str, str]:
 class ScoresDynamoDB(DynamoDomain, ScoresStorage):
     """Scores on DynamoDB; every list is a Query on a GSI, newest first."""
 
-    domain: ClassVar[str] = "scores"
     entities: ClassVar[tuple[str, ...]] = ("score",)
     retention_entities: ClassVar[dict[str, str]] = {"scorers": "score"}
 

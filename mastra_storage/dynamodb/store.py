@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from ..backend import BackendStore
 from .agents import AgentsDynamoDB
-from .connection import Connection, DynamoSettings
+from .connection import Connection, DynamoOptions, DynamoSettings
 from .memory import MemoryDynamoDB
 from .observability import ObservabilityDynamoDB
 from .scores import ScoresDynamoDB
@@ -25,46 +25,29 @@ class DynamoDBStore(BackendStore):
     ``close()`` waits up to ``close_timeout`` seconds for calls in flight.
     """
 
+    memory: MemoryDynamoDB
+    workflows: WorkflowsDynamoDB
+    scores: ScoresDynamoDB
+    observability: ObservabilityDynamoDB
+    agents: AgentsDynamoDB
+
     def __init__(
         self,
         *,
         id: str,
-        table_name: str,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        credentials: Mapping[str, str] | None = None,
         ttl: Mapping[str, Any] | None = None,
         create_table: bool = False,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
-        max_attempts: int = 3,
-        close_timeout: float = 10.0,
         disable_init: bool = False,
+        **options: Unpack[DynamoOptions],
     ) -> None:
-        self.connection = Connection(
-            DynamoSettings(
-                table_name, region, endpoint_url, credentials, connect_timeout, read_timeout, max_attempts,
-                close_timeout,
-            )
-        )  # fmt: skip
-        options: dict[str, Any] = {"connection": self.connection, "ttl": ttl, "create_table": create_table,
-                                   "disable_init": disable_init}  # fmt: skip
-        self.memory = MemoryDynamoDB(**options)
-        self.workflows = WorkflowsDynamoDB(**options)
-        self.scores = ScoresDynamoDB(**options)
-        self.observability = ObservabilityDynamoDB(**options)
-        self.agents = AgentsDynamoDB(**options)
-        super().__init__(
-            id=id,
-            stores={
-                "memory": self.memory,
-                "workflows": self.workflows,
-                "scores": self.scores,
-                "observability": self.observability,
-                "agents": self.agents,
-            },
-            disable_init=disable_init,
-        )
+        # The store owns its client and hands it to its domain stores.
+        self.connection = Connection(DynamoSettings(**options))
+        domains = (MemoryDynamoDB, WorkflowsDynamoDB, ScoresDynamoDB, ObservabilityDynamoDB, AgentsDynamoDB)
+        stores = [
+            cls(connection=self.connection, ttl=ttl, create_table=create_table, disable_init=disable_init)
+            for cls in domains
+        ]
+        super().__init__(id=id, stores=stores, disable_init=disable_init)
 
     async def close(self) -> None:
         await super().close()

@@ -31,7 +31,6 @@ class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
     """Workflow snapshots on DynamoDB. Step results and state updates are read-modify-writes that
     land only if the run's version is unchanged, retried otherwise — concurrent steps all survive."""
 
-    domain: ClassVar[str] = "workflows"
     entities: ClassVar[tuple[str, ...]] = ("workflow_snapshot",)
     retention_entities: ClassVar[dict[str, str]] = {"workflowSnapshot": "workflow_snapshot"}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from .._sql.params import Params, where
 from .._sql.schema import AGENT_VERSIONS, AGENTS
@@ -58,7 +58,6 @@ class AgentsLibSQL(LibSQLDomain, AgentsStorage):
         'CREATE INDEX IF NOT EXISTS idx_agents_created_at ON mastra_agents ("createdAt")',
         'CREATE INDEX IF NOT EXISTS idx_agents_status_created_at ON mastra_agents (status, "createdAt")',
     )
-    domain: ClassVar[str] = "agents"
 
     @staticmethod
     def _get_tx(tx: Tx, agent_id: str) -> StoredAgent | None:

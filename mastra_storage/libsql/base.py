@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypedDict, TypeVar, Unpack
 
 from .._sql.schema import Table
 from ..core.codec import iso
@@ -21,8 +21,21 @@ R = TypeVar("R")
 _REMOTE_SCHEMES = ("libsql://", "http://", "https://", "ws://", "wss://")
 
 
-@dataclass(frozen=True)
+class LibSQLOptions(TypedDict, total=False):
+    """How a libSQL store connects (the fields of ``LibSQLSettings``, as constructor keywords)."""
+
+    url: str
+    auth_token: str | None
+    max_retries: int
+    initial_backoff_ms: int
+    busy_timeout_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class LibSQLSettings:
+    """Where the database is (a file, ``:memory:`` or a remote URL) and how patiently to reach it;
+    the auth token never appears in its repr."""
+
     url: str
     auth_token: str | None = field(default=None, repr=False)
     max_retries: int = 5
@@ -82,20 +95,18 @@ class LibSQLDomain(DomainStore):
     def __init__(
         self,
         *,
-        url: str | None = None,
         id: str | None = None,
-        auth_token: str | None = None,
-        max_retries: int = 5,
-        initial_backoff_ms: int = 100,
-        busy_timeout_ms: int = 5000,
         disable_init: bool = False,
         handle: ConnectionHandle | None = None,
+        **options: Unpack[LibSQLOptions],
     ) -> None:
+        """A standalone domain store connects with ``options`` (see ``LibSQLOptions``); a
+        ``LibSQLStore`` hands its domain stores its own connection ``handle`` instead."""
         super().__init__(disable_init=disable_init)
         if handle is None:
-            if url is None:
+            if "url" not in options:
                 raise ValidationError(f"{type(self).__name__} needs a url")
-            handle = ConnectionHandle(LibSQLSettings(url, auth_token, max_retries, initial_backoff_ms, busy_timeout_ms))
+            handle = ConnectionHandle(LibSQLSettings(**options))
         self.id = id
         self._handle = handle
         self._conn: Connection | None = None

@@ -90,7 +90,6 @@ class MemoryLibSQL(LibSQLDomain, MemoryStorage):
         'CREATE INDEX IF NOT EXISTS idx_threads_resource_created_at ON mastra_threads ("resourceId", "createdAt", id)',
         'CREATE INDEX IF NOT EXISTS idx_threads_resource_updated_at ON mastra_threads ("resourceId", "updatedAt", id)',
     )
-    domain: ClassVar[str] = "memory"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {
         "messages": ("mastra_messages", "createdAt"),
         "resources": ("mastra_resources", "createdAt"),

@@ -55,7 +55,6 @@ class ObservabilityLibSQL(LibSQLDomain, ObservabilityStorage):
         'CREATE INDEX IF NOT EXISTS mastra_ai_spans_roots_ended_at_idx ON mastra_ai_spans ("endedAt") '
         'WHERE "parentSpanId" IS NULL',
     )
-    domain: ClassVar[str] = "observability"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
     async def _write_spans(self, spans: list[SpanRecord]) -> None:

@@ -27,7 +27,6 @@ class ScoresLibSQL(LibSQLDomain, ScoresStorage):
         'ON mastra_scorers ("entityId", "entityType", "createdAt")',
         'CREATE INDEX IF NOT EXISTS idx_scorers_span_created_at ON mastra_scorers ("traceId", "spanId", "createdAt")',
     )
-    domain: ClassVar[str] = "scores"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
     async def _save_score(self, row: ScoreRow) -> None:

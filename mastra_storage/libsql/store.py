@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from ..backend import BackendStore
 from .agents import AgentsLibSQL
-from .base import ConnectionHandle, LibSQLSettings
+from .base import ConnectionHandle, LibSQLOptions, LibSQLSettings
 from .memory import MemoryLibSQL
 from .observability import ObservabilityLibSQL
 from .scores import ScoresLibSQL
@@ -19,32 +21,15 @@ class LibSQLStore(BackendStore):
     file in the process shares); they initialize one after another.
     """
 
-    def __init__(
-        self,
-        *,
-        id: str,
-        url: str,
-        auth_token: str | None = None,
-        max_retries: int = 5,
-        initial_backoff_ms: int = 100,
-        busy_timeout_ms: int = 5000,
-        disable_init: bool = False,
-    ) -> None:
-        handle = ConnectionHandle(LibSQLSettings(url, auth_token, max_retries, initial_backoff_ms, busy_timeout_ms))
-        options = {"handle": handle, "disable_init": disable_init}
-        self.memory = MemoryLibSQL(**options)  # type: ignore[arg-type]
-        self.workflows = WorkflowsLibSQL(**options)  # type: ignore[arg-type]
-        self.scores = ScoresLibSQL(**options)  # type: ignore[arg-type]
-        self.observability = ObservabilityLibSQL(**options)  # type: ignore[arg-type]
-        self.agents = AgentsLibSQL(**options)  # type: ignore[arg-type]
-        super().__init__(
-            id=id,
-            stores={
-                "memory": self.memory,
-                "workflows": self.workflows,
-                "scores": self.scores,
-                "observability": self.observability,
-                "agents": self.agents,
-            },
-            disable_init=disable_init,
-        )
+    memory: MemoryLibSQL
+    workflows: WorkflowsLibSQL
+    scores: ScoresLibSQL
+    observability: ObservabilityLibSQL
+    agents: AgentsLibSQL
+
+    def __init__(self, *, id: str, disable_init: bool = False, **options: Unpack[LibSQLOptions]) -> None:
+        # The store owns its connection and hands it to its domain stores.
+        self.handle = ConnectionHandle(LibSQLSettings(**options))
+        domains = (MemoryLibSQL, WorkflowsLibSQL, ScoresLibSQL, ObservabilityLibSQL, AgentsLibSQL)
+        stores = [cls(handle=self.handle, disable_init=disable_init) for cls in domains]
+        super().__init__(id=id, stores=stores, disable_init=disable_init)

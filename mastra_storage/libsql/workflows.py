@@ -37,7 +37,6 @@ class WorkflowsLibSQL(LibSQLDomain, WorkflowsStorage):
         'ON mastra_workflow_snapshot ("resourceId", "createdAt")',
         "CREATE INDEX IF NOT EXISTS idx_workflow_snapshot_run_id ON mastra_workflow_snapshot (run_id)",
     )
-    domain: ClassVar[str] = "workflows"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {
         "workflowSnapshot": ("mastra_workflow_snapshot", "updatedAt"),
     }

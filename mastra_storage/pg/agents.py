@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from .._sql.params import Params, where
 from .._sql.schema import AGENT_VERSIONS, AGENTS
@@ -39,7 +39,6 @@ class AgentsPG(PGDomain, AgentsStorage):
     """Stored agent configurations with numbered versions on PostgreSQL."""
 
     tables = (AGENTS, AGENT_VERSIONS)
-    domain: ClassVar[str] = "agents"
 
     def indexes(self) -> list[str]:
         x = self.object_name

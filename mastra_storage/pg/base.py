@@ -7,7 +7,7 @@ import contextlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypedDict, TypeVar, Unpack
 
 from .._sql.schema import Table
 from ..backend import masked_url
@@ -85,11 +85,30 @@ def check_schema_name(name: object) -> str:
     return name
 
 
-@dataclass(frozen=True)
+class PGOptions(TypedDict, total=False):
+    """How a PostgreSQL store connects (the fields of ``PGSettings``, as constructor keywords)."""
+
+    connection_string: str | None
+    pool: Any
+    host: str | None
+    port: int | None
+    database: str | None
+    user: str | None
+    password: str | None
+    min_size: int
+    max_size: int
+    ssl: Any
+    statement_cache_size: int | None
+    close_timeout: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class PGSettings:
-    """Where the pool connects; identical settings share one pool."""
+    """Where a store's pool connects (or the caller-owned ``pool`` it uses), validated before any I/O.
+    The password never appears in its repr."""
 
     connection_string: str | None = None
+    pool: Any = field(default=None, repr=False)
     host: str | None = None
     port: int | None = None
     database: str | None = None
@@ -99,14 +118,24 @@ class PGSettings:
     max_size: int = 20
     ssl: Any = None
     statement_cache_size: int | None = None
+    close_timeout: float = 10.0
 
     def __repr__(self) -> str:
+        if self.pool is not None:
+            return "PGSettings(<caller-owned pool>)"
         where = (
             masked_url(self.connection_string) if self.connection_string else f"{self.host}:{self.port}/{self.database}"
         )
         return f"PGSettings({where!r}, user={self.user!r}, min_size={self.min_size}, max_size={self.max_size})"
 
     def __post_init__(self) -> None:
+        timeout = self.close_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
+            raise ValidationError(f"close_timeout must be a number of seconds >= 0, got {timeout!r}")
+        if self.pool is not None:
+            if self.connection_string is not None or self.host is not None:
+                raise ValidationError("give either pool or connection settings, not both")
+            return
         if self.connection_string is not None:
             if not isinstance(self.connection_string, str) or not self.connection_string.strip():
                 raise ValidationError("connection_string must be a non-empty string")
@@ -145,18 +174,17 @@ class PoolHandle:
     ``close`` waits up to ``close_timeout`` seconds for calls in flight, then terminates the pool.
     """
 
-    def __init__(self, settings: PGSettings | None, pool: Any = None, *, close_timeout: float = 10.0) -> None:
+    def __init__(self, settings: PGSettings) -> None:
         self.settings = settings
-        self.pool: Any = pool
-        self.owned = pool is None
-        self.close_timeout = close_timeout
+        self.pool: Any = settings.pool
+        self.owned = settings.pool is None
+        self.close_timeout = settings.close_timeout
         self.calls = CallTracker()
         self._users = 0
         self._open = InitOnce(self._create)
 
     async def _create(self) -> None:
         if self.pool is None:
-            assert self.settings is not None
             self.pool = await self.settings.create_pool()
 
     async def acquire(self) -> Any:
@@ -183,34 +211,6 @@ class PoolHandle:
             raise
 
 
-def new_pool_handle(
-    *,
-    connection_string: str | None = None,
-    pool: Any = None,
-    host: str | None = None,
-    port: int | None = None,
-    database: str | None = None,
-    user: str | None = None,
-    password: str | None = None,
-    min_size: int = 1,
-    max_size: int = 20,
-    ssl: Any = None,
-    statement_cache_size: int | None = None,
-    close_timeout: float = 10.0,
-) -> PoolHandle:
-    """The pool handle for a store's connection options (validated here, before any I/O)."""
-    if isinstance(close_timeout, bool) or not isinstance(close_timeout, int | float) or not close_timeout >= 0:
-        raise ValidationError(f"close_timeout must be a number of seconds >= 0, got {close_timeout!r}")
-    if pool is not None:
-        if connection_string is not None or host is not None:
-            raise ValidationError("give either pool or connection settings, not both")
-        return PoolHandle(None, pool, close_timeout=close_timeout)
-    settings = PGSettings(
-        connection_string, host, port, database, user, password, min_size, max_size, ssl, statement_cache_size
-    )
-    return PoolHandle(settings, close_timeout=close_timeout)
-
-
 class PGDomain(DomainStore):
     """Base of the PostgreSQL domain stores: a use of a shared pool, a schema, and its tables."""
 
@@ -221,41 +221,21 @@ class PGDomain(DomainStore):
         self,
         *,
         id: str | None = None,
-        connection_string: str | None = None,
-        pool: Any = None,
-        host: str | None = None,
-        port: int | None = None,
-        database: str | None = None,
-        user: str | None = None,
-        password: str | None = None,
         schema_name: str = "public",
-        min_size: int = 1,
-        max_size: int = 20,
-        ssl: Any = None,
-        statement_cache_size: int | None = None,
-        close_timeout: float = 10.0,
         disable_init: bool = False,
         handle: PoolHandle | None = None,
+        **options: Unpack[PGOptions],
     ) -> None:
+        """A standalone domain store connects with ``options`` (see ``PGOptions``); a
+        ``PostgresStore`` hands its domain stores its own pool ``handle`` instead."""
         super().__init__(disable_init=disable_init)
         self.id = id
         self.schema = check_schema_name(schema_name)
-        if handle is None:
-            handle = new_pool_handle(
-                connection_string=connection_string, pool=pool, host=host, port=port, database=database, user=user,
-                password=password, min_size=min_size, max_size=max_size, ssl=ssl,
-                statement_cache_size=statement_cache_size, close_timeout=close_timeout,
-            )  # fmt: skip
-        self._handle = handle
-        self.calls = handle.calls
+        self._handle = handle if handle is not None else PoolHandle(PGSettings(**options))
+        self.calls = self._handle.calls
         self._pool: Any = None
         # Index names carry the schema, so two schemas in one database never collide.
         self.prefix = "" if self.schema == "public" else f"{self.schema}_"
-
-    @property
-    def pool_handle(self) -> PoolHandle:
-        """The pool this store uses, for other stores of the same database to share."""
-        return self._handle
 
     def object_name(self, name: str) -> str:
         """An index or constraint name in this store's schema (unique per schema, within 63 bytes)."""

@@ -56,7 +56,6 @@ class MemoryPG(PGDomain, MemoryStorage):
     """Threads, messages and resources on PostgreSQL."""
 
     tables = (THREADS, MESSAGES, RESOURCES)
-    domain: ClassVar[str] = "memory"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {
         "messages": ("mastra_messages", "createdAt"),
         "resources": ("mastra_resources", "createdAt"),

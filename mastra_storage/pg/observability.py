@@ -30,7 +30,6 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
     """Spans on PostgreSQL; traces are listed by their root spans."""
 
     tables = (AI_SPANS,)
-    domain: ClassVar[str] = "observability"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
     def indexes(self) -> list[str]:

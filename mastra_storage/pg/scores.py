@@ -22,7 +22,6 @@ class ScoresPG(PGDomain, ScoresStorage):
     """Scores on PostgreSQL; every list is newest first."""
 
     tables = (SCORERS,)
-    domain: ClassVar[str] = "scores"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
     def indexes(self) -> list[str]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Unpack
 
 from ..backend import BackendStore
 from .agents import AgentsPG
-from .base import new_pool_handle
+from .base import PGOptions, PGSettings, PoolHandle
 from .memory import MemoryPG
 from .observability import ObservabilityPG
 from .scores import ScoresPG
@@ -17,49 +17,22 @@ class PostgresStore(BackendStore):
     """All five domains in Mastra's ``@mastra/pg`` tables.
 
     Connect with ``connection_string``, a caller-owned ``pool`` (an ``asyncpg.Pool``, never closed
-    here), or ``host``/``port``/``database``/``user``/``password``. ``schema_name`` is created if
-    missing. ``statement_cache_size=0`` suits pgbouncer in transaction mode. ``close()`` waits up to
-    ``close_timeout`` seconds for calls in flight before it terminates the pool.
+    here), or ``host``/``port``/``database``/``user``/``password`` (see ``PGOptions``). ``schema_name``
+    is created if missing. ``statement_cache_size=0`` suits pgbouncer in transaction mode. ``close()``
+    waits up to ``close_timeout`` seconds for calls in flight before it terminates the pool.
     """
 
+    memory: MemoryPG
+    workflows: WorkflowsPG
+    scores: ScoresPG
+    observability: ObservabilityPG
+    agents: AgentsPG
+
     def __init__(
-        self,
-        *,
-        id: str,
-        connection_string: str | None = None,
-        pool: Any = None,
-        host: str | None = None,
-        port: int | None = None,
-        database: str | None = None,
-        user: str | None = None,
-        password: str | None = None,
-        schema_name: str = "public",
-        min_size: int = 1,
-        max_size: int = 20,
-        ssl: Any = None,
-        statement_cache_size: int | None = None,
-        close_timeout: float = 10.0,
-        disable_init: bool = False,
+        self, *, id: str, schema_name: str = "public", disable_init: bool = False, **options: Unpack[PGOptions]
     ) -> None:
-        # The store owns its pool; its domain stores share it (no pool is shared across stores).
-        handle = new_pool_handle(
-            connection_string=connection_string, pool=pool, host=host, port=port, database=database, user=user,
-            password=password, min_size=min_size, max_size=max_size, ssl=ssl,
-            statement_cache_size=statement_cache_size, close_timeout=close_timeout,
-        )  # fmt: skip
-        self.memory = MemoryPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
-        self.workflows = WorkflowsPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
-        self.scores = ScoresPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
-        self.observability = ObservabilityPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
-        self.agents = AgentsPG(handle=handle, schema_name=schema_name, disable_init=disable_init)
-        super().__init__(
-            id=id,
-            stores={
-                "memory": self.memory,
-                "workflows": self.workflows,
-                "scores": self.scores,
-                "observability": self.observability,
-                "agents": self.agents,
-            },
-            disable_init=disable_init,
-        )
+        # The store owns its pool and hands it to its domain stores (no pool is shared across stores).
+        self.handle = PoolHandle(PGSettings(**options))
+        domains = (MemoryPG, WorkflowsPG, ScoresPG, ObservabilityPG, AgentsPG)
+        stores = [cls(handle=self.handle, schema_name=schema_name, disable_init=disable_init) for cls in domains]
+        super().__init__(id=id, stores=stores, disable_init=disable_init)

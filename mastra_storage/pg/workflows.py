@@ -22,7 +22,6 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
     """Workflow snapshots on PostgreSQL; step results merge under a row lock."""
 
     tables = (WORKFLOW_SNAPSHOT,)
-    domain: ClassVar[str] = "workflows"
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {
         "workflowSnapshot": ("mastra_workflow_snapshot", "updatedAt"),
     }
