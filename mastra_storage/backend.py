@@ -34,6 +34,19 @@ class StoreLookup:
 
     stores: dict[DomainName, DomainStore]
 
+    async def init(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.init()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     @overload
     async def get_store(self, name: Literal["memory"]) -> MemoryStorage | None: ...
     @overload
@@ -98,13 +111,6 @@ class BackendStore(StoreLookup):
         for store in _unique(self.stores.values()):
             results.extend(await store.prune(retention=retention))
         return results
-
-    async def __aenter__(self) -> Self:
-        await self.init()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 def _unique(stores: Any) -> list[DomainStore]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, cast
 
 from .backend import BackendStore, StoreLookup
 from .core.lifecycle import InitOnce
@@ -128,13 +128,6 @@ class MastraStorage(StoreLookup):
             if store is not None and policies:
                 results.extend(await store.prune(retention={name: policies}))
         return results
-
-    async def __aenter__(self) -> Self:
-        await self.init()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 MastraCompositeStore = MastraStorage

@@ -10,13 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mastra_storage.clickhouse import ClickhouseStore
-from mastra_storage.testing import (
-    ObservabilityConformance,
-    ObservabilityValues,
-    ScoresConformance,
-    ScoresValues,
-    TraceFilterValues,
-)
+from mastra_storage.testing.suites import TestObservability, TestScores  # noqa: F401 (collected by pytest)
 
 from .chdb_engine import chdb_path
 from .clickhouse_http_server import ClickhouseHttpStandIn
@@ -35,11 +29,3 @@ async def backend(
     yield store
     await store.transport.command(f"DROP DATABASE IF EXISTS `{database}`")
     await store.close()
-
-
-class TestObservability(ObservabilityConformance, ObservabilityValues, TraceFilterValues):
-    pass
-
-
-class TestScores(ScoresConformance, ScoresValues):
-    pass

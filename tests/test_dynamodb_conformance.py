@@ -8,19 +8,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from mastra_storage.dynamodb import DynamoDBStore
-from mastra_storage.testing import (
-    AgentsConformance,
-    AgentsValues,
-    CompositeConformance,
-    MemoryConformance,
-    MemoryValues,
-    ObservabilityConformance,
-    ObservabilityValues,
-    ScoresConformance,
-    ScoresValues,
-    TraceFilterValues,
-    WorkflowsConformance,
-    WorkflowsValues,
+from mastra_storage.testing.suites import (  # noqa: F401 (collected by pytest)
+    TestAgents,
+    TestComposite,
+    TestMemory,
+    TestObservability,
+    TestScores,
+    TestWorkflows,
 )
 
 from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, borrow_table, return_table
@@ -59,27 +53,3 @@ async def make_backend() -> AsyncIterator[Callable[[str], Awaitable[DynamoDBStor
     yield make
     for store, table in made:
         await _give_back(store, table)
-
-
-class TestMemory(MemoryConformance, MemoryValues):
-    pass
-
-
-class TestWorkflows(WorkflowsConformance, WorkflowsValues):
-    pass
-
-
-class TestScores(ScoresConformance, ScoresValues):
-    pass
-
-
-class TestObservability(ObservabilityConformance, ObservabilityValues, TraceFilterValues):
-    pass
-
-
-class TestAgents(AgentsConformance, AgentsValues):
-    pass
-
-
-class TestComposite(CompositeConformance):
-    pass

@@ -9,19 +9,13 @@ from pathlib import Path
 import pytest
 
 from mastra_storage.libsql import LibSQLStore
-from mastra_storage.testing import (
-    AgentsConformance,
-    AgentsValues,
-    CompositeConformance,
-    MemoryConformance,
-    MemoryValues,
-    ObservabilityConformance,
-    ObservabilityValues,
-    ScoresConformance,
-    ScoresValues,
-    TraceFilterValues,
-    WorkflowsConformance,
-    WorkflowsValues,
+from mastra_storage.testing.suites import (  # noqa: F401 (collected by pytest)
+    TestAgents,
+    TestComposite,
+    TestMemory,
+    TestObservability,
+    TestScores,
+    TestWorkflows,
 )
 
 from .hrana_server import HranaStandIn
@@ -40,26 +34,6 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path, hrana: HranaSt
     await store.close()
 
 
-class TestMemory(MemoryConformance, MemoryValues):
-    pass
-
-
-class TestWorkflows(WorkflowsConformance, WorkflowsValues):
-    pass
-
-
-class TestScores(ScoresConformance, ScoresValues):
-    pass
-
-
-class TestObservability(ObservabilityConformance, ObservabilityValues, TraceFilterValues):
-    pass
-
-
-class TestAgents(AgentsConformance, AgentsValues):
-    pass
-
-
 @pytest.fixture
 async def make_backend(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[LibSQLStore]]]:
     made: list[LibSQLStore] = []
@@ -71,7 +45,3 @@ async def make_backend(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitabl
     yield make
     for store in made:
         await store.close()
-
-
-class TestComposite(CompositeConformance):
-    pass

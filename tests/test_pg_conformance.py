@@ -7,19 +7,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from mastra_storage.pg import PostgresStore
-from mastra_storage.testing import (
-    AgentsConformance,
-    AgentsValues,
-    CompositeConformance,
-    MemoryConformance,
-    MemoryValues,
-    ObservabilityConformance,
-    ObservabilityValues,
-    ScoresConformance,
-    ScoresValues,
-    TraceFilterValues,
-    WorkflowsConformance,
-    WorkflowsValues,
+from mastra_storage.testing.suites import (  # noqa: F401 (collected by pytest)
+    TestAgents,
+    TestComposite,
+    TestMemory,
+    TestObservability,
+    TestScores,
+    TestWorkflows,
 )
 
 from .pg_server import PG_URL, drop_schema, new_schema
@@ -48,27 +42,3 @@ async def make_backend() -> AsyncIterator[Callable[[str], Awaitable[PostgresStor
     for store, schema in made:
         await store.close()
         await drop_schema(schema)
-
-
-class TestMemory(MemoryConformance, MemoryValues):
-    pass
-
-
-class TestWorkflows(WorkflowsConformance, WorkflowsValues):
-    pass
-
-
-class TestScores(ScoresConformance, ScoresValues):
-    pass
-
-
-class TestObservability(ObservabilityConformance, ObservabilityValues, TraceFilterValues):
-    pass
-
-
-class TestAgents(AgentsConformance, AgentsValues):
-    pass
-
-
-class TestComposite(CompositeConformance):
-    pass

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Literal
+
+from ..types import DateRange
 
 
 class Params:
@@ -19,6 +23,17 @@ class Params:
     def many(self, values: list[Any] | tuple[Any, ...]) -> str:
         """A comma-separated placeholder list for ``IN (...)``."""
         return ", ".join(self(v) for v in values)
+
+
+def bounds(column: str, rng: DateRange | None, p: Params, encode: Callable[[datetime], Any]) -> list[str]:
+    """The clauses keeping ``column`` inside ``rng`` (each end inclusive unless marked exclusive);
+    ``encode`` gives a moment its column form."""
+    clauses: list[str] = []
+    if rng is not None and rng.start is not None:
+        clauses.append(f"{column} {'>' if rng.start_exclusive else '>='} {p(encode(rng.start))}")
+    if rng is not None and rng.end is not None:
+        clauses.append(f"{column} {'<' if rng.end_exclusive else '<='} {p(encode(rng.end))}")
+    return clauses
 
 
 def where(clauses: list[str]) -> str:

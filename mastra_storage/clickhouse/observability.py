@@ -16,9 +16,6 @@ import msgspec
 from .._sql.schema import AI_SPANS
 from ..core.codec import later_than, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
-from ..domains.record_rules import (
-    TRACE_EQUALITY_FILTERS,
-)
 from ..errors import NotFoundError
 from ..types import DateRange, SpanRecord, TraceSpan
 from .base import CHCodec, ClickhouseDomain
@@ -137,11 +134,9 @@ class ObservabilityStorageClickhouse(ClickhouseDomain, ObservabilityStorage):
         table = self.t("mastra_ai_spans")
         params: dict[str, Any] = {}
         clauses = ["`parentSpanId` IS NULL"]
-        for name in TRACE_EQUALITY_FILTERS:
-            value = getattr(f, name)
-            if value is not None:
-                params[name] = value
-                clauses.append(f"`{SPAN.column_of[name]}` = {{{name}:String}}")
+        for name, value in q.equalities():
+            params[name] = value
+            clauses.append(f"`{SPAN.column_of[name]}` = {{{name}:String}}")
         clauses += _range("startedAt", f.started_at, "started", params)
         clauses += _range("endedAt", f.ended_at, "ended", params)
         if f.status is not None:

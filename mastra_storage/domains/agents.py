@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import builtins
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..core.lifecycle import DomainStore, operation
@@ -34,6 +35,19 @@ from ..types import (
 from .agent_rules import AGENT_STATUSES, check_agent_update, check_new_version, check_resolve, new_agent, resolve_agent
 
 MetadataFilter = Mapping[str, str | int | float | bool | None]
+
+
+@dataclass(frozen=True)
+class AgentQuery:
+    """A validated ``list``: equality on the given owner fields and metadata keys, ordered by
+    ``column`` (a camelCase column name) in ``direction``, then id ascending."""
+
+    status: str | None
+    author_id: str | None
+    metadata: dict[str, Any]
+    win: Window
+    column: str
+    direction: str
 
 
 def agent_not_found(agent_id: str) -> NotFoundError:
@@ -118,7 +132,9 @@ class AgentsStorage(DomainStore):
         if status is not None:
             check_choice(status, AGENT_STATUSES, "status")
         author = optional_text(author_id, "author_id")
-        agents, total = await self._agent_page(status, author, check_scalar_filter(metadata), win, column, dir_)
+        agents, total = await self._agent_page(
+            AgentQuery(status, author, check_scalar_filter(metadata), win, column, dir_)
+        )
         return ListAgentsResult(agents=agents, **win.page_fields(total))
 
     @operation
@@ -191,15 +207,7 @@ class AgentsStorage(DomainStore):
     @abc.abstractmethod
     async def _delete(self, agent_id: str) -> None: ...
     @abc.abstractmethod
-    async def _agent_page(
-        self,
-        status: str | None,
-        author_id: str | None,
-        metadata: dict[str, Any],
-        win: Window,
-        column: str,
-        direction: str,
-    ) -> tuple[builtins.list[StoredAgent], int]: ...
+    async def _agent_page(self, q: AgentQuery) -> tuple[builtins.list[StoredAgent], int]: ...
     @abc.abstractmethod
     async def _create_version(
         self, agent_id: str, config: Mapping[str, Any], change_message: str | None, version_number: int | None

@@ -16,7 +16,7 @@ from ..core.paging import Window
 from ..core.validate import check_scalar_filter, require_id, require_ids
 from ..errors import ValidationError
 from ..types import ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
-from .record_rules import check_span_changes, check_span_updates, check_trace_query, new_spans
+from .record_rules import TRACE_EQUALITY_FILTERS, check_span_changes, check_span_updates, check_trace_query, new_spans
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class TraceQuery:
     filters: TracesFilter
     metadata: dict[str, Any]
     scope: dict[str, Any]
+
+    def equalities(self) -> list[tuple[str, Any]]:
+        """The plain column-equality filters given: (SpanRecord field name, value)."""
+        return [(name, v) for name in TRACE_EQUALITY_FILTERS if (v := getattr(self.filters, name)) is not None]
 
 
 class ObservabilityStorage(DomainStore):

@@ -33,6 +33,14 @@ def empty_snapshot(run_id: str) -> dict[str, Any]:
     }
 
 
+def empty_run(workflow_name: str, run_id: str) -> WorkflowRun:
+    """The run ``update_workflow_results`` creates when none exists: an empty snapshot, made now."""
+    now = utc_now()
+    return WorkflowRun(
+        workflow_name=workflow_name, run_id=run_id, snapshot=empty_snapshot(run_id), created_at=now, updated_at=now
+    )
+
+
 def _is_pending(slot: Any) -> bool:
     return isinstance(slot, Mapping) and slot.get(PENDING_MARKER) is True
 

@@ -10,7 +10,7 @@ from ..domains.agent_rules import (
     apply_agent_update,
     next_version,
 )
-from ..domains.agents import AgentsStorage, agent_exists, agent_not_found, version_taken
+from ..domains.agents import AgentQuery, AgentsStorage, agent_exists, agent_not_found, version_taken
 from ..types import (
     AgentVersion,
     StoredAgent,
@@ -107,26 +107,18 @@ class AgentsDynamoDB(DynamoDomain, AgentsStorage):
         await self.conn.batch_write(deletes=keys_of(items[:-1]))
         await self.conn.batch_write(deletes=keys_of(items[-1:]))
 
-    async def _agent_page(
-        self,
-        status: str | None,
-        author_id: str | None,
-        metadata: dict[str, Any],
-        win: Window,
-        column: str,
-        direction: str,
-    ) -> tuple[list[StoredAgent], int]:
+    async def _agent_page(self, q: AgentQuery) -> tuple[list[StoredAgent], int]:
         def expr() -> Expr:
             e = self.expr("agent")
-            if status is not None:
-                e.equals("st", status)
-            if author_id is not None:
-                e.equals("aid", author_id)
-            e.map_equals("meta", metadata)
+            if q.status is not None:
+                e.equals("st", q.status)
+            if q.author_id is not None:
+                e.equals("aid", q.author_id)
+            e.map_equals("meta", q.metadata)
             return e
 
-        part = Partition("gsi2" if column == "updatedAt" else "gsi1", "AGENTS")
-        found = await read_page(self.conn, [part], expr, win, forward=direction == "ASC")
+        part = Partition("gsi2" if q.column == "updatedAt" else "gsi1", "AGENTS")
+        found = await read_page(self.conn, [part], expr, q.win, forward=q.direction == "ASC")
         return await self.decode(found.items, StoredAgent), found.total or 0
 
     async def _create_version(

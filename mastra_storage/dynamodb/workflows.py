@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from ..core.codec import from_iso, iso, later_than, utc_now
+from ..core.codec import from_iso, iso, later_than
 from ..core.paging import window
-from ..domains.workflow_rules import apply_step_result, empty_snapshot, status_matches
+from ..domains.workflow_rules import apply_step_result, empty_run, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
 from ..types import WorkflowRun
 from .base import DynamoDomain, Partition, optimistic, read_page, upsert, versioned
@@ -86,14 +86,7 @@ class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
         async def attempt() -> dict[str, Any]:
             found = await self._run(workflow_name, run_id)
             if found is None:
-                now = utc_now()
-                run = WorkflowRun(
-                    workflow_name=workflow_name,
-                    run_id=run_id,
-                    snapshot=empty_snapshot(run_id),
-                    created_at=now,
-                    updated_at=now,
-                )
+                run = empty_run(workflow_name, run_id)
             else:
                 run = found[0]
                 run.updated_at = later_than(run.updated_at)

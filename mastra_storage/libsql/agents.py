@@ -13,7 +13,7 @@ from ..domains.agent_rules import (
     apply_agent_update,
     next_version,
 )
-from ..domains.agents import AgentsStorage, agent_exists, agent_not_found, version_taken
+from ..domains.agents import AgentQuery, AgentsStorage, agent_exists, agent_not_found, version_taken
 from ..types import (
     AgentVersion,
     StoredAgent,
@@ -99,27 +99,16 @@ class AgentsLibSQL(LibSQLDomain, AgentsStorage):
             ]
         )
 
-    async def _agent_page(
-        self,
-        status: str | None,
-        author_id: str | None,
-        metadata: dict[str, Any],
-        win: Window,
-        column: str,
-        direction: str,
-    ) -> tuple[list[StoredAgent], int]:
+    async def _agent_page(self, q: AgentQuery) -> tuple[list[StoredAgent], int]:
         p = Params()
-        clauses: list[str] = []
-        if status is not None:
-            clauses.append(f"status = {p(status)}")
-        if author_id is not None:
-            clauses.append(f'"authorId" = {p(author_id)}')
-        clauses += json_equals("metadata", "", metadata, p)
+        equal = {"status": q.status, '"authorId"': q.author_id}
+        clauses = [f"{column} = {p(value)}" for column, value in equal.items() if value is not None]
+        clauses += json_equals("metadata", "", q.metadata, p)
         return await self.paged(
-            f'SELECT {AGENT.select} FROM mastra_agents{where(clauses)} ORDER BY "{column}" {direction}, id ASC',
+            f'SELECT {AGENT.select} FROM mastra_agents{where(clauses)} ORDER BY "{q.column}" {q.direction}, id ASC',
             f"SELECT COUNT(*) FROM mastra_agents{where(clauses)}",
             p.values,
-            win,
+            q.win,
             AGENT.decode_all,
         )
 

@@ -10,7 +10,6 @@ from ..core.codec import iso, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
 from ..domains.record_rules import (
     SPAN_FIXED,
-    TRACE_EQUALITY_FILTERS,
 )
 from ..types import SpanRecord, TraceSpan
 from .base import LibSQLDomain
@@ -90,10 +89,7 @@ class ObservabilityLibSQL(LibSQLDomain, ObservabilityStorage):
         column = SPAN.column_of[q.order_by]
         p = Params()
         clauses = ['r."parentSpanId" IS NULL']
-        for name in TRACE_EQUALITY_FILTERS:
-            value = getattr(f, name)
-            if value is not None:
-                clauses.append(f'r."{SPAN.column_of[name]}" = {p(value)}')
+        clauses += [f'r."{SPAN.column_of[name]}" = {p(value)}' for name, value in q.equalities()]
         clauses += date_range('r."startedAt"', f.started_at, p)
         clauses += date_range('r."endedAt"', f.ended_at, p)
         if f.status is not None:

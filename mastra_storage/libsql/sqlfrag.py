@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .._sql.params import Params
+from .._sql.params import Params, bounds
 from ..core.codec import iso
 from ..core.validate import Scalar
 from ..types import DateRange
@@ -35,14 +35,8 @@ def json_equals(column_expr: str, path_prefix: str, filters: Mapping[str, Scalar
 
 
 def date_range(column: str, rng: DateRange | None, p: Params) -> list[str]:
-    clauses: list[str] = []
-    if rng is None:
-        return clauses
-    if rng.start is not None:
-        clauses.append(f"{column} {'>' if rng.start_exclusive else '>='} {p(iso(rng.start))}")
-    if rng.end is not None:
-        clauses.append(f"{column} {'<' if rng.end_exclusive else '<='} {p(iso(rng.end))}")
-    return clauses
+    """Bounds on an ISO-text timestamp column."""
+    return bounds(column, rng, p, iso)
 
 
 def bumped(column: str, now_param: str) -> str:

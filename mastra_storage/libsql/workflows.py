@@ -7,13 +7,14 @@ from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import WORKFLOW_SNAPSHOT
-from ..core.codec import dumps, iso, loads, utc_now
-from ..domains.workflow_rules import apply_step_result, empty_snapshot, status_matches
+from ..core.codec import dumps, loads
+from ..domains.workflow_rules import apply_step_result, empty_run, empty_snapshot, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
-from ..types import WorkflowRun
+from ..types import DateRange, WorkflowRun
 from .base import LibSQLDomain
 from .codec import RowCodec
 from .connection import Tx
+from .sqlfrag import date_range
 
 RUN = RowCodec(WorkflowRun, WORKFLOW_SNAPSHOT, columns={"workflow_name": "workflow_name", "run_id": "run_id"})
 
@@ -55,15 +56,12 @@ class WorkflowsLibSQL(LibSQLDomain, WorkflowsStorage):
             rows = tx.query(_LOAD, (workflow_name, run_id))
             snapshot = loads(rows[0][0]) if rows and rows[0][0] is not None else empty_snapshot(run_id)
             context = apply_step_result(snapshot, step_id, result, request_context)
-            now = utc_now()
+            run = empty_run(workflow_name, run_id)  # the row to insert if none exists
+            run.snapshot = snapshot
             tx.execute(
                 f"INSERT INTO mastra_workflow_snapshot ({RUN.columns}) VALUES ({RUN.placeholders}) "
                 "ON CONFLICT (workflow_name, run_id) DO UPDATE SET snapshot = excluded.snapshot",
-                RUN.params(
-                    WorkflowRun(
-                        workflow_name=workflow_name, run_id=run_id, snapshot=snapshot, created_at=now, updated_at=now
-                    )
-                ),
+                RUN.params(run),
             )
             return context
 
@@ -90,17 +88,10 @@ class WorkflowsLibSQL(LibSQLDomain, WorkflowsStorage):
 
     async def _run_page(self, q: RunQuery) -> tuple[list[WorkflowRun], int]:
         p = Params()
-        clauses: list[str] = []
-        if q.workflow_name is not None:
-            clauses.append(f"workflow_name = {p(q.workflow_name)}")
-        if q.resource_id is not None:
-            clauses.append(f'"resourceId" = {p(q.resource_id)}')
-        if q.status is not None:
-            clauses.append(f"json_extract(snapshot, '$.status') = {p(q.status)}")
-        if q.start is not None:
-            clauses.append(f'"createdAt" >= {p(iso(q.start))}')
-        if q.end is not None:
-            clauses.append(f'"createdAt" <= {p(iso(q.end))}')
+        equal = {"workflow_name": q.workflow_name, '"resourceId"': q.resource_id,
+                 "json_extract(snapshot, '$.status')": q.status}  # fmt: skip
+        clauses = [f"{column} = {p(value)}" for column, value in equal.items() if value is not None]
+        clauses += date_range('"createdAt"', DateRange(start=q.start, end=q.end), p)
         sql = f'SELECT {RUN.select} FROM mastra_workflow_snapshot{where(clauses)} ORDER BY "createdAt" DESC, rowid DESC'
         if q.win is None:
             runs = RUN.decode_all(await self.db.query(sql, p.values))

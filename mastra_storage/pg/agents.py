@@ -13,7 +13,7 @@ from ..domains.agent_rules import (
     apply_agent_update,
     next_version,
 )
-from ..domains.agents import AgentsStorage, agent_exists, agent_not_found, version_taken
+from ..domains.agents import AgentQuery, AgentsStorage, agent_exists, agent_not_found, version_taken
 from ..types import (
     AgentVersion,
     StoredAgent,
@@ -107,28 +107,17 @@ class AgentsPG(PGDomain, AgentsStorage):
 
         await self.transaction(body)
 
-    async def _agent_page(
-        self,
-        status: str | None,
-        author_id: str | None,
-        metadata: dict[str, Any],
-        win: Window,
-        column: str,
-        direction: str,
-    ) -> tuple[list[StoredAgent], int]:
+    async def _agent_page(self, q: AgentQuery) -> tuple[list[StoredAgent], int]:
         p = Params("numeric")
-        clauses: list[str] = []
-        if status is not None:
-            clauses.append(f"status = {p(status)}")
-        if author_id is not None:
-            clauses.append(f'"authorId" = {p(author_id)}')
-        clauses += json_equals("metadata", metadata, p)
+        equal = {"status": q.status, '"authorId"': q.author_id}
+        clauses = [f"{column} = {p(value)}" for column, value in equal.items() if value is not None]
+        clauses += json_equals("metadata", q.metadata, p)
         table = self.t("mastra_agents")
         rows, total = await self.paged(
-            f'SELECT {AGENT.select} FROM {table}{where(clauses)} ORDER BY "{column}" {direction}, id ASC',
+            f'SELECT {AGENT.select} FROM {table}{where(clauses)} ORDER BY "{q.column}" {q.direction}, id ASC',
             f"SELECT COUNT(*) FROM {table}{where(clauses)}",
             p.values,
-            win,
+            q.win,
         )
         return AGENT.decode_all(rows), total
 

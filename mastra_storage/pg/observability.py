@@ -8,9 +8,6 @@ from .._sql.params import Params, where
 from .._sql.schema import AI_SPANS
 from ..core.codec import dumps, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
-from ..domains.record_rules import (
-    TRACE_EQUALITY_FILTERS,
-)
 from ..types import SpanRecord, TraceSpan
 from .base import PGDomain
 from .codec import PGRowCodec, unnest_insert
@@ -119,10 +116,7 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
         table = self.t("mastra_ai_spans")
         p = Params("numeric")
         clauses = ['r."parentSpanId" IS NULL']
-        for name in TRACE_EQUALITY_FILTERS:
-            value = getattr(f, name)
-            if value is not None:
-                clauses.append(f'r."{SPAN.column_of[name]}" = {p(value)}')
+        clauses += [f'r."{SPAN.column_of[name]}" = {p(value)}' for name, value in q.equalities()]
         clauses += date_range('r."startedAt"', f.started_at, p)
         clauses += date_range('r."endedAt"', f.ended_at, p)
         if f.status is not None:

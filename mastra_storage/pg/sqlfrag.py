@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .._sql.params import Params
+from .._sql.params import Params, bounds
 from ..core.validate import Scalar
 from ..types import DateRange
 
@@ -30,14 +30,7 @@ def json_equals(expr: str, filters: Mapping[str, Scalar], p: Params) -> list[str
 
 def date_range(column: str, rng: DateRange | None, p: Params) -> list[str]:
     """Bounds on a ``timestamp`` (UTC wall time) column."""
-    clauses: list[str] = []
-    if rng is None:
-        return clauses
-    if rng.start is not None:
-        clauses.append(f"{column} {'>' if rng.start_exclusive else '>='} {p(rng.start.replace(tzinfo=None))}")
-    if rng.end is not None:
-        clauses.append(f"{column} {'<' if rng.end_exclusive else '<='} {p(rng.end.replace(tzinfo=None))}")
-    return clauses
+    return bounds(column, rng, p, lambda moment: moment.replace(tzinfo=None))
 
 
 def bump(column: str, now: str, alias: str = "") -> str:

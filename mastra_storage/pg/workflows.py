@@ -8,12 +8,12 @@ from typing import Any, ClassVar
 from .._sql.params import Params, where
 from .._sql.schema import WORKFLOW_SNAPSHOT
 from ..core.codec import dumps, loads, utc_now
-from ..domains.workflow_rules import apply_step_result, empty_snapshot, status_matches
+from ..domains.workflow_rules import apply_step_result, empty_run, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
-from ..types import WorkflowRun
+from ..types import DateRange, WorkflowRun
 from .base import PGDomain
 from .codec import PGRowCodec
-from .sqlfrag import bump
+from .sqlfrag import bump, date_range
 
 RUN = PGRowCodec(WorkflowRun, WORKFLOW_SNAPSHOT, columns={"workflow_name": "workflow_name", "run_id": "run_id"})
 
@@ -73,14 +73,7 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
     ) -> dict[str, Any]:
         async def body(conn: Any) -> dict[str, Any]:
             # Make sure the row exists, then lock it: concurrent step results queue up on the lock.
-            now = utc_now()
-            empty = WorkflowRun(
-                workflow_name=workflow_name,
-                run_id=run_id,
-                snapshot=empty_snapshot(run_id),
-                created_at=now,
-                updated_at=now,
-            )
+            empty = empty_run(workflow_name, run_id)
             await conn.execute(
                 f"INSERT INTO {self.t('mastra_workflow_snapshot')} ({RUN.columns}) VALUES ({RUN.placeholders()}) "
                 "ON CONFLICT (workflow_name, run_id) DO NOTHING",
@@ -112,17 +105,9 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
 
     async def _run_page(self, q: RunQuery) -> tuple[list[WorkflowRun], int]:
         p = Params("numeric")
-        clauses: list[str] = []
-        if q.workflow_name is not None:
-            clauses.append(f"workflow_name = {p(q.workflow_name)}")
-        if q.resource_id is not None:
-            clauses.append(f'"resourceId" = {p(q.resource_id)}')
-        if q.status is not None:
-            clauses.append(f"snapshot ->> 'status' = {p(q.status)}")
-        if q.start is not None:
-            clauses.append(f'"createdAt" >= {p(q.start.replace(tzinfo=None))}')
-        if q.end is not None:
-            clauses.append(f'"createdAt" <= {p(q.end.replace(tzinfo=None))}')
+        equal = {"workflow_name": q.workflow_name, '"resourceId"': q.resource_id, "snapshot ->> 'status'": q.status}
+        clauses = [f"{column} = {p(value)}" for column, value in equal.items() if value is not None]
+        clauses += date_range('"createdAt"', DateRange(start=q.start, end=q.end), p)
         table = self.t("mastra_workflow_snapshot")
         sql = f'SELECT {RUN.select} FROM {table}{where(clauses)} ORDER BY "createdAt" DESC, run_id DESC'
         if q.win is None:
