@@ -19,8 +19,8 @@ from mastra_storage.libsql import LibSQLStore, MemoryLibSQL
 from mastra_storage.testing.samples import sample_span, sample_thread
 
 from .chdb_engine import chdb_path
-from .clickhouse_http_server import ClickhouseHttpStandIn
 from .loop_ticker import ticker
+from .standins.clickhouse_http import ClickhouseHttpStandIn
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from mastra_storage.clickhouse import ClickhouseStore
 from mastra_storage.testing.suites import TestObservability, TestScores  # noqa: F401 (collected by pytest)
 
 from .chdb_engine import chdb_path
-from .clickhouse_http_server import ClickhouseHttpStandIn
+from .standins.clickhouse_http import ClickhouseHttpStandIn
 
 CHDB_PATH = chdb_path()
 

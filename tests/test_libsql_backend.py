@@ -37,8 +37,8 @@ from mastra_storage.libsql import (
 from mastra_storage.libsql.local import LocalConnection
 from mastra_storage.testing.samples import sample_message, sample_span, sample_thread, timed_messages
 
-from .hrana_server import HranaStandIn
 from .loop_ticker import ticker
+from .standins.hrana import HranaStandIn
 
 
 def test_domain_classes_satisfy_the_protocols(tmp_path: Path) -> None:

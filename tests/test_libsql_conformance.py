@@ -18,7 +18,7 @@ from mastra_storage.testing.suites import (  # noqa: F401 (collected by pytest)
     TestWorkflows,
 )
 
-from .hrana_server import HranaStandIn
+from .standins.hrana import HranaStandIn
 
 
 @pytest.fixture(params=["file", "memory", "remote"])

@@ -11,7 +11,8 @@ Subclass a suite in a pytest module and provide a ``backend`` fixture — an ini
     class TestMemory(MemoryConformance):
         pass
 
-The ``*Values`` classes check the value contract with property-based inputs (hypothesis).
+The ``*Values`` classes check the value contract with property-based inputs (hypothesis);
+``mastra_storage.testing.suites`` has both together per domain (``TestMemory``…), ready to import.
 
 Requires pytest, pytest-asyncio (``asyncio_mode = "auto"``) and hypothesis.
 """
