@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import AI_SPANS
+from .._sql.traces import SPAN_STATUS, root_span_filters
 from ..core.codec import iso, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
 from ..domains.record_rules import (
@@ -26,8 +27,7 @@ _UPSERT = (
 
 
 # A trace's status from its root span: an error wins, then no end means still running.
-_STATUS = "CASE WHEN {a}error IS NOT NULL THEN 'error' WHEN {a}\"endedAt\" IS NULL THEN 'running' ELSE 'success' END"
-TRACE_SPAN = RowCodec(TraceSpan, AI_SPANS, computed={"status": _STATUS})
+TRACE_SPAN = RowCodec(TraceSpan, AI_SPANS, computed={"status": SPAN_STATUS})
 _UPDATABLE = {attr: (column, kind) for attr, _, column, kind in SPAN.fields if attr not in SPAN_FIXED}
 
 
@@ -88,18 +88,7 @@ class ObservabilityLibSQL(LibSQLDomain, ObservabilityStorage):
         f, dir_ = q.filters, q.direction
         column = SPAN.column_of[q.order_by]
         p = Params()
-        clauses = ['r."parentSpanId" IS NULL']
-        clauses += [f'r."{SPAN.column_of[name]}" = {p(value)}' for name, value in q.equalities()]
-        clauses += date_range('r."startedAt"', f.started_at, p)
-        clauses += date_range('r."endedAt"', f.ended_at, p)
-        if f.status is not None:
-            clauses.append(f"{_STATUS.replace('{a}', 'r.')} = {p(f.status)}")
-        if f.has_child_error is not None:
-            exists = (
-                'EXISTS (SELECT 1 FROM mastra_ai_spans c WHERE c."traceId" = r."traceId" AND c.error IS NOT NULL '
-                'AND c."parentSpanId" IS NOT NULL)'
-            )
-            clauses.append(exists if f.has_child_error else f"NOT {exists}")
+        clauses = root_span_filters(q, p, "mastra_ai_spans", SPAN.column_of, date_range)
         for col, values in (("metadata", q.metadata), ("scope", q.scope)):
             clauses += json_equals(f"r.{col}", "", values, p)
         for tag in f.tags or []:

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import AI_SPANS
+from .._sql.traces import SPAN_STATUS, root_span_filters
 from ..core.codec import dumps, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
 from ..types import SpanRecord, TraceSpan
@@ -15,8 +16,7 @@ from .sqlfrag import date_range, json_equals
 
 SPAN = PGRowCodec(SpanRecord, AI_SPANS)
 # A trace's status from its root span: an error wins, then no end means still running.
-_STATUS = "CASE WHEN {a}error IS NOT NULL THEN 'error' WHEN {a}\"endedAt\" IS NULL THEN 'running' ELSE 'success' END"
-TRACE_SPAN = PGRowCodec(TraceSpan, AI_SPANS, computed={"status": _STATUS})
+TRACE_SPAN = PGRowCodec(TraceSpan, AI_SPANS, computed={"status": SPAN_STATUS})
 _KEYS = ("traceId", "spanId", "createdAt", "createdAtZ")
 _UPSERT_SET = ", ".join(
     f'"{c}" = EXCLUDED."{c}"' for c in (col.strip('"') for col in SPAN.columns.split(", ")) if c not in _KEYS
@@ -115,18 +115,7 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
         column = SPAN.column_of[q.order_by]
         table = self.t("mastra_ai_spans")
         p = Params("numeric")
-        clauses = ['r."parentSpanId" IS NULL']
-        clauses += [f'r."{SPAN.column_of[name]}" = {p(value)}' for name, value in q.equalities()]
-        clauses += date_range('r."startedAt"', f.started_at, p)
-        clauses += date_range('r."endedAt"', f.ended_at, p)
-        if f.status is not None:
-            clauses.append(f"{_STATUS.replace('{a}', 'r.')} = {p(f.status)}")
-        if f.has_child_error is not None:
-            exists = (
-                f'EXISTS (SELECT 1 FROM {table} c WHERE c."traceId" = r."traceId" AND c.error IS NOT NULL '
-                'AND c."parentSpanId" IS NOT NULL)'
-            )
-            clauses.append(exists if f.has_child_error else f"NOT {exists}")
+        clauses = root_span_filters(q, p, table, SPAN.column_of, date_range)
         for col, values in (("metadata", q.metadata), ("scope", q.scope)):
             clauses += json_equals(f"r.{col}", values, p)
         if f.tags:
