@@ -148,8 +148,8 @@ class ClickhouseDomain(DomainStore):
             if self._owns_transport:
                 await self.transport.close()
 
+    @operation
     async def dangerously_clear_all(self) -> None:
-        await self._ensure_ready()
         for name in self.table_names:
             await self.transport.command(f"TRUNCATE TABLE IF EXISTS {self.t(name)}")
 

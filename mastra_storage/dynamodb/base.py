@@ -14,7 +14,7 @@ from ..core.lifecycle import DomainStore, operation
 from ..core.paging import Window
 from ..core.retention import retention_plan
 from ..core.validate import coerce
-from ..errors import BackendError, ConflictError, ValidationError
+from ..errors import ConflictError, ValidationError
 from ..types import PruneResult, TtlConfig
 from .connection import (
     ConditionFailed,
@@ -179,14 +179,11 @@ class DynamoDomain(DomainStore):
             deleted += len(page)
         return deleted
 
+    @operation
     async def dangerously_clear_all(self) -> None:
-        await self._ensure_ready()
         kinds = [*self.entities, *(f"{e}.part" for e in self.entities)]
         values = {f":e{i}": s(kind) for i, kind in enumerate(kinds)}
-        try:
-            await self._scan_delete(f"#e IN ({', '.join(values)})", values)
-        except Exception as exc:
-            raise BackendError(f"{type(self).__name__}.dangerously_clear_all failed: {exc}") from exc
+        await self._scan_delete(f"#e IN ({', '.join(values)})", values)
 
     @operation
     async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:

@@ -137,9 +137,9 @@ class LibSQLDomain(DomainStore):
             self._init_once.reset()
             await self._handle.release()
 
+    @operation
     async def dangerously_clear_all(self) -> None:
         """Deletes every row of this domain's tables (tests use it between cases)."""
-        await self._ensure_ready()
         await self.db.batch([Stmt(f'DELETE FROM "{table.name}"') for table in self.tables])
 
     async def paged(

@@ -358,8 +358,8 @@ class PGDomain(DomainStore):
             self._init_once.reset()
             await self._handle.release()
 
+    @operation
     async def dangerously_clear_all(self) -> None:
-        await self._ensure_ready()
         names = ", ".join(self.t(table.name) for table in self.tables)
         await self.execute(f"TRUNCATE {names}")
 
