@@ -263,8 +263,15 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
             e.map_equals("meta", q.metadata)
             return e
 
-        found = await read_page(self.conn, partitions, expr, q.win, forward=q.direction == "ASC", count=q.include_total)
-        return MessagePage(await self._messages(found.items), found.total, await included_task, found.peeked)
+        try:
+            found = await read_page(
+                self.conn, partitions, expr, q.win, forward=q.direction == "ASC", count=q.include_total
+            )
+            page = await self._messages(found.items)
+        except BaseException:
+            included_task.cancel()  # never left running (or its failure unretrieved) when the page fails
+            raise
+        return MessagePage(page, found.total, await included_task, found.peeked)
 
     async def _included(self, includes: list[IncludeContext], resource_id: str | None) -> list[Message]:
         """Each include's target plus up to N older and M newer messages of the target's own thread
