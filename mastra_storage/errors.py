@@ -16,6 +16,7 @@ __all__ = [
     "ConflictError",
     "NotFoundError",
     "NotSupportedError",
+    "SchemaVersionError",
     "StorageError",
     "StorageInitError",
     "ValidationError",
@@ -102,6 +103,13 @@ class BackendError(StorageError):
 
     default_category: Category = "THIRD_PARTY"
     default_status = "FAILED"
+
+
+class SchemaVersionError(StorageError):
+    """The database was migrated by a newer version of this package: it is refused, never altered."""
+
+    default_category: Category = "SYSTEM"
+    default_status = "SCHEMA_TOO_NEW"
 
 
 class StorageInitError(StorageError):

@@ -7,6 +7,7 @@ NOT NULL in PostgreSQL).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,6 +37,37 @@ class Table:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(col.name for col in self.columns)
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index a list query needs. ``columns`` is the backend's own column list (order, ``DESC``),
+    ``where`` a partial index's condition, ``using`` the access method (PostgreSQL ``gin``)."""
+
+    name: str
+    table: str
+    columns: str
+    where: str | None = None
+    unique: bool = False
+    using: str | None = None
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One released step of a domain's schema: tables to create (or, when they exist, to complete
+    with the columns they lack — how a database written by Mastra or by an earlier version of this
+    package is adopted) and indexes to create. A released migration never changes; a new column or
+    index is a new migration with the next version."""
+
+    version: int
+    name: str
+    tables: tuple[Table, ...] = ()
+    indexes: tuple[Index, ...] = ()
+
+    @property
+    def checksum(self) -> str:
+        """What the ledger records: a hash of the definition, the same on every SQL backend."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
 
 
 def _c(spec: str) -> Column:

@@ -14,6 +14,9 @@ SPAN_STATUS = (
     "CASE WHEN {a}error IS NOT NULL THEN 'error' WHEN {a}\"endedAt\" IS NULL THEN 'running' ELSE 'success' END"
 )
 
+# The condition of the partial indexes that serve trace lists (a trace is listed by its root span).
+ROOT_SPAN = '"parentSpanId" IS NULL'
+
 
 def root_span_filters(
     q: TraceQuery,

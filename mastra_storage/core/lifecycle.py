@@ -11,8 +11,9 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
-from ..errors import BackendError, StorageError, storage_error_id
+from ..errors import BackendError, NotSupportedError, StorageError, storage_error_id
 from ..types import PruneResult
+from .migrations import MigrationStep
 from .retention import retention_plan
 
 P = ParamSpec("P")
@@ -114,6 +115,15 @@ class DomainStore(abc.ABC):
             raise
         except Exception as exc:
             raise BackendError(f"{type(self).__name__} init failed: {exc}", id=_id(self, "INIT")) from exc
+
+    async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
+        """Applies this domain's pending schema migrations — what ``init()`` does — and returns what
+        ran, with the exact statements; ``dry_run=True`` returns what would run and changes nothing.
+        A database migrated by a newer release raises ``SchemaVersionError`` and is left as it is."""
+        raise NotSupportedError(
+            f"{type(self).__name__} keeps no migration ledger",
+            id=storage_error_id(self.store_name, "MIGRATE", NotSupportedError.default_status),
+        )
 
     async def _ensure_ready(self) -> None:
         if not self._init_once.done and not self.disable_init:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._sql.params import Params, where
-from .._sql.schema import AGENT_VERSIONS, AGENTS
+from .._sql.schema import AGENT_VERSIONS, AGENTS, Index, Migration
 from ..core.codec import dumps
 from ..core.paging import Window
 from ..domains.agent_rules import (
@@ -52,11 +52,28 @@ class AgentsLibSQL(LibSQLDomain, AgentsStorage):
     """Stored agent configurations with numbered versions on a libSQL/SQLite database."""
 
     tables = (AGENTS, AGENT_VERSIONS)
-    indexes = (
-        "CREATE UNIQUE INDEX IF NOT EXISTS idx_agent_versions_agent_number "
-        'ON mastra_agent_versions ("agentId", "versionNumber")',
-        'CREATE INDEX IF NOT EXISTS idx_agents_created_at ON mastra_agents ("createdAt")',
-        'CREATE INDEX IF NOT EXISTS idx_agents_status_created_at ON mastra_agents (status, "createdAt")',
+    migrations = (
+        Migration(
+            1,
+            "agents tables",
+            tables=tables,
+            indexes=(
+                Index(
+                    "idx_agent_versions_agent_number",
+                    "mastra_agent_versions",
+                    '"agentId", "versionNumber"',
+                    unique=True,
+                ),
+            ),
+        ),
+        Migration(
+            2,
+            "agents list indexes",
+            indexes=(
+                Index("idx_agents_created_at", "mastra_agents", '"createdAt"'),
+                Index("idx_agents_status_created_at", "mastra_agents", 'status, "createdAt"'),
+            ),
+        ),
     )
 
     @staticmethod

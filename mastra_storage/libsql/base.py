@@ -6,15 +6,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypedDict, TypeVar, Unpack
 
-from .._sql.schema import Table
+from .._sql.schema import Index, Migration, Table
 from ..core.codec import iso
 from ..core.lifecycle import DomainStore, operation
+from ..core.migrations import MigrationStep
 from ..core.paging import Window
 from ..core.retention import retention_plan
 from ..errors import ValidationError
 from ..types import PruneResult
+from . import ddl
 from .connection import Connection, RemoteConnection, RetryPolicy, Row, Stmt, local_path
-from .ddl import ensure_schema
 from .local import LocalConnection, open_engine
 
 R = TypeVar("R")
@@ -90,7 +91,7 @@ class LibSQLDomain(DomainStore):
 
     store_name = "LIBSQL"
     tables: ClassVar[tuple[Table, ...]] = ()
-    indexes: ClassVar[tuple[str, ...]] = ()
+    migrations: ClassVar[tuple[Migration, ...]] = ()  # the domain's schema, version by version
 
     def __init__(
         self,
@@ -123,7 +124,12 @@ class LibSQLDomain(DomainStore):
 
     async def _initialize(self) -> None:
         await self._attach()
-        await ensure_schema(self.db, self.tables, self.indexes)
+        await ddl.migrate(self.db, self.domain, self.migrations)
+
+    @operation
+    async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
+        await self._attach()
+        return await ddl.migrate(self.db, self.domain, self.migrations, dry_run=dry_run)
 
     async def _ensure_ready(self) -> None:
         if self.disable_init:
@@ -165,9 +171,7 @@ class LibSQLDomain(DomainStore):
         results: list[PruneResult] = []
         for plan in plans:
             table, column = plan.table, plan.column
-            await self.db.execute(
-                f'CREATE INDEX IF NOT EXISTS "idx_retention_{table}_{column}" ON "{table}" ("{column}")'
-            )
+            await self.db.execute(ddl.index_sql(Index(f"idx_retention_{table}_{column}", table, f'"{column}"')))
             deleted = 0
             while True:
                 n = await self.db.execute(

@@ -1,10 +1,12 @@
-"""SQLite DDL rendered from Mastra's table schemas, plus add-missing-column migrations."""
+"""SQLite DDL rendered from Mastra's table schemas, and the versioned migrations that apply it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._sql.schema import Column, Table
+from .._sql.schema import Column, Index, Migration, Table
+from ..core.codec import iso, utc_now
+from ..core.migrations import LEDGER_TABLE, MigrationStep, pending
 from .connection import Connection, Tx
 
 _SQLITE_TYPES = {
@@ -43,21 +45,74 @@ def _add_column_sql(table: Table, col: Column) -> str:
     return f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {type_sql}{not_null} DEFAULT {default}'
 
 
-async def ensure_schema(conn: Connection, tables: Sequence[Table], indexes: Sequence[str]) -> None:
-    """Creates the tables, adds columns an older schema lacks, and creates the indexes.
+def index_sql(index: Index) -> str:
+    unique = "UNIQUE " if index.unique else ""
+    where = f" WHERE {index.where}" if index.where else ""
+    return f'CREATE {unique}INDEX IF NOT EXISTS "{index.name}" ON "{index.table}" ({index.columns}){where}'
 
-    It runs as one write transaction, so two processes initializing the same file at once take
-    turns instead of racing on ``ALTER TABLE``.
-    """
 
-    def body(tx: Tx) -> None:
-        for table in tables:
-            tx.execute(create_table_sql(table))
-            existing = {str(row[1]).lower() for row in tx.query(f'PRAGMA table_info("{table.name}")')}
-            for col in table.columns:
-                if existing and col.name.lower() not in existing:
-                    tx.execute(_add_column_sql(table, col))
-        for index in indexes:
-            tx.execute(index)
+_LEDGER_DDL = (
+    f'CREATE TABLE IF NOT EXISTS "{LEDGER_TABLE}" (domain TEXT NOT NULL, version INTEGER NOT NULL, '
+    "name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (domain, version))"
+)
 
-    await conn.transaction(body)
+
+def _applied(tx: Tx, domain: str) -> dict[int, str]:
+    if not tx.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (LEDGER_TABLE,)):
+        return {}
+    rows = tx.query(f'SELECT version, checksum FROM "{LEDGER_TABLE}" WHERE domain = ?', (domain,))
+    return {int(version): str(checksum) for version, checksum in rows}
+
+
+def _statements(tx: Tx, migration: Migration, planned: set[str]) -> list[str]:
+    """The DDL ``migration`` runs on this database: a missing table is created, an existing one
+    (Mastra's, or an earlier layout) gets the columns it lacks. ``planned`` holds the tables a dry
+    run has already planned to create."""
+    statements: list[str] = []
+    for table in migration.tables:
+        existing = {str(row[1]).lower() for row in tx.query(f'PRAGMA table_info("{table.name}")')}
+        if not existing and table.name not in planned:
+            statements.append(create_table_sql(table))
+            planned.add(table.name)
+        elif existing:
+            statements += [_add_column_sql(table, col) for col in table.columns if col.name.lower() not in existing]
+    return statements + [index_sql(index) for index in migration.indexes]
+
+
+def _apply_next(tx: Tx, domain: str, migrations: Sequence[Migration]) -> MigrationStep | None:
+    tx.execute(_LEDGER_DDL)
+    todo = pending(domain, migrations, _applied(tx, domain))
+    if not todo:
+        return None
+    migration = todo[0]
+    statements = _statements(tx, migration, set())
+    for statement in statements:
+        tx.execute(statement)
+    tx.execute(
+        f'INSERT INTO "{LEDGER_TABLE}" (domain, version, name, checksum, applied_at) VALUES (?, ?, ?, ?, ?)',
+        (domain, migration.version, migration.name, migration.checksum, iso(utc_now())),
+    )
+    return MigrationStep(domain, migration.version, migration.name, tuple(statements), applied=True)
+
+
+def _plan(tx: Tx, domain: str, migrations: Sequence[Migration]) -> list[MigrationStep]:
+    planned: set[str] = set()
+    return [
+        MigrationStep(domain, m.version, m.name, tuple(_statements(tx, m, planned)), applied=False)
+        for m in pending(domain, migrations, _applied(tx, domain))
+    ]
+
+
+async def migrate(
+    conn: Connection, domain: str, migrations: Sequence[Migration], *, dry_run: bool = False
+) -> list[MigrationStep]:
+    """Applies the pending migrations of ``domain``, each in its own write transaction (``BEGIN
+    IMMEDIATE``: two processes migrating one file take turns, and each re-reads the ledger inside its
+    transaction); ``dry_run`` only plans them and writes nothing. Up to date, it is one transaction
+    that reads the ledger."""
+    if dry_run:
+        return await conn.transaction(lambda tx: _plan(tx, domain, migrations))
+    steps: list[MigrationStep] = []
+    while (step := await conn.transaction(lambda tx: _apply_next(tx, domain, migrations))) is not None:
+        steps.append(step)
+    return steps

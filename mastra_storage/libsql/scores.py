@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import SCORERS
+from .._sql.schema import SCORERS, Index, Migration
 from ..core.paging import Window
 from ..domains.scores import ScoresStorage
 from ..types import ScoreRow
@@ -20,12 +20,18 @@ class ScoresLibSQL(LibSQLDomain, ScoresStorage):
     """Scores on a libSQL/SQLite database; every list is newest first."""
 
     tables = (SCORERS,)
-    indexes = (
-        'CREATE INDEX IF NOT EXISTS idx_scorers_scorer_created_at ON mastra_scorers ("scorerId", "createdAt")',
-        'CREATE INDEX IF NOT EXISTS idx_scorers_run_created_at ON mastra_scorers ("runId", "createdAt")',
-        "CREATE INDEX IF NOT EXISTS idx_scorers_entity_created_at "
-        'ON mastra_scorers ("entityId", "entityType", "createdAt")',
-        'CREATE INDEX IF NOT EXISTS idx_scorers_span_created_at ON mastra_scorers ("traceId", "spanId", "createdAt")',
+    migrations = (
+        Migration(1, "scores tables", tables=tables),
+        Migration(
+            2,
+            "scores list indexes",
+            indexes=(
+                Index("idx_scorers_scorer_created_at", "mastra_scorers", '"scorerId", "createdAt"'),
+                Index("idx_scorers_run_created_at", "mastra_scorers", '"runId", "createdAt"'),
+                Index("idx_scorers_entity_created_at", "mastra_scorers", '"entityId", "entityType", "createdAt"'),
+                Index("idx_scorers_span_created_at", "mastra_scorers", '"traceId", "spanId", "createdAt"'),
+            ),
+        ),
     )
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 

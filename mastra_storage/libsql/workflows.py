@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import WORKFLOW_SNAPSHOT
+from .._sql.schema import WORKFLOW_SNAPSHOT, Index, Migration
 from ..core.codec import dumps, loads
 from ..domains.workflow_rules import apply_step_result, empty_run, empty_snapshot, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
@@ -30,13 +30,22 @@ class WorkflowsLibSQL(LibSQLDomain, WorkflowsStorage):
     """Workflow snapshots on a libSQL/SQLite database; step results merge atomically."""
 
     tables = (WORKFLOW_SNAPSHOT,)
-    indexes = (
-        "CREATE INDEX IF NOT EXISTS idx_workflow_snapshot_name_created_at "
-        'ON mastra_workflow_snapshot (workflow_name, "createdAt")',
-        'CREATE INDEX IF NOT EXISTS idx_workflow_snapshot_created_at ON mastra_workflow_snapshot ("createdAt")',
-        "CREATE INDEX IF NOT EXISTS idx_workflow_snapshot_resource_created_at "
-        'ON mastra_workflow_snapshot ("resourceId", "createdAt")',
-        "CREATE INDEX IF NOT EXISTS idx_workflow_snapshot_run_id ON mastra_workflow_snapshot (run_id)",
+    migrations = (
+        Migration(1, "workflows tables", tables=tables),
+        Migration(
+            2,
+            "workflows list indexes",
+            indexes=(
+                Index(
+                    "idx_workflow_snapshot_name_created_at", "mastra_workflow_snapshot", 'workflow_name, "createdAt"'
+                ),
+                Index("idx_workflow_snapshot_created_at", "mastra_workflow_snapshot", '"createdAt"'),
+                Index(
+                    "idx_workflow_snapshot_resource_created_at", "mastra_workflow_snapshot", '"resourceId", "createdAt"'
+                ),
+                Index("idx_workflow_snapshot_run_id", "mastra_workflow_snapshot", "run_id"),
+            ),
+        ),
     )
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {
         "workflowSnapshot": ("mastra_workflow_snapshot", "updatedAt"),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._sql.params import Params, where
-from .._sql.schema import AGENT_VERSIONS, AGENTS
+from .._sql.schema import AGENT_VERSIONS, AGENTS, Index, Migration
 from ..core.codec import dumps
 from ..core.paging import Window
 from ..domains.agent_rules import (
@@ -40,16 +40,29 @@ class AgentsPG(PGDomain, AgentsStorage):
 
     tables = (AGENTS, AGENT_VERSIONS)
 
-    def indexes(self) -> list[str]:
-        x = self.object_name
-        agents, versions = self.t("mastra_agents"), self.t("mastra_agent_versions")
-        return [
-            f'CREATE UNIQUE INDEX IF NOT EXISTS "{x("mastra_agent_versions_agent_number_idx")}" '
-            f'ON {versions} ("agentId", "versionNumber")',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_agents_createdat_idx")}" ON {agents} ("createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_agents_status_createdat_idx")}" '
-            f'ON {agents} (status, "createdAt" DESC)',
-        ]
+    migrations = (
+        Migration(
+            1,
+            "agents tables",
+            tables=tables,
+            indexes=(
+                Index(
+                    "mastra_agent_versions_agent_number_idx",
+                    "mastra_agent_versions",
+                    '"agentId", "versionNumber"',
+                    unique=True,
+                ),
+            ),
+        ),
+        Migration(
+            2,
+            "agents list indexes",
+            indexes=(
+                Index("mastra_agents_createdat_idx", "mastra_agents", '"createdAt" DESC'),
+                Index("mastra_agents_status_createdat_idx", "mastra_agents", 'status, "createdAt" DESC'),
+            ),
+        ),
+    )
 
     def _insert(self, codec: PGRowCodec[Any], table: str) -> str:
         return f"INSERT INTO {self.t(table)} ({codec.columns}) VALUES ({codec.placeholders()})"

@@ -9,14 +9,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypedDict, TypeVar, Unpack
 
-from .._sql.schema import Table
+from .._sql.schema import Index, Migration, Table
 from ..backend import masked_url
 from ..core.lifecycle import CallTracker, DomainStore, InitOnce, operation
+from ..core.migrations import MigrationStep
 from ..core.paging import Window
 from ..core.retention import retention_plan
 from ..errors import BackendError, ValidationError
 from ..types import PruneResult
-from .ddl import ensure_schema, object_name
+from . import ddl
+from .ddl import object_name
 
 T = TypeVar("T")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -216,6 +218,7 @@ class PGDomain(DomainStore):
 
     store_name = "PG"
     tables: ClassVar[tuple[Table, ...]] = ()
+    migrations: ClassVar[tuple[Migration, ...]] = ()  # the domain's schema, version by version
 
     def __init__(
         self,
@@ -245,17 +248,20 @@ class PGDomain(DomainStore):
         """A table name qualified by the store's schema."""
         return f'"{self.schema}".{table}'
 
-    def indexes(self) -> list[str]:
-        """CREATE INDEX statements of this domain (every list query is served by one)."""
-        return []
-
     async def _attach(self) -> None:
         if self._pool is None:
             self._pool = await self._handle.acquire()
 
     async def _initialize(self) -> None:
         await self._attach()
-        await self.run(lambda conn: ensure_schema(conn, self.schema, self.tables, self.indexes(), self.prefix))
+        await self.run(lambda conn: ddl.migrate(conn, self.schema, self.prefix, self.domain, self.migrations))
+
+    @operation
+    async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
+        await self._attach()
+        return await self.run(
+            lambda conn: ddl.migrate(conn, self.schema, self.prefix, self.domain, self.migrations, dry_run=dry_run)
+        )
 
     async def _ensure_ready(self) -> None:
         if self.disable_init:
@@ -369,10 +375,8 @@ class PGDomain(DomainStore):
         results: list[PruneResult] = []
         for plan in retention_plan(self.domain, self.retention_tables, retention):
             table = self.t(plan.table)
-            await self.execute(
-                f'CREATE INDEX IF NOT EXISTS "{self.object_name(f"{plan.table}_{plan.key}_retention_idx")}" '
-                f'ON {table} ("{plan.column}")'
-            )
+            retention_index = Index(f"{plan.table}_{plan.key}_retention_idx", plan.table, f'"{plan.column}"')
+            await self.execute(ddl.index_sql(self.schema, self.prefix, retention_index))
             deleted = 0
             while True:
                 status = await self.execute(

@@ -1,4 +1,4 @@
-"""PostgreSQL DDL in Mastra's ``@mastra/pg`` form, with add-missing-column migrations.
+"""PostgreSQL DDL in Mastra's ``@mastra/pg`` form, and the versioned migrations that apply it.
 
 As in Mastra, a column is NOT NULL unless it is explicitly nullable, and every ``timestamp`` column
 ``c`` has a ``"cZ" TIMESTAMPTZ`` companion that readers prefer (it carries no time-zone ambiguity).
@@ -10,7 +10,10 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from .._sql.schema import Column, Table
+import asyncpg
+
+from .._sql.schema import Column, Index, Migration, Table
+from ..core.migrations import LEDGER_TABLE, MigrationStep, pending
 
 _PG_TYPES = {
     "text": "TEXT",
@@ -84,25 +87,87 @@ def add_column_sql(schema: str, table: Table, col: Column) -> list[str]:
     return statements
 
 
-async def ensure_schema(conn: Any, schema: str, tables: Sequence[Table], indexes: Sequence[str], prefix: str) -> None:
-    """Creates the schema, tables, missing columns and indexes in one transaction, under an advisory
-    lock so processes initializing the same database at once take turns."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", zlib.crc32(f"mastra-storage:{schema}".encode()))
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        rows = await conn.fetch(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1", schema
-        )
-        existing = {(r["table_name"], r["column_name"]) for r in rows}
-        for table in tables:
-            await conn.execute(create_table_sql(schema, table, prefix))
-            if not any(name == table.name for name, _ in existing):
-                continue  # just created: nothing to migrate
-            for col in table.columns:
-                if (table.name, col.name) not in existing or (
-                    col.type == "timestamp" and (table.name, f"{col.name}Z") not in existing
-                ):
-                    for statement in add_column_sql(schema, table, col):
-                        await conn.execute(statement)
-        for index in indexes:
-            await conn.execute(index)
+def index_sql(schema: str, prefix: str, index: Index) -> str:
+    unique = "UNIQUE " if index.unique else ""
+    using = f" USING {index.using}" if index.using else ""
+    where = f" WHERE {index.where}" if index.where else ""
+    name = object_name(prefix, index.name)
+    return f'CREATE {unique}INDEX IF NOT EXISTS "{name}" ON "{schema}".{index.table}{using} ({index.columns}){where}'
+
+
+def _ledger_ddl(schema: str) -> str:
+    return (
+        f'CREATE TABLE IF NOT EXISTS "{schema}".{LEDGER_TABLE} (domain TEXT NOT NULL, version INTEGER NOT NULL, '
+        "name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW(), "
+        "PRIMARY KEY (domain, version))"
+    )
+
+
+async def _applied(conn: Any, schema: str, domain: str) -> dict[int, str] | None:
+    """The ledger of ``domain`` (version -> checksum), or None when there is no ledger yet."""
+    try:
+        rows = await conn.fetch(f'SELECT version, checksum FROM "{schema}".{LEDGER_TABLE} WHERE domain = $1', domain)
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+        return None
+    return {int(r["version"]): str(r["checksum"]) for r in rows}
+
+
+async def _statements(conn: Any, schema: str, prefix: str, migration: Migration, planned: set[str]) -> list[str]:
+    """The DDL ``migration`` runs on this database: a missing table is created, an existing one
+    (Mastra's, or an earlier layout) gets the columns it lacks."""
+    rows = await conn.fetch(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1",
+        schema,
+    )
+    existing = {(r["table_name"], r["column_name"]) for r in rows}
+    statements: list[str] = []
+    for table in migration.tables:
+        if not any(name == table.name for name, _ in existing):
+            if table.name not in planned:
+                statements.append(create_table_sql(schema, table, prefix))
+                planned.add(table.name)
+            continue
+        for col in table.columns:
+            if (table.name, col.name) not in existing or (
+                col.type == "timestamp" and (table.name, f"{col.name}Z") not in existing
+            ):
+                statements += add_column_sql(schema, table, col)
+    return statements + [index_sql(schema, prefix, index) for index in migration.indexes]
+
+
+async def migrate(
+    conn: Any, schema: str, prefix: str, domain: str, migrations: Sequence[Migration], *, dry_run: bool = False
+) -> list[MigrationStep]:
+    """Applies the pending migrations of ``domain``, each in its own transaction under an advisory
+    lock (processes migrating one schema take turns; each re-reads the ledger under the lock).
+    Up to date, it is one query; ``dry_run`` plans and writes nothing."""
+    applied = await _applied(conn, schema, domain)
+    if applied is not None and not pending(domain, migrations, applied):
+        return []
+    if dry_run:
+        planned: set[str] = set()
+        return [
+            MigrationStep(domain, m.version, m.name, tuple(await _statements(conn, schema, prefix, m, planned)), False)
+            for m in pending(domain, migrations, applied or {})
+        ]
+    steps: list[MigrationStep] = []
+    while True:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", zlib.crc32(f"mastra-storage:{schema}".encode()))
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(_ledger_ddl(schema))
+            todo = pending(domain, migrations, await _applied(conn, schema, domain) or {})
+            if not todo:
+                return steps
+            migration = todo[0]
+            statements = await _statements(conn, schema, prefix, migration, set())
+            for statement in statements:
+                await conn.execute(statement)
+            await conn.execute(
+                f'INSERT INTO "{schema}".{LEDGER_TABLE} (domain, version, name, checksum) VALUES ($1, $2, $3, $4)',
+                domain,
+                migration.version,
+                migration.name,
+                migration.checksum,
+            )
+        steps.append(MigrationStep(domain, migration.version, migration.name, tuple(statements), applied=True))

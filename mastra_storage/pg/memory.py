@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import MESSAGES, RESOURCES, THREADS
+from .._sql.schema import MESSAGES, RESOURCES, THREADS, Index, Migration
 from ..core.codec import dumps, utc_now
 from ..core.paging import Window
 from ..domains.memory import MemoryStorage
@@ -62,18 +62,19 @@ class MemoryPG(PGDomain, MemoryStorage):
         "threads": ("mastra_threads", "createdAt"),
     }
 
-    def indexes(self) -> list[str]:
-        x, t = self.object_name, self.t
-        return [
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_threads_resourceid_createdat_idx")}" '
-            f'ON {t("mastra_threads")} ("resourceId", "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_threads_resourceid_updatedat_idx")}" '
-            f'ON {t("mastra_threads")} ("resourceId", "updatedAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_messages_thread_id_createdat_idx")}" '
-            f'ON {t("mastra_messages")} (thread_id, "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_messages_resourceid_createdat_idx")}" '
-            f'ON {t("mastra_messages")} ("resourceId", "createdAt" DESC)',
-        ]
+    migrations = (
+        Migration(1, "memory tables", tables=tables),
+        Migration(
+            2,
+            "memory list indexes",
+            indexes=(
+                Index("mastra_threads_resourceid_createdat_idx", "mastra_threads", '"resourceId", "createdAt" DESC'),
+                Index("mastra_threads_resourceid_updatedat_idx", "mastra_threads", '"resourceId", "updatedAt" DESC'),
+                Index("mastra_messages_thread_id_createdat_idx", "mastra_messages", 'thread_id, "createdAt" DESC'),
+                Index("mastra_messages_resourceid_createdat_idx", "mastra_messages", '"resourceId", "createdAt" DESC'),
+            ),
+        ),
+    )
 
     def _upsert_thread(self) -> str:
         return (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import AI_SPANS
-from .._sql.traces import SPAN_STATUS, root_span_filters
+from .._sql.schema import AI_SPANS, Index, Migration
+from .._sql.traces import ROOT_SPAN, SPAN_STATUS, root_span_filters
 from ..core.codec import dumps, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
 from ..types import SpanRecord, TraceSpan
@@ -29,20 +29,21 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
     tables = (AI_SPANS,)
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
-    def indexes(self) -> list[str]:
-        x, t = self.object_name, self.t("mastra_ai_spans")
-        return [
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_traceid_startedat_idx")}" '
-            f'ON {t} ("traceId", "startedAt")',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_root_spans_idx")}" ON {t} ("startedAt" DESC) '
-            'WHERE "parentSpanId" IS NULL',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_root_endedat_idx")}" ON {t} ("endedAt" DESC NULLS FIRST) '
-            'WHERE "parentSpanId" IS NULL',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_entitytype_entityid_idx")}" '
-            f'ON {t} ("entityType", "entityId")',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_metadata_gin_idx")}" ON {t} USING gin (metadata)',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_ai_spans_tags_gin_idx")}" ON {t} USING gin (tags)',
-        ]
+    migrations = (
+        Migration(1, "observability tables", tables=tables),
+        Migration(
+            2,
+            "observability list indexes",
+            indexes=(
+                Index("mastra_ai_spans_traceid_startedat_idx", "mastra_ai_spans", '"traceId", "startedAt"'),
+                Index("mastra_ai_spans_root_spans_idx", "mastra_ai_spans", '"startedAt" DESC', ROOT_SPAN),
+                Index("mastra_ai_spans_root_endedat_idx", "mastra_ai_spans", '"endedAt" DESC NULLS FIRST', ROOT_SPAN),
+                Index("mastra_ai_spans_entitytype_entityid_idx", "mastra_ai_spans", '"entityType", "entityId"'),
+                Index("mastra_ai_spans_metadata_gin_idx", "mastra_ai_spans", "metadata", using="gin"),
+                Index("mastra_ai_spans_tags_gin_idx", "mastra_ai_spans", "tags", using="gin"),
+            ),
+        ),
+    )
 
     async def _upsert(self, spans: list[SpanRecord]) -> None:
         latest = list({(s.trace_id, s.span_id): s for s in spans}.values())  # one row per key: the last wins

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import SCORERS
+from .._sql.schema import SCORERS, Index, Migration
 from ..core.paging import Window
 from ..domains.scores import ScoresStorage
 from ..types import ScoreRow
@@ -24,18 +24,27 @@ class ScoresPG(PGDomain, ScoresStorage):
     tables = (SCORERS,)
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
-    def indexes(self) -> list[str]:
-        x, t = self.object_name, self.t("mastra_scorers")
-        return [
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_scores_trace_id_span_id_created_at_idx")}" '
-            f'ON {t} ("traceId", "spanId", "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_scores_scorer_id_created_at_idx")}" '
-            f'ON {t} ("scorerId", "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_scores_run_id_created_at_idx")}" '
-            f'ON {t} ("runId", "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_scores_entity_created_at_idx")}" '
-            f'ON {t} ("entityId", "entityType", "createdAt" DESC)',
-        ]
+    migrations = (
+        Migration(1, "scores tables", tables=tables),
+        Migration(
+            2,
+            "scores list indexes",
+            indexes=(
+                Index(
+                    "mastra_scores_trace_id_span_id_created_at_idx",
+                    "mastra_scorers",
+                    '"traceId", "spanId", "createdAt" DESC',
+                ),
+                Index("mastra_scores_scorer_id_created_at_idx", "mastra_scorers", '"scorerId", "createdAt" DESC'),
+                Index("mastra_scores_run_id_created_at_idx", "mastra_scorers", '"runId", "createdAt" DESC'),
+                Index(
+                    "mastra_scores_entity_created_at_idx",
+                    "mastra_scorers",
+                    '"entityId", "entityType", "createdAt" DESC',
+                ),
+            ),
+        ),
+    )
 
     async def _save_score(self, row: ScoreRow) -> None:
         await self.execute(

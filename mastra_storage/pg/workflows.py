@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import WORKFLOW_SNAPSHOT
+from .._sql.schema import WORKFLOW_SNAPSHOT, Index, Migration
 from ..core.codec import dumps, loads, utc_now
 from ..domains.workflow_rules import apply_step_result, empty_run, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
@@ -26,16 +26,27 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
         "workflowSnapshot": ("mastra_workflow_snapshot", "updatedAt"),
     }
 
-    def indexes(self) -> list[str]:
-        x, t = self.object_name, self.t("mastra_workflow_snapshot")
-        return [
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_workflow_snapshot_name_createdat_idx")}" '
-            f'ON {t} (workflow_name, "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_workflow_snapshot_resourceid_createdat_idx")}" '
-            f'ON {t} ("resourceId", "createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_workflow_snapshot_createdat_idx")}" ON {t} ("createdAt" DESC)',
-            f'CREATE INDEX IF NOT EXISTS "{x("mastra_workflow_snapshot_run_id_idx")}" ON {t} (run_id)',
-        ]
+    migrations = (
+        Migration(1, "workflows tables", tables=tables),
+        Migration(
+            2,
+            "workflows list indexes",
+            indexes=(
+                Index(
+                    "mastra_workflow_snapshot_name_createdat_idx",
+                    "mastra_workflow_snapshot",
+                    'workflow_name, "createdAt" DESC',
+                ),
+                Index(
+                    "mastra_workflow_snapshot_resourceid_createdat_idx",
+                    "mastra_workflow_snapshot",
+                    '"resourceId", "createdAt" DESC',
+                ),
+                Index("mastra_workflow_snapshot_createdat_idx", "mastra_workflow_snapshot", '"createdAt" DESC'),
+                Index("mastra_workflow_snapshot_run_id_idx", "mastra_workflow_snapshot", "run_id"),
+            ),
+        ),
+    )
 
     def _upsert(self) -> str:
         return (
