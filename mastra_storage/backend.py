@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Self, cast, overload
 
 from .core.lifecycle import InitOnce
+from .core.migrations import MigrationStep
 from .domains import (
     DOMAINS,
     AgentsStorage,
@@ -111,6 +112,14 @@ class BackendStore(StoreLookup):
         for store in _unique(self.stores.values()):
             results.extend(await store.prune(retention=retention))
         return results
+
+    async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
+        """Every domain's pending schema migrations, applied — or with ``dry_run``, only listed with
+        their exact statements (see ``DomainStore.migrate``)."""
+        steps: list[MigrationStep] = []
+        for store in _unique(self.stores.values()):
+            steps.extend(await store.migrate(dry_run=dry_run))
+        return steps
 
 
 def _unique(stores: Any) -> list[DomainStore]:

@@ -38,6 +38,7 @@ _MARKERS = {
     "test_dynamodb_": ("dynamodb",),
     "test_clickhouse_": ("clickhouse",),
     "test_connect": ("pg", "dynamodb"),  # it opens every engine, the servers included
+    "test_migrations": ("libsql", "pg"),
 }
 _EMBEDDED = ("libsql",)  # the integrations and the demo run on the embedded default
 

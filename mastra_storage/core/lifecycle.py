@@ -158,6 +158,19 @@ def operation(
 
     The operation name in error ids is the method name (``save_thread`` → ``SAVE_THREAD``).
     """
+    return _wrap(fn, auto_init=True)
+
+
+def maintenance(
+    fn: Callable[Concatenate[S, P], Awaitable[R]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
+    """``operation`` for a method that works on the schema itself (``migrate``): no auto-init first."""
+    return _wrap(fn, auto_init=False)
+
+
+def _wrap(
+    fn: Callable[Concatenate[S, P], Awaitable[R]], *, auto_init: bool
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
     op = fn.__name__
 
     @functools.wraps(fn)
@@ -166,7 +179,7 @@ def operation(
         calls = self.calls
         calls.enter()
         try:
-            if not self._init_once.done:
+            if auto_init and not self._init_once.done:
                 try:
                     await self._ensure_ready()
                 except BaseException:

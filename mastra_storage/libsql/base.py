@@ -8,7 +8,7 @@ from typing import Any, ClassVar, TypedDict, TypeVar, Unpack
 
 from .._sql.schema import Index, Migration, Table
 from ..core.codec import iso
-from ..core.lifecycle import DomainStore, operation
+from ..core.lifecycle import DomainStore, maintenance, operation
 from ..core.migrations import MigrationStep
 from ..core.paging import Window
 from ..core.retention import retention_plan
@@ -126,7 +126,7 @@ class LibSQLDomain(DomainStore):
         await self._attach()
         await ddl.migrate(self.db, self.domain, self.migrations)
 
-    @operation
+    @maintenance
     async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
         await self._attach()
         return await ddl.migrate(self.db, self.domain, self.migrations, dry_run=dry_run)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, TypedDict, TypeVar, Unpack
 
 from .._sql.schema import Index, Migration, Table
 from ..backend import masked_url
-from ..core.lifecycle import CallTracker, DomainStore, InitOnce, operation
+from ..core.lifecycle import CallTracker, DomainStore, InitOnce, maintenance, operation
 from ..core.migrations import MigrationStep
 from ..core.paging import Window
 from ..core.retention import retention_plan
@@ -256,7 +256,7 @@ class PGDomain(DomainStore):
         await self._attach()
         await self.run(lambda conn: ddl.migrate(conn, self.schema, self.prefix, self.domain, self.migrations))
 
-    @operation
+    @maintenance
     async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
         await self._attach()
         return await self.run(
