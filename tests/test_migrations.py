@@ -114,7 +114,9 @@ async def test_an_earlier_layout_without_a_ledger_is_adopted(db: Db) -> None:
     assert any("ADD COLUMN" in s and '"metadata"' in s for s in memory_tables.statements)
     assert not any("mastra_threads (" in s and "CREATE TABLE" in s for s in memory_tables.statements)
     async with connect(db.url) as store:
-        thread = await store.memory.get_thread_by_id(thread_id="t1")
+        memory = await store.get_store("memory")
+        assert memory is not None
+        thread = await memory.get_thread_by_id(thread_id="t1")
         assert thread is not None and thread.title == "old" and thread.resource_id == "r1"
     assert ("memory", 2) in await db.ledger()
 
@@ -143,7 +145,8 @@ from mastra_storage import connect
 
 async def main() -> None:
     async with connect(sys.argv[1]) as store:
-        await store.memory.get_thread_by_id(thread_id="x")
+        memory = await store.get_store("memory")
+        await memory.get_thread_by_id(thread_id="x")
 
 asyncio.run(main())
 """
