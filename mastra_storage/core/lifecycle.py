@@ -8,13 +8,14 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 from ..errors import BackendError, NotSupportedError, StorageError, storage_error_id
 from ..types import PruneResult
 from .migrations import MigrationStep
 from .retention import retention_plan
+from .transfer import RecordKind, RecordPage, check_kind, check_limit, check_records, decode_cursor, next_cursor
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -77,78 +78,7 @@ class CallTracker:
                 await self.drained()
 
 
-class DomainStore(abc.ABC):
-    """Base of every domain store: the lifecycle every domain shares.
-
-    ``init()`` creates what the store needs (tables, indexes) once: concurrent callers share one run
-    and a failure is not cached. Every public method initializes the store on first use unless
-    ``disable_init`` (or ``MASTRA_DISABLE_STORAGE_INIT=true``) is set. A backend implements
-    ``_initialize``, ``close`` and ``dangerously_clear_all``, and ``prune`` where it keeps data that ages.
-    """
-
-    store_name = "STORE"  # the <STORE> part of error ids, e.g. LIBSQL
-
-    def __init__(self, *, disable_init: bool = False) -> None:
-        # As in Mastra, MASTRA_DISABLE_STORAGE_INIT=true turns automatic init off (explicit init() still works).
-        self.disable_init = disable_init or os.environ.get("MASTRA_DISABLE_STORAGE_INIT") == "true"
-        self._init_once = InitOnce(self._initialize)
-        self.calls = CallTracker()  # a backend shares one per connection (see its close())
-
-    @abc.abstractmethod
-    async def _initialize(self) -> None:
-        """Creates the store's schema (idempotent); ``init()`` runs it once."""
-
-    @abc.abstractmethod
-    async def close(self) -> None:
-        """Releases the store's use of its connection; the last user closes it. Idempotent."""
-
-    @abc.abstractmethod
-    async def dangerously_clear_all(self) -> None:
-        """Deletes every record of this domain (tests use it between cases)."""
-
-    async def init(self) -> None:
-        """Creates the tables and indexes this domain needs, once; raises ``StorageError`` on failure."""
-        try:
-            await self._init_once()
-        except StorageError as exc:
-            exc.complete_id(self.store_name, "INIT")
-            raise
-        except Exception as exc:
-            raise BackendError(f"{type(self).__name__} init failed: {exc}", id=_id(self, "INIT")) from exc
-
-    async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
-        """Applies this domain's pending schema migrations — what ``init()`` does — and returns what
-        ran, with the exact statements; ``dry_run=True`` returns what would run and changes nothing.
-        A database migrated by a newer release raises ``SchemaVersionError`` and is left as it is."""
-        raise NotSupportedError(
-            f"{type(self).__name__} keeps no migration ledger",
-            id=storage_error_id(self.store_name, "MIGRATE", NotSupportedError.default_status),
-        )
-
-    async def _ensure_ready(self) -> None:
-        if not self._init_once.done and not self.disable_init:
-            await self.init()
-
-    domain: ClassVar[str] = ""
-    # retention key -> (table, timestamp column), in the order prune() deletes (children first)
-    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {}
-
-    async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
-        """Deletes records older than the ages in ``retention[domain]`` (``{"memory": {"messages": "30d"}}``;
-        a policy may be ``{"max_age": timedelta(days=30), "batch_size": 500}``) and says what went.
-
-        A bad policy is a ``ValidationError`` before anything is deleted. A store with nothing that ages
-        still checks ``retention``.
-        """
-        retention_plan(self.domain, self.retention_tables, retention)
-        return []
-
-
-def _id(store: DomainStore, operation: str) -> str:
-    return storage_error_id(store.store_name, operation, "FAILED")
-
-
-S = TypeVar("S", bound=DomainStore)
+S = TypeVar("S", bound="DomainStore")
 
 
 def operation(
@@ -197,3 +127,112 @@ def _wrap(
             calls.leave()
 
     return wrapper
+
+
+class DomainStore(abc.ABC):
+    """Base of every domain store: the lifecycle every domain shares.
+
+    ``init()`` creates what the store needs (tables, indexes) once: concurrent callers share one run
+    and a failure is not cached. Every public method initializes the store on first use unless
+    ``disable_init`` (or ``MASTRA_DISABLE_STORAGE_INIT=true``) is set. A backend implements
+    ``_initialize``, ``close`` and ``dangerously_clear_all``, and ``prune`` where it keeps data that ages.
+    """
+
+    store_name = "STORE"  # the <STORE> part of error ids, e.g. LIBSQL
+
+    def __init__(self, *, disable_init: bool = False) -> None:
+        # As in Mastra, MASTRA_DISABLE_STORAGE_INIT=true turns automatic init off (explicit init() still works).
+        self.disable_init = disable_init or os.environ.get("MASTRA_DISABLE_STORAGE_INIT") == "true"
+        self._init_once = InitOnce(self._initialize)
+        self.calls = CallTracker()  # a backend shares one per connection (see its close())
+
+    @abc.abstractmethod
+    async def _initialize(self) -> None:
+        """Creates the store's schema (idempotent); ``init()`` runs it once."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Releases the store's use of its connection; the last user closes it. Idempotent."""
+
+    @abc.abstractmethod
+    async def dangerously_clear_all(self) -> None:
+        """Deletes every record of this domain (tests use it between cases)."""
+
+    async def init(self) -> None:
+        """Creates the tables and indexes this domain needs, once; raises ``StorageError`` on failure."""
+        try:
+            await self._init_once()
+        except StorageError as exc:
+            exc.complete_id(self.store_name, "INIT")
+            raise
+        except Exception as exc:
+            raise BackendError(f"{type(self).__name__} init failed: {exc}", id=_id(self, "INIT")) from exc
+
+    async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
+        """Applies this domain's pending schema migrations — what ``init()`` does — and returns what
+        ran, with the exact statements; ``dry_run=True`` returns what would run and changes nothing.
+        A database migrated by a newer release raises ``SchemaVersionError`` and is left as it is."""
+        raise NotSupportedError(
+            f"{type(self).__name__} keeps no migration ledger",
+            id=storage_error_id(self.store_name, "MIGRATE", NotSupportedError.default_status),
+        )
+
+    # kind -> its record type and key: what export_records / import_records move (set per domain)
+    record_kinds: ClassVar[dict[str, RecordKind]] = {}
+
+    @operation
+    async def export_records(self, *, kind: str, after: str | None = None, limit: int = 1000) -> RecordPage:
+        """A page of up to ``limit`` records of ``kind`` (see ``record_kinds``) in key order, every
+        field as stored, and the cursor of the next page (``None`` after the last). Pass that cursor
+        back as ``after``. Bad ``kind``, ``limit`` (1 to 5000) or cursor → ``ValidationError``."""
+        spec = check_kind(self.record_kinds, self.domain, kind)
+        limit = check_limit(limit)
+        records = await self._export(kind, decode_cursor(spec, after), limit)
+        return RecordPage(records, next_cursor(spec, records, limit))
+
+    @operation
+    async def import_records(self, *, kind: str, records: Sequence[Any]) -> None:
+        """Writes ``records`` of ``kind`` as they are (timestamps included), replacing any with the
+        same key — importing the same page twice leaves one copy. Records of another type →
+        ``ValidationError``, nothing written."""
+        spec = check_kind(self.record_kinds, self.domain, kind)
+        batch = check_records(spec, kind, records)
+        if batch:
+            await self._import(kind, batch)
+
+    @operation
+    async def count_records(self, *, kind: str) -> int:
+        """How many records of ``kind`` the store holds."""
+        check_kind(self.record_kinds, self.domain, kind)
+        return await self._count(kind)
+
+    async def _export(self, kind: str, after: list[str] | None, limit: int) -> list[Any]:
+        raise NotSupportedError(f"{type(self).__name__} cannot export records")
+
+    async def _import(self, kind: str, records: list[Any]) -> None:
+        raise NotSupportedError(f"{type(self).__name__} cannot import records")
+
+    async def _count(self, kind: str) -> int:
+        raise NotSupportedError(f"{type(self).__name__} cannot count records")
+
+    async def _ensure_ready(self) -> None:
+        if not self._init_once.done and not self.disable_init:
+            await self.init()
+
+    domain: ClassVar[str] = ""
+    # retention key -> (table, timestamp column), in the order prune() deletes (children first)
+    retention_tables: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
+        """Deletes records older than the ages in ``retention[domain]`` (``{"memory": {"messages": "30d"}}``;
+        a policy may be ``{"max_age": timedelta(days=30), "batch_size": 500}``) and says what went.
+
+        A bad policy is a ``ValidationError`` before anything is deleted. A store with nothing that ages
+        still checks ``retention``.
+        """
+        retention_plan(self.domain, self.retention_tables, retention)
+        return []
+
+
+def _id(store: DomainStore, operation: str) -> str:
+    return storage_error_id(store.store_name, operation, "FAILED")

@@ -10,10 +10,11 @@ import abc
 import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ..core.lifecycle import DomainStore, operation
 from ..core.paging import Window, window
+from ..core.transfer import RecordKind
 from ..core.validate import (
     check_choice,
     check_direction,
@@ -67,6 +68,10 @@ class AgentsStorage(DomainStore):
     configuration versions (name, instructions, model, tools, …), numbered from 1."""
 
     domain = "agents"
+    record_kinds: ClassVar[dict[str, RecordKind]] = {
+        "agents": RecordKind(StoredAgent, ("id",)),
+        "versions": RecordKind(AgentVersion, ("id",)),
+    }
 
     @operation
     async def create(self, *, agent: AgentCreate | Mapping[str, Any]) -> StoredAgent:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ..core.codec import new_id
 from ..core.lifecycle import DomainStore, operation
 from ..core.paging import Window, window
+from ..core.transfer import RecordKind
 from ..core.validate import (
     check_date_range,
     check_datetime,
@@ -65,6 +66,19 @@ class MemoryStorage(DomainStore):
     """
 
     domain = "memory"
+    # in the order a copy imports them: messages before threads (a message write moves its
+    # thread's updated_at; the thread imported after it puts the copied value back)
+    record_kinds: ClassVar[dict[str, RecordKind]] = {
+        "resources": RecordKind(StorageResource, ("id",)),
+        "messages": RecordKind(Message, ("id",)),
+        "threads": RecordKind(StorageThread, ("id",)),
+    }
+
+    async def _import(self, kind: str, records: list[Any]) -> None:
+        if kind == "messages":
+            await self._save_messages(records)
+        for record in records if kind != "messages" else ():
+            await (self._save_thread(record) if kind == "threads" else self._save_resource(record))
 
     # ------------------------------------------------------------ threads
 

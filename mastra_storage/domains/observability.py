@@ -9,10 +9,11 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ..core.lifecycle import DomainStore, operation
 from ..core.paging import Window
+from ..core.transfer import RecordKind
 from ..core.validate import check_scalar_filter, require_id, require_ids
 from ..errors import ValidationError
 from ..types import ListTracesResult, PerPage, SpanRecord, SpanUpdate, Trace, TracesFilter, TraceSpan
@@ -40,6 +41,10 @@ class ObservabilityStorage(DomainStore):
     """Spans keyed by ``(trace_id, span_id)``; a trace is listed by its root span (no parent)."""
 
     domain = "observability"
+    record_kinds: ClassVar[dict[str, RecordKind]] = {"spans": RecordKind(SpanRecord, ("trace_id", "span_id"))}
+
+    async def _import(self, kind: str, records: list[Any]) -> None:
+        await self._write_spans(records)
 
     @operation
     async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
 from ..core.codec import new_id, utc_now
 from ..core.lifecycle import DomainStore, operation
 from ..core.paging import Window, window
+from ..core.transfer import RecordKind
 from ..core.validate import check_choice, coerce, optional_text, require_id
 from ..errors import ValidationError
 from ..types import ListScoresResult, PerPage, ScorePayload, ScoreRow
@@ -41,6 +42,11 @@ class ScoresStorage(DomainStore):
     """Evaluation scores; ``list_scores_by_*`` return one page, newest first (``created_at`` DESC)."""
 
     domain = "scores"
+    record_kinds: ClassVar[dict[str, RecordKind]] = {"scores": RecordKind(ScoreRow, ("id",))}
+
+    async def _import(self, kind: str, records: list[Any]) -> None:
+        for row in records:
+            await self._save_score(row)
 
     @operation
     async def save_score(self, *, score: ScorePayload | Mapping[str, Any]) -> ScoreRow:

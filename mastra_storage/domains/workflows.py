@@ -10,10 +10,11 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from ..core.lifecycle import DomainStore, operation
 from ..core.paging import Window, window
+from ..core.transfer import RecordKind
 from ..core.validate import check_datetime, optional_text, require_id
 from ..types import PerPage, WorkflowRun, WorkflowRunsResult
 from .workflow_rules import check_run, check_state_update, check_step_update
@@ -36,6 +37,11 @@ class WorkflowsStorage(DomainStore):
     """Workflow run snapshots (Mastra's ``WorkflowRunState`` JSON), keyed by workflow name and run id."""
 
     domain = "workflows"
+    record_kinds: ClassVar[dict[str, RecordKind]] = {"runs": RecordKind(WorkflowRun, ("workflow_name", "run_id"))}
+
+    async def _import(self, kind: str, records: list[Any]) -> None:
+        for run in records:
+            await self._persist(run)
 
     def supports_concurrent_updates(self) -> bool:
         """Whether concurrent ``update_workflow_results`` calls on one run all survive (True here:

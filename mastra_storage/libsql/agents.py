@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import AGENT_VERSIONS, AGENTS, Index, Migration
@@ -40,8 +40,8 @@ VERSION = RowCodec(
     },
 )
 _GET_AGENT = f"SELECT {AGENT.select} FROM mastra_agents WHERE id = ?"
-_INSERT_AGENT = f"INSERT INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders})"
-_INSERT_VERSION = f"INSERT INTO mastra_agent_versions ({VERSION.columns}) VALUES ({VERSION.placeholders})"
+_INSERT_AGENT = f"INSERT INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders()})"
+_INSERT_VERSION = f"INSERT INTO mastra_agent_versions ({VERSION.columns}) VALUES ({VERSION.placeholders()})"
 _GET_VERSION = f"SELECT {VERSION.select} FROM mastra_agent_versions WHERE id = ?"
 _LATEST = (
     f'SELECT {VERSION.select} FROM mastra_agent_versions WHERE "agentId" = ? ORDER BY "versionNumber" DESC LIMIT 1'
@@ -52,6 +52,7 @@ class AgentsLibSQL(LibSQLDomain, AgentsStorage):
     """Stored agent configurations with numbered versions on a libSQL/SQLite database."""
 
     tables = (AGENTS, AGENT_VERSIONS)
+    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {"agents": AGENT, "versions": VERSION}
     migrations = (
         Migration(
             1,
@@ -101,7 +102,7 @@ class AgentsLibSQL(LibSQLDomain, AgentsStorage):
                 raise agent_not_found(agent_id)
             apply_agent_update(agent, changes, patch)
             tx.execute(
-                f"INSERT OR REPLACE INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders})",
+                f"INSERT OR REPLACE INTO mastra_agents ({AGENT.columns}) VALUES ({AGENT.placeholders()})",
                 AGENT.params(agent),
             )
             return agent

@@ -15,6 +15,7 @@ from ..core.retention import retention_plan
 from ..errors import ValidationError
 from ..types import PruneResult
 from . import ddl
+from .codec import RowCodec
 from .connection import Connection, RemoteConnection, RetryPolicy, Row, Stmt, local_path
 from .local import LocalConnection, open_engine
 
@@ -92,6 +93,7 @@ class LibSQLDomain(DomainStore):
     store_name = "LIBSQL"
     tables: ClassVar[tuple[Table, ...]] = ()
     migrations: ClassVar[tuple[Migration, ...]] = ()  # the domain's schema, version by version
+    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {}  # record kind -> its table's codec
 
     def __init__(
         self,
@@ -142,6 +144,28 @@ class LibSQLDomain(DomainStore):
             self._conn = None
             self._init_once.reset()
             await self._handle.release()
+
+    def _keys(self, kind: str) -> str:
+        codec = self.record_codecs[kind]
+        return ", ".join(f'"{codec.column_of[key]}"' for key in self.record_kinds[kind].keys)
+
+    async def _export(self, kind: str, after: list[str] | None, limit: int) -> list[Any]:
+        codec, keys = self.record_codecs[kind], self._keys(kind)
+        after_sql = f" WHERE ({keys}) > ({', '.join('?' * len(after))})" if after else ""
+        rows = await self.db.query(
+            f'SELECT {codec.select} FROM "{codec.table.name}"{after_sql} ORDER BY {keys} LIMIT ?',
+            [*(after or ()), limit],
+        )
+        return codec.decode_all(rows)
+
+    async def _import(self, kind: str, records: list[Any]) -> None:
+        codec = self.record_codecs[kind]
+        sql = f'INSERT OR REPLACE INTO "{codec.table.name}" ({codec.columns}) VALUES ({codec.placeholders()})'
+        await self.db.batch([Stmt(sql, [codec.params(record) for record in records], many=True)])
+
+    async def _count(self, kind: str) -> int:
+        rows = await self.db.query(f'SELECT COUNT(*) FROM "{self.record_codecs[kind].table.name}"')
+        return int(rows[0][0])
 
     @operation
     async def dangerously_clear_all(self) -> None:

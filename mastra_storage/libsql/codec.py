@@ -74,7 +74,7 @@ class RowCodec(SqlCodec[T]):
             for i, (_, _, column, kind) in enumerate(self.fields)
             if column in self.encoders or kind in _ENCODERS
         ]
-        self.placeholders = ", ".join("?" for _ in self.fields)
+        self._placeholders = ", ".join("?" for _ in self.fields)
         spliced, members = [], []
         self._floats: list[tuple[str, str]] = []  # (attribute, column expression) selected as raw REALs
         for attr, wire, column, kind in self.fields:
@@ -104,6 +104,10 @@ class RowCodec(SqlCodec[T]):
         self._use(
             "'{' || " + head + "substr(json_object(" + ", ".join(f"'{w}', {e}" for w, e in members) + "), 2)" + floats
         )
+
+    def placeholders(self) -> str:
+        """``?, ?, …``: one per column of ``columns``."""
+        return self._placeholders
 
     def decode(self, row: Any) -> T:
         record = super().decode(row)

@@ -52,17 +52,17 @@ MESSAGE = RowCodec(Message, MESSAGES, columns={"thread_id": "thread_id"}, json=(
 RESOURCE = RowCodec(StorageResource, RESOURCES)
 
 _UPSERT_MESSAGE = (
-    f"INSERT INTO mastra_messages ({MESSAGE.columns}) VALUES ({MESSAGE.placeholders}) "
+    f"INSERT INTO mastra_messages ({MESSAGE.columns}) VALUES ({MESSAGE.placeholders()}) "
     "ON CONFLICT (id) DO UPDATE SET thread_id = excluded.thread_id, content = excluded.content, "
     'role = excluded.role, type = excluded.type, "resourceId" = excluded."resourceId"'
 )
 _UPSERT_THREAD = (
-    f"INSERT INTO mastra_threads ({THREAD.columns}) VALUES ({THREAD.placeholders}) "
+    f"INSERT INTO mastra_threads ({THREAD.columns}) VALUES ({THREAD.placeholders()}) "
     'ON CONFLICT (id) DO UPDATE SET "resourceId" = excluded."resourceId", title = excluded.title, '
     'metadata = excluded.metadata, "createdAt" = excluded."createdAt", "updatedAt" = excluded."updatedAt"'
 )
 _UPSERT_RESOURCE = (
-    f"INSERT INTO mastra_resources ({RESOURCE.columns}) VALUES ({RESOURCE.placeholders}) "
+    f"INSERT INTO mastra_resources ({RESOURCE.columns}) VALUES ({RESOURCE.placeholders()}) "
     'ON CONFLICT (id) DO UPDATE SET "workingMemory" = excluded."workingMemory", metadata = excluded.metadata, '
     '"createdAt" = excluded."createdAt", "updatedAt" = excluded."updatedAt"'
 )
@@ -81,6 +81,11 @@ class MemoryLibSQL(LibSQLDomain, MemoryStorage):
     """Threads, messages and resources on a libSQL/SQLite database."""
 
     tables = (THREADS, MESSAGES, RESOURCES)
+    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {
+        "threads": THREAD,
+        "messages": MESSAGE,
+        "resources": RESOURCE,
+    }
     migrations = (
         Migration(1, "memory tables", tables=tables),
         Migration(

@@ -20,7 +20,7 @@ from .sqlfrag import date_range, json_equals
 
 SPAN = RowCodec(SpanRecord, AI_SPANS)
 _UPSERT = (
-    f"INSERT INTO mastra_ai_spans ({SPAN.columns}) VALUES ({SPAN.placeholders}) "
+    f"INSERT INTO mastra_ai_spans ({SPAN.columns}) VALUES ({SPAN.placeholders()}) "
     'ON CONFLICT ("spanId", "traceId") DO UPDATE SET '
     + ", ".join(f'"{c}" = excluded."{c}"' for _, _, c, _ in SPAN.fields if c not in ("traceId", "spanId", "createdAt"))
 )
@@ -45,6 +45,7 @@ class ObservabilityLibSQL(LibSQLDomain, ObservabilityStorage):
     """Spans on a libSQL/SQLite database; traces are listed by their root spans."""
 
     tables = (AI_SPANS,)
+    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {"spans": SPAN}
     migrations = (
         Migration(
             1,

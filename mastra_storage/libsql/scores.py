@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import SCORERS, Index, Migration
@@ -13,13 +13,14 @@ from .base import LibSQLDomain
 from .codec import RowCodec
 
 SCORE = RowCodec(ScoreRow, SCORERS)
-_UPSERT = f"INSERT OR REPLACE INTO mastra_scorers ({SCORE.columns}) VALUES ({SCORE.placeholders})"
+_UPSERT = f"INSERT OR REPLACE INTO mastra_scorers ({SCORE.columns}) VALUES ({SCORE.placeholders()})"
 
 
 class ScoresLibSQL(LibSQLDomain, ScoresStorage):
     """Scores on a libSQL/SQLite database; every list is newest first."""
 
     tables = (SCORERS,)
+    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {"scores": SCORE}
     migrations = (
         Migration(1, "scores tables", tables=tables),
         Migration(

@@ -19,7 +19,7 @@ from .sqlfrag import date_range
 RUN = RowCodec(WorkflowRun, WORKFLOW_SNAPSHOT, columns={"workflow_name": "workflow_name", "run_id": "run_id"})
 
 _UPSERT = (
-    f"INSERT INTO mastra_workflow_snapshot ({RUN.columns}) VALUES ({RUN.placeholders}) "
+    f"INSERT INTO mastra_workflow_snapshot ({RUN.columns}) VALUES ({RUN.placeholders()}) "
     "ON CONFLICT (workflow_name, run_id) DO UPDATE SET snapshot = excluded.snapshot, "
     '"updatedAt" = excluded."updatedAt", "resourceId" = COALESCE(excluded."resourceId", "resourceId")'
 )
@@ -30,6 +30,7 @@ class WorkflowsLibSQL(LibSQLDomain, WorkflowsStorage):
     """Workflow snapshots on a libSQL/SQLite database; step results merge atomically."""
 
     tables = (WORKFLOW_SNAPSHOT,)
+    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {"runs": RUN}
     migrations = (
         Migration(1, "workflows tables", tables=tables),
         Migration(
@@ -68,7 +69,7 @@ class WorkflowsLibSQL(LibSQLDomain, WorkflowsStorage):
             run = empty_run(workflow_name, run_id)  # the row to insert if none exists
             run.snapshot = snapshot
             tx.execute(
-                f"INSERT INTO mastra_workflow_snapshot ({RUN.columns}) VALUES ({RUN.placeholders}) "
+                f"INSERT INTO mastra_workflow_snapshot ({RUN.columns}) VALUES ({RUN.placeholders()}) "
                 "ON CONFLICT (workflow_name, run_id) DO UPDATE SET snapshot = excluded.snapshot",
                 RUN.params(run),
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import AGENT_VERSIONS, AGENTS, Index, Migration
@@ -40,6 +40,7 @@ class AgentsPG(PGDomain, AgentsStorage):
 
     tables = (AGENTS, AGENT_VERSIONS)
 
+    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {"agents": AGENT, "versions": VERSION}
     migrations = (
         Migration(
             1,

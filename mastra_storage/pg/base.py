@@ -18,6 +18,7 @@ from ..core.retention import retention_plan
 from ..errors import BackendError, ValidationError
 from ..types import PruneResult
 from . import ddl
+from .codec import PGRowCodec, unnest_insert
 from .ddl import object_name
 
 T = TypeVar("T")
@@ -219,6 +220,7 @@ class PGDomain(DomainStore):
     store_name = "PG"
     tables: ClassVar[tuple[Table, ...]] = ()
     migrations: ClassVar[tuple[Migration, ...]] = ()  # the domain's schema, version by version
+    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {}  # record kind -> its table's codec
 
     def __init__(
         self,
@@ -345,6 +347,30 @@ class PGDomain(DomainStore):
             return result
 
         return await self.run(work, idempotent=idempotent)
+
+    def _keys(self, kind: str) -> str:
+        codec = self.record_codecs[kind]
+        return ", ".join(f'"{codec.column_of[key]}"' for key in self.record_kinds[kind].keys)
+
+    async def _export(self, kind: str, after: list[str] | None, limit: int) -> list[Any]:
+        codec, keys = self.record_codecs[kind], self._keys(kind)
+        args = [*(after or ()), limit]
+        after_sql = f" WHERE ({keys}) > ({', '.join(f'${i}' for i in range(1, len(args)))})" if after else ""
+        rows = await self.fetch(
+            f"SELECT {codec.select} FROM {self.t(codec.table.name)}{after_sql} ORDER BY {keys} LIMIT ${len(args)}",
+            *args,
+        )
+        return codec.decode_all(rows)
+
+    async def _import(self, kind: str, records: list[Any]) -> None:
+        codec = self.record_codecs[kind]
+        sql, arrays = unnest_insert(codec, self.t(codec.table.name), records)
+        assign = ", ".join(f"{column} = EXCLUDED.{column}" for column in codec.columns.split(", "))
+        await self.execute(f"{sql} ON CONFLICT ({self._keys(kind)}) DO UPDATE SET {assign}", *arrays)
+
+    async def _count(self, kind: str) -> int:
+        rows = await self.fetch(f"SELECT COUNT(*) FROM {self.t(self.record_codecs[kind].table.name)}")
+        return int(rows[0][0])
 
     async def paged(self, page_sql: str, count_sql: str, args: list[Any], win: Window) -> tuple[list[Any], int]:
         """One page and the total in one statement (one round trip): the count joined LATERAL to the

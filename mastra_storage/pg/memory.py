@@ -62,6 +62,11 @@ class MemoryPG(PGDomain, MemoryStorage):
         "threads": ("mastra_threads", "createdAt"),
     }
 
+    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {
+        "threads": THREAD,
+        "messages": MESSAGE,
+        "resources": RESOURCE,
+    }
     migrations = (
         Migration(1, "memory tables", tables=tables),
         Migration(

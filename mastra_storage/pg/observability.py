@@ -29,6 +29,7 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
     tables = (AI_SPANS,)
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
+    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {"spans": SPAN}
     migrations = (
         Migration(1, "observability tables", tables=tables),
         Migration(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import SCORERS, Index, Migration
@@ -24,6 +24,7 @@ class ScoresPG(PGDomain, ScoresStorage):
     tables = (SCORERS,)
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
+    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {"scores": SCORE}
     migrations = (
         Migration(1, "scores tables", tables=tables),
         Migration(

@@ -26,6 +26,7 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
         "workflowSnapshot": ("mastra_workflow_snapshot", "updatedAt"),
     }
 
+    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {"runs": RUN}
     migrations = (
         Migration(1, "workflows tables", tables=tables),
         Migration(
