@@ -13,6 +13,7 @@ from .._sql.schema import Table
 from ..core.codec import dumps, loads, parse_duration
 from ..core.lifecycle import DomainStore, operation
 from ..core.retention import retention_plan
+from ..core.transfer import decode_cursor, key_cursor
 from ..errors import BackendError, ValidationError
 from ..types import PruneResult
 from .transport import Transport, transport_for
@@ -117,6 +118,28 @@ class ClickhouseDomain(DomainStore):
 
     def t(self, table: str) -> str:
         return f"`{self.database}`.`{table}`"
+
+    def _keyed(self, kind: str) -> tuple[CHCodec[Any], str]:
+        codec = self.record_codecs[kind]
+        return codec, ", ".join(f"`{codec.column_of[key]}`" for key in self.record_kinds[kind].keys)
+
+    async def _export(self, kind: str, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+        spec = self.record_kinds[kind]
+        (codec, keys), after = self._keyed(kind), decode_cursor(cursor, len(spec.keys))
+        params = {f"k{i}": value for i, value in enumerate(after or ())}
+        after_sql = f" WHERE ({keys}) > ({', '.join(f'{{{k}:String}}' for k in params)})" if after else ""
+        names, rows = await self.query(
+            f"SELECT {codec.select} FROM {self.t(codec.table.name)} FINAL{after_sql} ORDER BY {keys} LIMIT {limit}",
+            **params,
+        )
+        records = [codec.decode(names, row) for row in rows]
+        return records, key_cursor(spec, records, limit)
+
+    async def _count(self, kind: str) -> int:
+        _, rows = await self.query(f"SELECT count() FROM {self.t(self.record_codecs[kind].table.name)} FINAL")
+        return int(rows[0][0])
+
+    record_codecs: ClassVar[dict[str, CHCodec[Any]]] = {}  # record kind -> its table's codec
 
     def ddl(self) -> list[str]:
         return []

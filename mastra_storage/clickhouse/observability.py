@@ -65,6 +65,7 @@ class ObservabilityStorageClickhouse(ClickhouseDomain, ObservabilityStorage):
 
     ttl_key: ClassVar[str] = "spans"
     table_names: ClassVar[tuple[str, ...]] = ("mastra_ai_spans",)
+    record_codecs: ClassVar[dict[str, CHCodec[Any]]] = {"spans": SPAN}
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
     def ddl(self) -> list[str]:

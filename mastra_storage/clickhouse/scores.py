@@ -7,7 +7,7 @@ millisecond still has a later version, and lists of scores saved in one millisec
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .._sql.schema import SCORERS
 from ..core.paging import Window
@@ -23,6 +23,7 @@ class ScoresClickhouse(ClickhouseDomain, ScoresStorage):
 
     ttl_key: ClassVar[str] = "scores"
     table_names: ClassVar[tuple[str, ...]] = ("mastra_scorers",)
+    record_codecs: ClassVar[dict[str, CHCodec[Any]]] = {"scores": SCORE}
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
     def ddl(self) -> list[str]:

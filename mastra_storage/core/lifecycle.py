@@ -15,7 +15,7 @@ from ..errors import BackendError, NotSupportedError, StorageError, storage_erro
 from ..types import PruneResult
 from .migrations import MigrationStep
 from .retention import retention_plan
-from .transfer import RecordKind, RecordPage, check_kind, check_limit, check_records, decode_cursor, next_cursor
+from .transfer import RecordKind, RecordPage, check_cursor, check_kind, check_limit, check_records
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -185,10 +185,9 @@ class DomainStore(abc.ABC):
         """A page of up to ``limit`` records of ``kind`` (see ``record_kinds``) in key order, every
         field as stored, and the cursor of the next page (``None`` after the last). Pass that cursor
         back as ``after``. Bad ``kind``, ``limit`` (1 to 5000) or cursor → ``ValidationError``."""
-        spec = check_kind(self.record_kinds, self.domain, kind)
-        limit = check_limit(limit)
-        records = await self._export(kind, decode_cursor(spec, after), limit)
-        return RecordPage(records, next_cursor(spec, records, limit))
+        check_kind(self.record_kinds, self.domain, kind)
+        records, cursor = await self._export(kind, check_cursor(after), check_limit(limit))
+        return RecordPage(records, cursor)
 
     @operation
     async def import_records(self, *, kind: str, records: Sequence[Any]) -> None:
@@ -206,7 +205,9 @@ class DomainStore(abc.ABC):
         check_kind(self.record_kinds, self.domain, kind)
         return await self._count(kind)
 
-    async def _export(self, kind: str, after: list[str] | None, limit: int) -> list[Any]:
+    async def _export(self, kind: str, after: str | None, limit: int) -> tuple[list[Any], str | None]:
+        """Up to ``limit`` records from the cursor ``after`` on (a string this hook returned), and
+        the next cursor; ``check_cursor`` has checked only that it is a string."""
         raise NotSupportedError(f"{type(self).__name__} cannot export records")
 
     async def _import(self, kind: str, records: list[Any]) -> None:

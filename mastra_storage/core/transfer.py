@@ -47,24 +47,31 @@ def check_limit(limit: object) -> int:
     return limit
 
 
-def decode_cursor(spec: RecordKind, after: object) -> list[str] | None:
-    """The key values ``after`` carries (None: from the start)."""
+def check_cursor(after: object) -> str | None:
+    if after is not None and not isinstance(after, str):
+        raise ValidationError(f"after must be a cursor export_records returned, got {after!r:.60}")
+    return after
+
+
+def decode_cursor(after: str | None, width: int) -> list[str] | None:
+    """The ``width`` key values a cursor carries (None: from the start); anything else is a
+    ``ValidationError``."""
     if after is None:
         return None
     try:
-        values = json.loads(after) if isinstance(after, str) else None
+        values = json.loads(after)
     except ValueError:
         values = None
-    if not isinstance(values, list) or len(values) != len(spec.keys) or not all(isinstance(v, str) for v in values):
+    if not isinstance(values, list) or len(values) != width or not all(isinstance(v, str) for v in values):
         raise ValidationError(f"after is not a cursor export_records returned: {after!r:.60}")
     return values
 
 
-def next_cursor(spec: RecordKind, records: Sequence[Any], limit: int) -> str | None:
+def key_cursor(spec: RecordKind, records: Sequence[Any], limit: int) -> str | None:
+    """The cursor after a keyset page: the last record's key, or None when the page was the last."""
     if len(records) < limit:
         return None
-    last = records[-1]
-    return json.dumps([getattr(last, key) for key in spec.keys])
+    return json.dumps([getattr(records[-1], key) for key in spec.keys])
 
 
 def check_records(spec: RecordKind, kind: str, records: object) -> list[Any]:

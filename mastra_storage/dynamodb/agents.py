@@ -15,7 +15,7 @@ from ..types import (
     AgentVersion,
     StoredAgent,
 )
-from .base import DynamoDomain, Partition, optimistic, put, read_page, versioned
+from .base import DynamoDomain, Kept, Partition, optimistic, put, read_page, versioned
 from .connection import ConditionFailed, Item
 from .items import Expr, esc, keys_of, s, scalar_map, when, with_parts
 
@@ -36,6 +36,14 @@ class AgentsDynamoDB(DynamoDomain, AgentsStorage):
 
     entities: ClassVar[tuple[str, ...]] = ("agent", "agent_version")
     retention_entities: ClassVar[dict[str, str]] = {}
+    record_entities: ClassVar[dict[str, tuple[str, Kept[Any] | None]]] = {
+        "agents": ("agent", None),
+        "versions": ("agent_version", None),
+    }
+
+    async def _import(self, kind: str, records: list[Any]) -> None:
+        for record in records:
+            await self.write(await (self._agent_items(record) if kind == "agents" else self._version_items(record)))
 
     async def _agent_items(self, agent: StoredAgent) -> list[Item]:
         items = await self.items(*agent_key(agent.id), "agent", agent, agent.created_at)

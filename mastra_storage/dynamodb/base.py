@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,7 @@ import msgspec
 from ..core.lifecycle import DomainStore, operation
 from ..core.paging import Window
 from ..core.retention import retention_plan
+from ..core.transfer import decode_cursor
 from ..core.validate import coerce
 from ..errors import ConflictError, ValidationError
 from ..types import PruneResult, TtlConfig
@@ -67,6 +69,8 @@ class DynamoDomain(DomainStore):
     domain: ClassVar[str]
     entities: ClassVar[tuple[str, ...]]  # what this domain writes (dangerously_clear_all, prune)
     retention_entities: ClassVar[dict[str, str]] = {}  # prune key -> entity
+    # record kind -> its entity and what its items keep outside the payload (export_records)
+    record_entities: ClassVar[dict[str, tuple[str, Kept[Any] | None]]] = {}
 
     def __init__(
         self,
@@ -178,6 +182,39 @@ class DynamoDomain(DomainStore):
             await self.conn.batch_write(deletes=keys_of(page))
             deleted += len(page)
         return deleted
+
+    async def _export(self, kind: str, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+        """A filtered Scan of the table (DynamoDB has no index over every record of a kind): each
+        request evaluates at most what the page still lacks, so a page never passes ``limit``; the
+        cursor is where the Scan stopped, and a sparse kind may give short pages before the end."""
+        entity, kept = self.record_entities[kind]
+        after = decode_cursor(cursor, 2)
+        start = {"pk": s(after[0]), "sk": s(after[1])} if after else None
+        found: list[Item] = []
+        while len(found) < limit:
+            request: dict[str, Any] = {
+                "FilterExpression": "#e = :e",
+                "ExpressionAttributeNames": {"#e": "e"},
+                "ExpressionAttributeValues": {":e": s(entity)},
+                "Limit": limit - len(found),
+            }
+            if start is not None:
+                request["ExclusiveStartKey"] = start
+            items, start = await self.conn.scan(**request)
+            found += [item for item in items if not expired(item, self.ttl_name(entity))]
+            if start is None:
+                break
+        records = await self.decode(found, self.record_kinds[kind].record, kept)
+        return records, json.dumps([start["pk"]["S"], start["sk"]["S"]]) if start else None
+
+    async def _count(self, kind: str) -> int:
+        entity, _ = self.record_entities[kind]
+        return await self.conn.count(
+            scan=True,
+            FilterExpression="#e = :e",
+            ExpressionAttributeNames={"#e": "e"},
+            ExpressionAttributeValues={":e": s(entity)},
+        )
 
     @operation
     async def dangerously_clear_all(self) -> None:

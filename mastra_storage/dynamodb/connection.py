@@ -208,28 +208,33 @@ class Connection:
             request["ExclusiveStartKey"] = last
             evaluate = min(evaluate * 4, 10_000)
 
-    async def count(self, **kwargs: Any) -> int:
-        """How many items match a Query (Select=COUNT, every page)."""
+    async def count(self, *, scan: bool = False, **kwargs: Any) -> int:
+        """How many items match a Query — or with ``scan``, a Scan — (Select=COUNT, every page)."""
         total = 0
         client = await self.client()
         request = {"TableName": self.table, "Select": "COUNT", **kwargs}
         while True:
-            response = await client.query(**request)
+            response = await (client.scan if scan else client.query)(**request)
             total += int(response.get("Count", 0))
             last = response.get("LastEvaluatedKey")
             if not last:
                 return total
             request["ExclusiveStartKey"] = last
 
-    async def scan_keys(self, **kwargs: Any) -> AsyncIterator[list[Item]]:
-        """Pages of a Scan — used only by ``dangerously_clear_all`` and ``prune``, never by a list."""
+    async def scan(self, **kwargs: Any) -> tuple[list[Item], Item | None]:
+        """One page of a Scan and the key it stopped at (None: the end) — used by
+        ``dangerously_clear_all``, ``prune`` and ``export_records``, never to answer a list."""
         client = await self.client()
-        request = {"TableName": self.table, "ProjectionExpression": "pk, sk", **kwargs}
+        response = await client.scan(TableName=self.table, **kwargs)
+        return response.get("Items", []), response.get("LastEvaluatedKey") or None
+
+    async def scan_keys(self, **kwargs: Any) -> AsyncIterator[list[Item]]:
+        """The keys of every item a Scan selects, page by page."""
+        request = {"ProjectionExpression": "pk, sk", **kwargs}
         while True:
-            response = await client.scan(**request)
-            yield response.get("Items", [])
-            last = response.get("LastEvaluatedKey")
-            if not last:
+            items, last = await self.scan(**request)
+            yield items
+            if last is None:
                 return
             request["ExclusiveStartKey"] = last
 

@@ -25,7 +25,7 @@ from ..domains.memory_rules import (
     updated_resource,
 )
 from ..types import CloneThreadResult, IncludeContext, Message, MessageUpdate, StorageResource, StorageThread
-from .base import DynamoDomain, Partition, optimistic, put, read_page, upsert, versioned
+from .base import DynamoDomain, Kept, Partition, optimistic, put, read_page, upsert, versioned
 from .connection import ConditionFailed, Item, gather_all
 from .items import Expr, esc, expired, s, scalar_map, time_bounds, when, with_parts
 
@@ -74,6 +74,11 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
         "messages": "message",
         "resources": "resource",
         "threads": "thread",
+    }
+    record_entities: ClassVar[dict[str, tuple[str, Kept[Any] | None]]] = {
+        "threads": ("thread", _thread_kept),
+        "messages": ("message", _message_kept),
+        "resources": ("resource", None),
     }
 
     _locks: weakref.WeakValueDictionary[str, asyncio.Lock] | None = None  # per thread id, while in use

@@ -12,7 +12,7 @@ from ..domains.record_rules import (
     TRACE_EQUALITY_FILTERS,
 )
 from ..types import DateRange, SpanRecord, TraceSpan
-from .base import DynamoDomain, Partition, optimistic, read_page, versioned
+from .base import DynamoDomain, Kept, Partition, optimistic, read_page, versioned
 from .connection import Item, gather_all
 from .items import Expr, esc, keys_of, millis, n, s, scalar_map, time_bounds, when
 from .memory import TX_ACTIONS
@@ -41,6 +41,7 @@ class ObservabilityDynamoDB(DynamoDomain, ObservabilityStorage):
 
     entities: ClassVar[tuple[str, ...]] = ("span",)
     retention_entities: ClassVar[dict[str, str]] = {"spans": "span"}
+    record_entities: ClassVar[dict[str, tuple[str, Kept[Any] | None]]] = {"spans": ("span", None)}
 
     async def _items(self, span: SpanRecord) -> list[Item]:
         pk, sk = span_key(span.trace_id, span.span_id)

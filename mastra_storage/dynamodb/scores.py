@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..core.paging import Window
 from ..domains.scores import ScoresStorage
 from ..types import ScoreRow
-from .base import DynamoDomain, Partition, read_page
+from .base import DynamoDomain, Kept, Partition, read_page
 from .items import Expr, esc, s, when
 
 # Which GSI answers which list (the first key given picks it); the rest of ``equals`` are filters.
@@ -25,6 +25,7 @@ class ScoresDynamoDB(DynamoDomain, ScoresStorage):
 
     entities: ClassVar[tuple[str, ...]] = ("score",)
     retention_entities: ClassVar[dict[str, str]] = {"scorers": "score"}
+    record_entities: ClassVar[dict[str, tuple[str, Kept[Any] | None]]] = {"scores": ("score", None)}
 
     async def _save_score(self, row: ScoreRow) -> None:
         items = await self.items(*score_key(row.id), "score", row, row.created_at)

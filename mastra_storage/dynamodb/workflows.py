@@ -10,7 +10,7 @@ from ..core.paging import window
 from ..domains.workflow_rules import apply_step_result, empty_run, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
 from ..types import WorkflowRun
-from .base import DynamoDomain, Partition, optimistic, read_page, upsert, versioned
+from .base import DynamoDomain, Kept, Partition, optimistic, read_page, upsert, versioned
 from .connection import Item
 from .items import Expr, esc, keys_of, s, time_bounds, when
 
@@ -33,6 +33,7 @@ class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
 
     entities: ClassVar[tuple[str, ...]] = ("workflow_snapshot",)
     retention_entities: ClassVar[dict[str, str]] = {"workflowSnapshot": "workflow_snapshot"}
+    record_entities: ClassVar[dict[str, tuple[str, Kept[Any] | None]]] = {"runs": ("workflow_snapshot", _kept)}
 
     async def _items(self, run: WorkflowRun) -> list[Item]:
         pk, sk = run_key(run.workflow_name, run.run_id)

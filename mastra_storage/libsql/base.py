@@ -12,6 +12,7 @@ from ..core.lifecycle import DomainStore, maintenance, operation
 from ..core.migrations import MigrationStep
 from ..core.paging import Window
 from ..core.retention import retention_plan
+from ..core.transfer import decode_cursor, key_cursor
 from ..errors import ValidationError
 from ..types import PruneResult
 from . import ddl
@@ -149,14 +150,16 @@ class LibSQLDomain(DomainStore):
         codec = self.record_codecs[kind]
         return ", ".join(f'"{codec.column_of[key]}"' for key in self.record_kinds[kind].keys)
 
-    async def _export(self, kind: str, after: list[str] | None, limit: int) -> list[Any]:
-        codec, keys = self.record_codecs[kind], self._keys(kind)
+    async def _export(self, kind: str, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+        spec, codec, keys = self.record_kinds[kind], self.record_codecs[kind], self._keys(kind)
+        after = decode_cursor(cursor, len(spec.keys))
         after_sql = f" WHERE ({keys}) > ({', '.join('?' * len(after))})" if after else ""
         rows = await self.db.query(
             f'SELECT {codec.select} FROM "{codec.table.name}"{after_sql} ORDER BY {keys} LIMIT ?',
             [*(after or ()), limit],
         )
-        return codec.decode_all(rows)
+        records = codec.decode_all(rows)
+        return records, key_cursor(spec, records, limit)
 
     async def _import(self, kind: str, records: list[Any]) -> None:
         codec = self.record_codecs[kind]

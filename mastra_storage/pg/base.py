@@ -15,6 +15,7 @@ from ..core.lifecycle import CallTracker, DomainStore, InitOnce, maintenance, op
 from ..core.migrations import MigrationStep
 from ..core.paging import Window
 from ..core.retention import retention_plan
+from ..core.transfer import decode_cursor, key_cursor
 from ..errors import BackendError, ValidationError
 from ..types import PruneResult
 from . import ddl
@@ -352,15 +353,17 @@ class PGDomain(DomainStore):
         codec = self.record_codecs[kind]
         return ", ".join(f'"{codec.column_of[key]}"' for key in self.record_kinds[kind].keys)
 
-    async def _export(self, kind: str, after: list[str] | None, limit: int) -> list[Any]:
-        codec, keys = self.record_codecs[kind], self._keys(kind)
+    async def _export(self, kind: str, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+        spec, codec, keys = self.record_kinds[kind], self.record_codecs[kind], self._keys(kind)
+        after = decode_cursor(cursor, len(spec.keys))
         args = [*(after or ()), limit]
         after_sql = f" WHERE ({keys}) > ({', '.join(f'${i}' for i in range(1, len(args)))})" if after else ""
         rows = await self.fetch(
             f"SELECT {codec.select} FROM {self.t(codec.table.name)}{after_sql} ORDER BY {keys} LIMIT ${len(args)}",
             *args,
         )
-        return codec.decode_all(rows)
+        records = codec.decode_all(rows)
+        return records, key_cursor(spec, records, limit)
 
     async def _import(self, kind: str, records: list[Any]) -> None:
         codec = self.record_codecs[kind]
