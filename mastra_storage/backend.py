@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Self, cast, overload
 
 from .core.lifecycle import InitOnce
@@ -18,7 +19,7 @@ from .domains import (
     ScoresStorage,
     WorkflowsStorage,
 )
-from .errors import StorageInitError, ValidationError
+from .errors import NotSupportedError, StorageError, StorageInitError, ValidationError
 from .types import PruneResult
 
 
@@ -28,6 +29,15 @@ def masked_url(url: str) -> str:
 
 
 _URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing ``diagnose()`` looked at: whether it is as this package needs it, and what it saw."""
+
+    name: str
+    ok: bool
+    detail: str
 
 
 class StoreLookup:
@@ -112,6 +122,34 @@ class BackendStore(StoreLookup):
         for store in _unique(self.stores.values()):
             results.extend(await store.prune(retention=retention))
         return results
+
+    async def diagnose(self) -> list[Check]:
+        """Checks what this backend needs — the engine and its version, access, the table layout —
+        then each domain's schema (pending migrations are fine: ``init()`` applies them; a database
+        newer than this package is not). Changes nothing; a failure to connect is a failed check."""
+        try:
+            checks = await self._engine_checks()
+        except Exception as exc:  # whatever stops the checks is what the user needs to see
+            return [Check("connect", False, f"{type(exc).__name__}: {exc}")]
+        for store in _unique(self.stores.values()):
+            try:
+                steps = await store.migrate(dry_run=True)
+            except NotSupportedError:
+                continue
+            except StorageError as exc:
+                checks.append(Check(f"{store.domain} schema", False, str(exc)))
+                continue
+            pending = ", ".join(f"{step.version} {step.name}" for step in steps)
+            checks.append(Check(f"{store.domain} schema", True, f"pending: {pending}" if steps else "up to date"))
+        return checks
+
+    async def _engine_checks(self) -> list[Check]:
+        """The backend's own checks (engine version, privileges, layout)."""
+        return []
+
+    async def size_bytes(self) -> int | None:
+        """What the data takes on disk, where the engine tells (None where it does not)."""
+        return None
 
     async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
         """Every domain's pending schema migrations, applied — or with ``dry_run``, only listed with

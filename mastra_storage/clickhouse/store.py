@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..backend import BackendStore
+from ..backend import BackendStore, Check
 from .observability import ObservabilityStorageClickhouse
 from .scores import ScoresClickhouse
 from .transport import transport_for
@@ -40,3 +40,16 @@ class ClickhouseStore(BackendStore):
     async def close(self) -> None:
         await super().close()
         await self.transport.close()
+
+    async def _engine_checks(self) -> list[Check]:
+        _, rows = await self.scores.query("SELECT version()")
+        version = str(rows[0][0])
+        major = int(version.split(".")[0])
+        return [Check("clickhouse version", major >= 23, f"ClickHouse {version} (23 or later)")]
+
+    async def size_bytes(self) -> int | None:
+        _, rows = await self.scores.query(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = {db:String}",
+            db=self.scores.database,
+        )
+        return int(rows[0][0] or 0)

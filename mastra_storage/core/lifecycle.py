@@ -224,6 +224,11 @@ class DomainStore(abc.ABC):
     # retention key -> (table, timestamp column), in the order prune() deletes (children first)
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {}
 
+    @property
+    def retention_keys(self) -> list[str]:
+        """What ``prune`` accepts under ``retention[domain]`` (``mastra-storage prune`` prunes them all)."""
+        return list(self.retention_tables)
+
     async def prune(self, *, retention: Mapping[str, Any]) -> list[PruneResult]:
         """Deletes records older than the ages in ``retention[domain]`` (``{"memory": {"messages": "30d"}}``;
         a policy may be ``{"max_age": timedelta(days=30), "batch_size": 500}``) and says what went.

@@ -72,6 +72,10 @@ class DynamoDomain(DomainStore):
     # record kind -> its entity and what its items keep outside the payload (export_records)
     record_entities: ClassVar[dict[str, tuple[str, Kept[Any] | None]]] = {}
 
+    @property
+    def retention_keys(self) -> list[str]:
+        return list(self.retention_entities)
+
     def __init__(
         self,
         *,
@@ -96,9 +100,14 @@ class DynamoDomain(DomainStore):
         self.conn = connection
         self.calls = connection.calls
 
-    async def _initialize(self) -> None:
+    @property
+    def ttl_attribute(self) -> str | None:
+        """The table's TTL attribute when an entity of this store expires (None: no TTL configured)."""
         enabled = [c.attribute_name for c in self.ttl.values() if c.enabled]
-        await ensure_table(self.conn, create=self.create_table, ttl_attribute=enabled[0] if enabled else None)
+        return enabled[0] if enabled else None
+
+    async def _initialize(self) -> None:
+        await ensure_table(self.conn, create=self.create_table, ttl_attribute=self.ttl_attribute)
 
     async def close(self) -> None:
         if self._owns:

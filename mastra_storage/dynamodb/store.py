@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Unpack
 
-from ..backend import BackendStore
+from ..backend import BackendStore, Check
 from .agents import AgentsDynamoDB
 from .connection import Connection, DynamoOptions, DynamoSettings
 from .memory import MemoryDynamoDB
 from .observability import ObservabilityDynamoDB
 from .scores import ScoresDynamoDB
+from .table import table_problems
 from .workflows import WorkflowsDynamoDB
 
 
@@ -52,3 +53,32 @@ class DynamoDBStore(BackendStore):
     async def close(self) -> None:
         await super().close()
         await self.connection.close()
+
+    async def _engine_checks(self) -> list[Check]:
+        client = await self.connection.client()
+        table = self.connection.table
+        try:
+            described = (await client.describe_table(TableName=table))["Table"]
+        except client.exceptions.ResourceNotFoundException:
+            return [
+                Check("table", False, f"table {table!r} does not exist (see docs/dynamodb.md, or create_table=true)")
+            ]
+        problems = table_problems(described)
+        checks = [
+            Check("table", described.get("TableStatus") == "ACTIVE", f"{table!r} is {described.get('TableStatus')}"),
+            Check("layout", not problems, "; ".join(problems) or "keys and GSIs as docs/dynamodb.md lays out"),
+        ]
+        ttl = (await client.describe_time_to_live(TableName=table)).get("TimeToLiveDescription", {})
+        wanted = self.memory.ttl_attribute
+        status, attribute = ttl.get("TimeToLiveStatus", "DISABLED"), ttl.get("AttributeName")
+        if wanted is None:
+            checks.append(Check("ttl", True, f"not configured here (table TTL {status.lower()})"))
+        else:
+            on = status in ("ENABLED", "ENABLING") and attribute == wanted
+            checks.append(Check("ttl", on, f"table TTL {status.lower()} on {attribute!r}, configured {wanted!r}"))
+        return checks
+
+    async def size_bytes(self) -> int | None:
+        client = await self.connection.client()
+        described = await client.describe_table(TableName=self.connection.table)
+        return int(described["Table"].get("TableSizeBytes", 0))

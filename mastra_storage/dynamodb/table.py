@@ -45,7 +45,7 @@ def definition(table_name: str) -> dict[str, Any]:
     }
 
 
-def _problems(table: dict[str, Any]) -> list[str]:
+def table_problems(table: dict[str, Any]) -> list[str]:
     """What differs from the layout this package needs, one line each."""
     found: list[str] = []
     keys = {k["AttributeName"]: k["KeyType"] for k in table.get("KeySchema", [])}
@@ -79,7 +79,7 @@ async def ensure_table(conn: Connection, *, create: bool, ttl_attribute: str | N
             ) from None
         await _create(conn, ttl_attribute)
         described = await client.describe_table(TableName=conn.table)
-    problems = _problems(described["Table"])
+    problems = table_problems(described["Table"])
     if problems:
         raise TableSetupError(
             f"DynamoDB table {conn.table!r} does not have the layout this store needs: "
