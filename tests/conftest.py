@@ -39,6 +39,7 @@ _MARKERS = {
     "test_clickhouse_": ("clickhouse",),
     "test_connect": ("pg", "dynamodb"),  # it opens every engine, the servers included
     "test_migrations": ("libsql", "pg"),
+    "test_cli": ("libsql", "pg", "dynamodb"),
 }
 _EMBEDDED = ("libsql",)  # the integrations and the demo run on the embedded default
 
