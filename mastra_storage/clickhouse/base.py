@@ -11,7 +11,8 @@ import msgspec
 
 from .._sql.schema import Table
 from ..core.codec import dumps, loads, parse_duration
-from ..core.lifecycle import DomainStore, operation
+from ..core.lifecycle import DomainStore, maintenance, operation
+from ..core.migrations import LEDGER_TABLE, MigrationStep, StatementMigration, pending
 from ..core.retention import retention_plan
 from ..core.transfer import decode_cursor, key_cursor
 from ..errors import BackendError, ValidationError
@@ -142,7 +143,52 @@ class ClickhouseDomain(DomainStore):
     record_codecs: ClassVar[dict[str, CHCodec[Any]]] = {}  # record kind -> its table's codec
 
     def ddl(self) -> list[str]:
+        """The domain's tables as this store configures them (its database, its TTL)."""
         return []
+
+    def migrations(self) -> list[StatementMigration]:
+        """Version 1 creates the tables (``IF NOT EXISTS``: tables an earlier release made are adopted)."""
+        return [StatementMigration(1, f"{self.domain} tables", tuple(self.ddl()))]
+
+    @maintenance
+    async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
+        """ClickHouse has no transactions or locks: each migration is idempotent DDL and the ledger a
+        ReplacingMergeTree, so processes migrating at once all succeed and record each version once."""
+        await self._attach()
+        return await self._migrate(dry_run)
+
+    async def _migrate(self, dry_run: bool) -> list[MigrationStep]:
+        ledger = self.t(LEDGER_TABLE)
+        _, found = await self.query(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+            db=self.database,
+            name=LEDGER_TABLE,
+        )
+        applied: dict[int, str] = {}
+        if found[0][0]:
+            _, rows = await self.query(
+                f"SELECT version, checksum FROM {ledger} FINAL WHERE domain = {{domain:String}}", domain=self.domain
+            )
+            applied = {int(version): str(checksum) for version, checksum in rows}
+        todo = pending(self.domain, self.migrations(), applied)
+        if todo and not dry_run:
+            await self.transport.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+            await self.transport.command(
+                f"CREATE TABLE IF NOT EXISTS {ledger} (domain String, version UInt32, name String, checksum String, "
+                "applied_at DateTime64(3, 'UTC')) ENGINE = ReplacingMergeTree ORDER BY (domain, version)"
+            )
+        for migration in todo if not dry_run else ():
+            for statement in migration.statements:
+                await self.transport.command(statement)
+            row: list[list[Any]] = [
+                [self.domain],
+                [migration.version],
+                [migration.name],
+                [migration.checksum],
+                [datetime.now(UTC)],
+            ]
+            await self.transport.insert(ledger, row, ["domain", "version", "name", "checksum", "applied_at"])
+        return [MigrationStep(self.domain, m.version, m.name, m.statements, applied=not dry_run) for m in todo]
 
     async def _attach(self) -> None:
         if not self._opened:
@@ -151,9 +197,7 @@ class ClickhouseDomain(DomainStore):
 
     async def _initialize(self) -> None:
         await self._attach()
-        await self.transport.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
-        for statement in self.ddl():
-            await self.transport.command(statement)
+        await self._migrate(dry_run=False)
 
     async def _ensure_ready(self) -> None:
         if self.disable_init:

@@ -42,14 +42,16 @@ class ClickhouseStore(BackendStore):
         await self.transport.close()
 
     async def _engine_checks(self) -> list[Check]:
-        _, rows = await self.scores.query("SELECT version()")
+        await self.transport.open()
+        _, rows = await self.transport.query("SELECT version()")
         version = str(rows[0][0])
         major = int(version.split(".")[0])
         return [Check("clickhouse version", major >= 23, f"ClickHouse {version} (23 or later)")]
 
     async def size_bytes(self) -> int | None:
-        _, rows = await self.scores.query(
+        await self.transport.open()
+        _, rows = await self.transport.query(
             "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = {db:String}",
-            db=self.scores.database,
+            {"db": self.scores.database},
         )
         return int(rows[0][0] or 0)

@@ -9,6 +9,7 @@ migrated by a newer release and is refused (``SchemaVersionError``), never alter
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -43,12 +44,17 @@ class MigrationStep:
 
 
 @dataclass(frozen=True)
-class LedgerEntry:
-    domain: str
+class StatementMigration:
+    """A migration that runs fixed statements (ClickHouse DDL; on DynamoDB, none: it records the
+    item format the domain writes)."""
+
     version: int
     name: str
-    checksum: str
-    applied_at: str
+    statements: tuple[str, ...] = ()
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
 
 
 def pending(domain: str, migrations: Sequence[M], applied: Mapping[int, str]) -> list[M]:
@@ -63,8 +69,3 @@ def pending(domain: str, migrations: Sequence[M], applied: Mapping[int, str]) ->
             details={"domain": domain, "database_version": newest, "package_version": known},
         )
     return [m for m in migrations if m.version not in applied]
-
-
-def drifted(migrations: Sequence[Versioned], applied: Mapping[int, str]) -> list[int]:
-    """Versions whose recorded checksum differs from this package's definition (``doctor`` reports them)."""
-    return [m.version for m in migrations if m.version in applied and applied[m.version] != m.checksum]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from typing import Any, ClassVar, TypeVar, Unpack
 
 import msgspec
 
-from ..core.lifecycle import DomainStore, operation
+from ..core.codec import iso, utc_now
+from ..core.lifecycle import DomainStore, maintenance, operation
+from ..core.migrations import MigrationStep, StatementMigration, pending
 from ..core.paging import Window
 from ..core.retention import retention_plan
 from ..core.transfer import decode_cursor
@@ -30,6 +33,8 @@ from .connection import (
 )
 from .items import Expr, compress, expired, keys_of, millis, n, now_seconds, pack, payloads, s
 from .table import ensure_table
+
+_LEDGER_PK = "MIGRATION"  # the ledger partition (entity "migration": clears and exports pass it by)
 
 T = TypeVar("T", bound=msgspec.Struct)
 Kept = Callable[[T, Item], None]
@@ -107,7 +112,46 @@ class DynamoDomain(DomainStore):
         return enabled[0] if enabled else None
 
     async def _initialize(self) -> None:
-        await ensure_table(self.conn, create=self.create_table, ttl_attribute=self.ttl_attribute)
+        await self._migrate(dry_run=False)
+
+    def migrations(self) -> list[StatementMigration]:
+        """DynamoDB has no DDL per domain: a version is the item format the domain writes (the table,
+        its GSIs and TTL are checked — or created — by every ``init()``)."""
+        return [StatementMigration(1, f"{self.domain} item format 1")]
+
+    @maintenance
+    async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
+        """The ledger is one item per applied version (``pk = "MIGRATION"``), written with a condition
+        so processes migrating at once record each version once."""
+        return await self._migrate(dry_run)
+
+    async def _migrate(self, dry_run: bool) -> list[MigrationStep]:
+        if not dry_run:
+            await ensure_table(self.conn, create=self.create_table, ttl_attribute=self.ttl_attribute)
+        client = await self.conn.client()
+        try:
+            items = await self.conn.query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :domain)",
+                ExpressionAttributeValues={":pk": s(_LEDGER_PK), ":domain": s(f"{self.domain}#")},
+                ConsistentRead=True,
+            )
+        except client.exceptions.ResourceNotFoundException:  # a dry run on a table not made yet
+            items = []
+        applied = {int(item["v"]["N"]): item["cs"]["S"] for item in items}
+        todo = pending(self.domain, self.migrations(), applied)
+        for migration in todo if not dry_run else ():
+            item = {
+                "pk": s(_LEDGER_PK),
+                "sk": s(f"{self.domain}#{migration.version:06d}"),
+                "e": s("migration"),
+                "v": n(migration.version),
+                "name": s(migration.name),
+                "cs": s(migration.checksum),
+                "at": s(iso(utc_now())),
+            }
+            with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):  # recorded by another process
+                await self.conn.put(item, ConditionExpression="attribute_not_exists(pk)")
+        return [MigrationStep(self.domain, m.version, m.name, m.statements, applied=not dry_run) for m in todo]
 
     async def close(self) -> None:
         if self._owns:
