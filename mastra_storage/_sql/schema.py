@@ -70,6 +70,17 @@ class Migration:
         return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
 
 
+def schema_migrations(
+    domain: str, tables: tuple[Table, ...], *, unique: tuple[Index, ...] = (), indexes: tuple[Index, ...] = ()
+) -> tuple[Migration, ...]:
+    """A domain's first two migrations: 1 its tables (with the ``unique`` indexes its writes rely
+    on), 2 the indexes its lists are served by."""
+    return (
+        Migration(1, f"{domain} tables", tables=tables, indexes=unique),
+        Migration(2, f"{domain} list indexes", indexes=indexes),
+    )
+
+
 def _c(spec: str) -> Column:
     """``"name type [NN|unset] [PK]"`` → Column; the compact form keeps the tables readable."""
     name, type_, *flags = spec.split()

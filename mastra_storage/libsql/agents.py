@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from .._sql.params import Params, where
-from .._sql.schema import AGENT_VERSIONS, AGENTS, Index, Migration
+from .._sql.schema import AGENT_VERSIONS, AGENTS, Index, schema_migrations
 from ..core.codec import dumps
 from ..core.paging import Window
 from ..domains.agent_rules import (
@@ -51,29 +51,21 @@ _LATEST = (
 class AgentsLibSQL(LibSQLDomain, AgentsStorage):
     """Stored agent configurations with numbered versions on a libSQL/SQLite database."""
 
-    tables = (AGENTS, AGENT_VERSIONS)
-    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {"agents": AGENT, "versions": VERSION}
-    migrations = (
-        Migration(
-            1,
-            "agents tables",
-            tables=tables,
-            indexes=(
-                Index(
-                    "idx_agent_versions_agent_number",
-                    "mastra_agent_versions",
-                    '"agentId", "versionNumber"',
-                    unique=True,
-                ),
+    codecs = (AGENT, VERSION)
+    migrations = schema_migrations(
+        "agents",
+        (AGENTS, AGENT_VERSIONS),
+        unique=(
+            Index(
+                "idx_agent_versions_agent_number",
+                "mastra_agent_versions",
+                '"agentId", "versionNumber"',
+                unique=True,
             ),
         ),
-        Migration(
-            2,
-            "agents list indexes",
-            indexes=(
-                Index("idx_agents_created_at", "mastra_agents", '"createdAt"'),
-                Index("idx_agents_status_created_at", "mastra_agents", 'status, "createdAt"'),
-            ),
+        indexes=(
+            Index("idx_agents_created_at", "mastra_agents", '"createdAt"'),
+            Index("idx_agents_status_created_at", "mastra_agents", 'status, "createdAt"'),
         ),
     )
 

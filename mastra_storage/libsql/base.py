@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypedDict, TypeVar, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
-from .._sql.schema import Index, Migration, Table
+from .._sql.domain import SqlSchema
+from .._sql.schema import Index
 from ..core.codec import iso
 from ..core.lifecycle import DomainStore, maintenance, operation
 from ..core.migrations import MigrationStep
@@ -88,13 +89,10 @@ class ConnectionHandle:
             await conn.close()
 
 
-class LibSQLDomain(DomainStore):
+class LibSQLDomain(SqlSchema[RowCodec[Any]], DomainStore):
     """Base of the libSQL domain stores: owns a use of a shared connection and its tables."""
 
     store_name = "LIBSQL"
-    tables: ClassVar[tuple[Table, ...]] = ()
-    migrations: ClassVar[tuple[Migration, ...]] = ()  # the domain's schema, version by version
-    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {}  # record kind -> its table's codec
 
     def __init__(
         self,
@@ -146,12 +144,8 @@ class LibSQLDomain(DomainStore):
             self._init_once.reset()
             await self._handle.release()
 
-    def _keys(self, kind: str) -> str:
-        codec = self.record_codecs[kind]
-        return ", ".join(f'"{codec.column_of[key]}"' for key in self.record_kinds[kind].keys)
-
     async def _export(self, kind: str, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
-        spec, codec, keys = self.record_kinds[kind], self.record_codecs[kind], self._keys(kind)
+        spec, codec, keys = self.record_kinds[kind], self.codec(kind), self.key_columns(kind)
         after = decode_cursor(cursor, len(spec.keys))
         after_sql = f" WHERE ({keys}) > ({', '.join('?' * len(after))})" if after else ""
         rows = await self.db.query(
@@ -162,12 +156,12 @@ class LibSQLDomain(DomainStore):
         return records, key_cursor(spec, records, limit)
 
     async def _import(self, kind: str, records: list[Any]) -> None:
-        codec = self.record_codecs[kind]
+        codec = self.codec(kind)
         sql = f'INSERT OR REPLACE INTO "{codec.table.name}" ({codec.columns}) VALUES ({codec.placeholders()})'
         await self.db.batch([Stmt(sql, [codec.params(record) for record in records], many=True)])
 
     async def _count(self, kind: str) -> int:
-        rows = await self.db.query(f'SELECT COUNT(*) FROM "{self.record_codecs[kind].table.name}"')
+        rows = await self.db.query(f'SELECT COUNT(*) FROM "{self.codec(kind).table.name}"')
         return int(rows[0][0])
 
     @operation

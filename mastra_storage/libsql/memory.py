@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import MESSAGES, RESOURCES, THREADS, Index, Migration
+from .._sql.schema import MESSAGES, RESOURCES, THREADS, Index, schema_migrations
 from ..core.codec import dumps, iso, utc_now
 from ..core.paging import Window
 from ..domains.memory import MemoryStorage
@@ -80,28 +80,20 @@ def _bump_threads(thread_ids: Sequence[str]) -> Stmt:
 class MemoryLibSQL(LibSQLDomain, MemoryStorage):
     """Threads, messages and resources on a libSQL/SQLite database."""
 
-    tables = (THREADS, MESSAGES, RESOURCES)
-    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {
-        "threads": THREAD,
-        "messages": MESSAGE,
-        "resources": RESOURCE,
-    }
-    migrations = (
-        Migration(1, "memory tables", tables=tables),
-        Migration(
-            2,
-            "memory list indexes",
-            indexes=(
-                Index("idx_messages_thread_created_at", "mastra_messages", 'thread_id, "createdAt", id'),
-                Index(
-                    "idx_messages_thread_resource_created_at",
-                    "mastra_messages",
-                    'thread_id, "resourceId", "createdAt", id',
-                ),
-                Index("idx_messages_resource_created_at", "mastra_messages", '"resourceId", "createdAt", id'),
-                Index("idx_threads_resource_created_at", "mastra_threads", '"resourceId", "createdAt", id'),
-                Index("idx_threads_resource_updated_at", "mastra_threads", '"resourceId", "updatedAt", id'),
+    codecs = (THREAD, MESSAGE, RESOURCE)
+    migrations = schema_migrations(
+        "memory",
+        (THREADS, MESSAGES, RESOURCES),
+        indexes=(
+            Index("idx_messages_thread_created_at", "mastra_messages", 'thread_id, "createdAt", id'),
+            Index(
+                "idx_messages_thread_resource_created_at",
+                "mastra_messages",
+                'thread_id, "resourceId", "createdAt", id',
             ),
+            Index("idx_messages_resource_created_at", "mastra_messages", '"resourceId", "createdAt", id'),
+            Index("idx_threads_resource_created_at", "mastra_threads", '"resourceId", "createdAt", id'),
+            Index("idx_threads_resource_updated_at", "mastra_threads", '"resourceId", "updatedAt", id'),
         ),
     )
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {

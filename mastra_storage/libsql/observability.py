@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import AI_SPANS, Index, Migration
+from .._sql.schema import AI_SPANS, Index, schema_migrations
 from .._sql.traces import ROOT_SPAN, SPAN_STATUS, root_span_filters
 from ..core.codec import iso, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
@@ -44,25 +44,15 @@ def _update_stmt(trace_id: str, span_id: str, changes: dict[str, Any]) -> Stmt:
 class ObservabilityLibSQL(LibSQLDomain, ObservabilityStorage):
     """Spans on a libSQL/SQLite database; traces are listed by their root spans."""
 
-    tables = (AI_SPANS,)
-    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {"spans": SPAN}
-    migrations = (
-        Migration(
-            1,
-            "observability tables",
-            tables=tables,
-            indexes=(
-                Index("mastra_ai_spans_spanid_traceid_idx", "mastra_ai_spans", '"spanId", "traceId"', unique=True),
-            ),
-        ),
-        Migration(
-            2,
-            "observability list indexes",
-            indexes=(
-                Index("mastra_ai_spans_roots_started_at_idx", "mastra_ai_spans", '"startedAt" DESC', ROOT_SPAN),
-                Index("mastra_ai_spans_trace_started_at_idx", "mastra_ai_spans", '"traceId", "startedAt", "spanId"'),
-                Index("mastra_ai_spans_roots_ended_at_idx", "mastra_ai_spans", '"endedAt"', ROOT_SPAN),
-            ),
+    codecs = (SPAN,)
+    migrations = schema_migrations(
+        "observability",
+        (AI_SPANS,),
+        unique=(Index("mastra_ai_spans_spanid_traceid_idx", "mastra_ai_spans", '"spanId", "traceId"', unique=True),),
+        indexes=(
+            Index("mastra_ai_spans_roots_started_at_idx", "mastra_ai_spans", '"startedAt" DESC', ROOT_SPAN),
+            Index("mastra_ai_spans_trace_started_at_idx", "mastra_ai_spans", '"traceId", "startedAt", "spanId"'),
+            Index("mastra_ai_spans_roots_ended_at_idx", "mastra_ai_spans", '"endedAt"', ROOT_SPAN),
         ),
     )
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}

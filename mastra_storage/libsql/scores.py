@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import SCORERS, Index, Migration
+from .._sql.schema import SCORERS, Index, schema_migrations
 from ..core.paging import Window
 from ..domains.scores import ScoresStorage
 from ..types import ScoreRow
@@ -19,19 +19,15 @@ _UPSERT = f"INSERT OR REPLACE INTO mastra_scorers ({SCORE.columns}) VALUES ({SCO
 class ScoresLibSQL(LibSQLDomain, ScoresStorage):
     """Scores on a libSQL/SQLite database; every list is newest first."""
 
-    tables = (SCORERS,)
-    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {"scores": SCORE}
-    migrations = (
-        Migration(1, "scores tables", tables=tables),
-        Migration(
-            2,
-            "scores list indexes",
-            indexes=(
-                Index("idx_scorers_scorer_created_at", "mastra_scorers", '"scorerId", "createdAt"'),
-                Index("idx_scorers_run_created_at", "mastra_scorers", '"runId", "createdAt"'),
-                Index("idx_scorers_entity_created_at", "mastra_scorers", '"entityId", "entityType", "createdAt"'),
-                Index("idx_scorers_span_created_at", "mastra_scorers", '"traceId", "spanId", "createdAt"'),
-            ),
+    codecs = (SCORE,)
+    migrations = schema_migrations(
+        "scores",
+        (SCORERS,),
+        indexes=(
+            Index("idx_scorers_scorer_created_at", "mastra_scorers", '"scorerId", "createdAt"'),
+            Index("idx_scorers_run_created_at", "mastra_scorers", '"runId", "createdAt"'),
+            Index("idx_scorers_entity_created_at", "mastra_scorers", '"entityId", "entityType", "createdAt"'),
+            Index("idx_scorers_span_created_at", "mastra_scorers", '"traceId", "spanId", "createdAt"'),
         ),
     )
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import WORKFLOW_SNAPSHOT, Index, Migration
+from .._sql.schema import WORKFLOW_SNAPSHOT, Index, schema_migrations
 from ..core.codec import dumps, loads
 from ..domains.workflow_rules import apply_step_result, empty_run, empty_snapshot, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
@@ -29,23 +29,15 @@ _LOAD = "SELECT json(snapshot) FROM mastra_workflow_snapshot WHERE workflow_name
 class WorkflowsLibSQL(LibSQLDomain, WorkflowsStorage):
     """Workflow snapshots on a libSQL/SQLite database; step results merge atomically."""
 
-    tables = (WORKFLOW_SNAPSHOT,)
-    record_codecs: ClassVar[dict[str, RowCodec[Any]]] = {"runs": RUN}
-    migrations = (
-        Migration(1, "workflows tables", tables=tables),
-        Migration(
-            2,
-            "workflows list indexes",
-            indexes=(
-                Index(
-                    "idx_workflow_snapshot_name_created_at", "mastra_workflow_snapshot", 'workflow_name, "createdAt"'
-                ),
-                Index("idx_workflow_snapshot_created_at", "mastra_workflow_snapshot", '"createdAt"'),
-                Index(
-                    "idx_workflow_snapshot_resource_created_at", "mastra_workflow_snapshot", '"resourceId", "createdAt"'
-                ),
-                Index("idx_workflow_snapshot_run_id", "mastra_workflow_snapshot", "run_id"),
-            ),
+    codecs = (RUN,)
+    migrations = schema_migrations(
+        "workflows",
+        (WORKFLOW_SNAPSHOT,),
+        indexes=(
+            Index("idx_workflow_snapshot_name_created_at", "mastra_workflow_snapshot", 'workflow_name, "createdAt"'),
+            Index("idx_workflow_snapshot_created_at", "mastra_workflow_snapshot", '"createdAt"'),
+            Index("idx_workflow_snapshot_resource_created_at", "mastra_workflow_snapshot", '"resourceId", "createdAt"'),
+            Index("idx_workflow_snapshot_run_id", "mastra_workflow_snapshot", "run_id"),
         ),
     )
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {

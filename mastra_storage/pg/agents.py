@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from .._sql.params import Params, where
-from .._sql.schema import AGENT_VERSIONS, AGENTS, Index, Migration
+from .._sql.schema import AGENT_VERSIONS, AGENTS, Index, schema_migrations
 from ..core.codec import dumps
 from ..core.paging import Window
 from ..domains.agent_rules import (
@@ -38,30 +38,21 @@ VERSION = PGRowCodec(
 class AgentsPG(PGDomain, AgentsStorage):
     """Stored agent configurations with numbered versions on PostgreSQL."""
 
-    tables = (AGENTS, AGENT_VERSIONS)
-
-    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {"agents": AGENT, "versions": VERSION}
-    migrations = (
-        Migration(
-            1,
-            "agents tables",
-            tables=tables,
-            indexes=(
-                Index(
-                    "mastra_agent_versions_agent_number_idx",
-                    "mastra_agent_versions",
-                    '"agentId", "versionNumber"',
-                    unique=True,
-                ),
+    codecs = (AGENT, VERSION)
+    migrations = schema_migrations(
+        "agents",
+        (AGENTS, AGENT_VERSIONS),
+        unique=(
+            Index(
+                "mastra_agent_versions_agent_number_idx",
+                "mastra_agent_versions",
+                '"agentId", "versionNumber"',
+                unique=True,
             ),
         ),
-        Migration(
-            2,
-            "agents list indexes",
-            indexes=(
-                Index("mastra_agents_createdat_idx", "mastra_agents", '"createdAt" DESC'),
-                Index("mastra_agents_status_createdat_idx", "mastra_agents", 'status, "createdAt" DESC'),
-            ),
+        indexes=(
+            Index("mastra_agents_createdat_idx", "mastra_agents", '"createdAt" DESC'),
+            Index("mastra_agents_status_createdat_idx", "mastra_agents", 'status, "createdAt" DESC'),
         ),
     )
 

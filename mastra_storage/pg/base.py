@@ -7,9 +7,10 @@ import contextlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypedDict, TypeVar, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
-from .._sql.schema import Index, Migration, Table
+from .._sql.domain import SqlSchema
+from .._sql.schema import Index
 from ..backend import masked_url
 from ..core.lifecycle import CallTracker, DomainStore, InitOnce, maintenance, operation
 from ..core.migrations import MigrationStep
@@ -215,13 +216,10 @@ class PoolHandle:
             raise
 
 
-class PGDomain(DomainStore):
+class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
     """Base of the PostgreSQL domain stores: a use of a shared pool, a schema, and its tables."""
 
     store_name = "PG"
-    tables: ClassVar[tuple[Table, ...]] = ()
-    migrations: ClassVar[tuple[Migration, ...]] = ()  # the domain's schema, version by version
-    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {}  # record kind -> its table's codec
 
     def __init__(
         self,
@@ -349,12 +347,8 @@ class PGDomain(DomainStore):
 
         return await self.run(work, idempotent=idempotent)
 
-    def _keys(self, kind: str) -> str:
-        codec = self.record_codecs[kind]
-        return ", ".join(f'"{codec.column_of[key]}"' for key in self.record_kinds[kind].keys)
-
     async def _export(self, kind: str, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
-        spec, codec, keys = self.record_kinds[kind], self.record_codecs[kind], self._keys(kind)
+        spec, codec, keys = self.record_kinds[kind], self.codec(kind), self.key_columns(kind)
         after = decode_cursor(cursor, len(spec.keys))
         args = [*(after or ()), limit]
         after_sql = f" WHERE ({keys}) > ({', '.join(f'${i}' for i in range(1, len(args)))})" if after else ""
@@ -366,13 +360,13 @@ class PGDomain(DomainStore):
         return records, key_cursor(spec, records, limit)
 
     async def _import(self, kind: str, records: list[Any]) -> None:
-        codec = self.record_codecs[kind]
+        codec = self.codec(kind)
         sql, arrays = unnest_insert(codec, self.t(codec.table.name), records)
         assign = ", ".join(f"{column} = EXCLUDED.{column}" for column in codec.columns.split(", "))
-        await self.execute(f"{sql} ON CONFLICT ({self._keys(kind)}) DO UPDATE SET {assign}", *arrays)
+        await self.execute(f"{sql} ON CONFLICT ({self.key_columns(kind)}) DO UPDATE SET {assign}", *arrays)
 
     async def _count(self, kind: str) -> int:
-        rows = await self.fetch(f"SELECT COUNT(*) FROM {self.t(self.record_codecs[kind].table.name)}")
+        rows = await self.fetch(f"SELECT COUNT(*) FROM {self.t(self.codec(kind).table.name)}")
         return int(rows[0][0])
 
     async def paged(self, page_sql: str, count_sql: str, args: list[Any], win: Window) -> tuple[list[Any], int]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import MESSAGES, RESOURCES, THREADS, Index, Migration
+from .._sql.schema import MESSAGES, RESOURCES, THREADS, Index, schema_migrations
 from ..core.codec import dumps, utc_now
 from ..core.paging import Window
 from ..domains.memory import MemoryStorage
@@ -55,29 +55,21 @@ def _naive(moment: datetime) -> datetime:
 class MemoryPG(PGDomain, MemoryStorage):
     """Threads, messages and resources on PostgreSQL."""
 
-    tables = (THREADS, MESSAGES, RESOURCES)
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {
         "messages": ("mastra_messages", "createdAt"),
         "resources": ("mastra_resources", "createdAt"),
         "threads": ("mastra_threads", "createdAt"),
     }
 
-    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {
-        "threads": THREAD,
-        "messages": MESSAGE,
-        "resources": RESOURCE,
-    }
-    migrations = (
-        Migration(1, "memory tables", tables=tables),
-        Migration(
-            2,
-            "memory list indexes",
-            indexes=(
-                Index("mastra_threads_resourceid_createdat_idx", "mastra_threads", '"resourceId", "createdAt" DESC'),
-                Index("mastra_threads_resourceid_updatedat_idx", "mastra_threads", '"resourceId", "updatedAt" DESC'),
-                Index("mastra_messages_thread_id_createdat_idx", "mastra_messages", 'thread_id, "createdAt" DESC'),
-                Index("mastra_messages_resourceid_createdat_idx", "mastra_messages", '"resourceId", "createdAt" DESC'),
-            ),
+    codecs = (THREAD, MESSAGE, RESOURCE)
+    migrations = schema_migrations(
+        "memory",
+        (THREADS, MESSAGES, RESOURCES),
+        indexes=(
+            Index("mastra_threads_resourceid_createdat_idx", "mastra_threads", '"resourceId", "createdAt" DESC'),
+            Index("mastra_threads_resourceid_updatedat_idx", "mastra_threads", '"resourceId", "updatedAt" DESC'),
+            Index("mastra_messages_thread_id_createdat_idx", "mastra_messages", 'thread_id, "createdAt" DESC'),
+            Index("mastra_messages_resourceid_createdat_idx", "mastra_messages", '"resourceId", "createdAt" DESC'),
         ),
     )
 

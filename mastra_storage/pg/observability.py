@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import AI_SPANS, Index, Migration
+from .._sql.schema import AI_SPANS, Index, schema_migrations
 from .._sql.traces import ROOT_SPAN, SPAN_STATUS, root_span_filters
 from ..core.codec import dumps, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
@@ -26,23 +26,19 @@ _UPSERT_SET = ", ".join(
 class ObservabilityPG(PGDomain, ObservabilityStorage):
     """Spans on PostgreSQL; traces are listed by their root spans."""
 
-    tables = (AI_SPANS,)
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
-    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {"spans": SPAN}
-    migrations = (
-        Migration(1, "observability tables", tables=tables),
-        Migration(
-            2,
-            "observability list indexes",
-            indexes=(
-                Index("mastra_ai_spans_traceid_startedat_idx", "mastra_ai_spans", '"traceId", "startedAt"'),
-                Index("mastra_ai_spans_root_spans_idx", "mastra_ai_spans", '"startedAt" DESC', ROOT_SPAN),
-                Index("mastra_ai_spans_root_endedat_idx", "mastra_ai_spans", '"endedAt" DESC NULLS FIRST', ROOT_SPAN),
-                Index("mastra_ai_spans_entitytype_entityid_idx", "mastra_ai_spans", '"entityType", "entityId"'),
-                Index("mastra_ai_spans_metadata_gin_idx", "mastra_ai_spans", "metadata", using="gin"),
-                Index("mastra_ai_spans_tags_gin_idx", "mastra_ai_spans", "tags", using="gin"),
-            ),
+    codecs = (SPAN,)
+    migrations = schema_migrations(
+        "observability",
+        (AI_SPANS,),
+        indexes=(
+            Index("mastra_ai_spans_traceid_startedat_idx", "mastra_ai_spans", '"traceId", "startedAt"'),
+            Index("mastra_ai_spans_root_spans_idx", "mastra_ai_spans", '"startedAt" DESC', ROOT_SPAN),
+            Index("mastra_ai_spans_root_endedat_idx", "mastra_ai_spans", '"endedAt" DESC NULLS FIRST', ROOT_SPAN),
+            Index("mastra_ai_spans_entitytype_entityid_idx", "mastra_ai_spans", '"entityType", "entityId"'),
+            Index("mastra_ai_spans_metadata_gin_idx", "mastra_ai_spans", "metadata", using="gin"),
+            Index("mastra_ai_spans_tags_gin_idx", "mastra_ai_spans", "tags", using="gin"),
         ),
     )
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import SCORERS, Index, Migration
+from .._sql.schema import SCORERS, Index, schema_migrations
 from ..core.paging import Window
 from ..domains.scores import ScoresStorage
 from ..types import ScoreRow
@@ -21,28 +21,24 @@ _UPDATE_ALL = ", ".join(
 class ScoresPG(PGDomain, ScoresStorage):
     """Scores on PostgreSQL; every list is newest first."""
 
-    tables = (SCORERS,)
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
-    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {"scores": SCORE}
-    migrations = (
-        Migration(1, "scores tables", tables=tables),
-        Migration(
-            2,
-            "scores list indexes",
-            indexes=(
-                Index(
-                    "mastra_scores_trace_id_span_id_created_at_idx",
-                    "mastra_scorers",
-                    '"traceId", "spanId", "createdAt" DESC',
-                ),
-                Index("mastra_scores_scorer_id_created_at_idx", "mastra_scorers", '"scorerId", "createdAt" DESC'),
-                Index("mastra_scores_run_id_created_at_idx", "mastra_scorers", '"runId", "createdAt" DESC'),
-                Index(
-                    "mastra_scores_entity_created_at_idx",
-                    "mastra_scorers",
-                    '"entityId", "entityType", "createdAt" DESC',
-                ),
+    codecs = (SCORE,)
+    migrations = schema_migrations(
+        "scores",
+        (SCORERS,),
+        indexes=(
+            Index(
+                "mastra_scores_trace_id_span_id_created_at_idx",
+                "mastra_scorers",
+                '"traceId", "spanId", "createdAt" DESC',
+            ),
+            Index("mastra_scores_scorer_id_created_at_idx", "mastra_scorers", '"scorerId", "createdAt" DESC'),
+            Index("mastra_scores_run_id_created_at_idx", "mastra_scorers", '"runId", "createdAt" DESC'),
+            Index(
+                "mastra_scores_entity_created_at_idx",
+                "mastra_scorers",
+                '"entityId", "entityType", "createdAt" DESC',
             ),
         ),
     )

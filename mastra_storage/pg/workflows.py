@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import WORKFLOW_SNAPSHOT, Index, Migration
+from .._sql.schema import WORKFLOW_SNAPSHOT, Index, schema_migrations
 from ..core.codec import dumps, loads, utc_now
 from ..domains.workflow_rules import apply_step_result, empty_run, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
@@ -21,31 +21,27 @@ RUN = PGRowCodec(WorkflowRun, WORKFLOW_SNAPSHOT, columns={"workflow_name": "work
 class WorkflowsPG(PGDomain, WorkflowsStorage):
     """Workflow snapshots on PostgreSQL; step results merge under a row lock."""
 
-    tables = (WORKFLOW_SNAPSHOT,)
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {
         "workflowSnapshot": ("mastra_workflow_snapshot", "updatedAt"),
     }
 
-    record_codecs: ClassVar[dict[str, PGRowCodec[Any]]] = {"runs": RUN}
-    migrations = (
-        Migration(1, "workflows tables", tables=tables),
-        Migration(
-            2,
-            "workflows list indexes",
-            indexes=(
-                Index(
-                    "mastra_workflow_snapshot_name_createdat_idx",
-                    "mastra_workflow_snapshot",
-                    'workflow_name, "createdAt" DESC',
-                ),
-                Index(
-                    "mastra_workflow_snapshot_resourceid_createdat_idx",
-                    "mastra_workflow_snapshot",
-                    '"resourceId", "createdAt" DESC',
-                ),
-                Index("mastra_workflow_snapshot_createdat_idx", "mastra_workflow_snapshot", '"createdAt" DESC'),
-                Index("mastra_workflow_snapshot_run_id_idx", "mastra_workflow_snapshot", "run_id"),
+    codecs = (RUN,)
+    migrations = schema_migrations(
+        "workflows",
+        (WORKFLOW_SNAPSHOT,),
+        indexes=(
+            Index(
+                "mastra_workflow_snapshot_name_createdat_idx",
+                "mastra_workflow_snapshot",
+                'workflow_name, "createdAt" DESC',
             ),
+            Index(
+                "mastra_workflow_snapshot_resourceid_createdat_idx",
+                "mastra_workflow_snapshot",
+                '"resourceId", "createdAt" DESC',
+            ),
+            Index("mastra_workflow_snapshot_createdat_idx", "mastra_workflow_snapshot", '"createdAt" DESC'),
+            Index("mastra_workflow_snapshot_run_id_idx", "mastra_workflow_snapshot", "run_id"),
         ),
     )
 
