@@ -8,14 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from mastra_storage.dynamodb import DynamoDBStore
-from mastra_storage.testing.suites import (  # noqa: F401 (collected by pytest)
-    TestAgents,
-    TestComposite,
-    TestMemory,
-    TestObservability,
-    TestScores,
-    TestWorkflows,
-)
+from mastra_storage.testing.suites import *  # noqa: F403 (every suite, collected by pytest)
 
 from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, borrow_table, return_table
 

@@ -9,14 +9,7 @@ from pathlib import Path
 import pytest
 
 from mastra_storage.libsql import LibSQLStore
-from mastra_storage.testing.suites import (  # noqa: F401 (collected by pytest)
-    TestAgents,
-    TestComposite,
-    TestMemory,
-    TestObservability,
-    TestScores,
-    TestWorkflows,
-)
+from mastra_storage.testing.suites import *  # noqa: F403 (every suite, collected by pytest)
 
 from .standins.hrana import HranaStandIn
 

@@ -7,14 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from mastra_storage.pg import PostgresStore
-from mastra_storage.testing.suites import (  # noqa: F401 (collected by pytest)
-    TestAgents,
-    TestComposite,
-    TestMemory,
-    TestObservability,
-    TestScores,
-    TestWorkflows,
-)
+from mastra_storage.testing.suites import *  # noqa: F403 (every suite, collected by pytest)
 
 from .pg_server import PG_URL, drop_schema, new_schema
 

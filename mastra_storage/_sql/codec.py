@@ -3,8 +3,8 @@ decoding the one JSON object per row that their select lists build."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Generic, TypedDict, TypeVar, Unpack
 
 import msgspec
 
@@ -13,6 +13,19 @@ from ..errors import BackendError
 from .schema import Table
 
 T = TypeVar("T", bound=msgspec.Struct)
+
+
+class CodecOptions(TypedDict, total=False):
+    """How a record maps to a table beyond its camelCase wire names: ``columns`` renames fields
+    (Mastra's ``thread_id``), ``json`` names text columns holding JSON, ``encoders`` replace a
+    column's conversion on write, ``reads`` a column's expression on read, ``computed`` adds fields
+    that are not columns (templates with ``{a}`` for the table alias prefix)."""
+
+    columns: Mapping[str, str]
+    json: tuple[str, ...]
+    encoders: Mapping[str, Callable[[Any], Any]]
+    reads: Mapping[str, str]
+    computed: Mapping[str, str]
 
 
 class SqlCodec(Generic[T]):
@@ -26,12 +39,14 @@ class SqlCodec(Generic[T]):
 
     kinds: ClassVar[dict[str, str]]  # column type -> kind ("json", "timestamp", ...; else "plain")
 
-    def __init__(
-        self, record: type[T], table: Table, *, columns: Mapping[str, str] | None, json: tuple[str, ...]
-    ) -> None:
+    def __init__(self, record: type[T], table: Table, **options: Unpack[CodecOptions]) -> None:
         self.record = record
         self.table = table
-        renames = dict(columns or {})
+        self.encoders = dict(options.get("encoders") or {})
+        self.reads = dict(options.get("reads") or {})
+        self.computed = dict(options.get("computed") or {})
+        json = options.get("json", ())
+        renames = dict(options.get("columns") or {})
         names = set(table.column_names)
         self.fields: list[tuple[str, str, str, str]] = []  # (attribute, wire name, column, kind)
         for info in msgspec.structs.fields(record):

@@ -9,11 +9,11 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, Unpack
 
 import msgspec
 
-from .._sql.codec import SqlCodec
+from .._sql.codec import CodecOptions, SqlCodec
 from .._sql.schema import Table
 from ..core.codec import dumps, iso
 
@@ -52,20 +52,11 @@ class RowCodec(SqlCodec[T]):
     kinds: ClassVar[dict[str, str]] = {"jsonb": "json", "timestamp": "timestamp", "boolean": "boolean"}
 
     def __init__(
-        self,
-        record: type[T],
-        table: Table,
-        *,
-        columns: Mapping[str, str] | None = None,
-        json: tuple[str, ...] = (),
-        encoders: Mapping[str, Callable[[Any], Any]] | None = None,
-        reads: Mapping[str, str] | None = None,
-        raw: Mapping[str, str] | None = None,
-        computed: Mapping[str, str] | None = None,
+        self, record: type[T], table: Table, *, raw: Mapping[str, str] | None = None, **options: Unpack[CodecOptions]
     ) -> None:
         raw = raw or {}
-        super().__init__(record, table, columns=columns, json=json)
-        self.encoders = dict(encoders or {})
+        super().__init__(record, table, **options)
+        reads, computed = self.reads, self.computed
         self.columns = ", ".join(f'"{column}"' for _, _, column, _ in self.fields)
         # params(): every attribute read at once (in C), then only the fields that need converting.
         self._values = operator.attrgetter(*(attr for attr, _, _, _ in self.fields))
@@ -81,7 +72,7 @@ class RowCodec(SqlCodec[T]):
             col = f'{{a}}"{column}"'
             if column in raw:
                 spliced.append((wire, raw[column]))
-            elif reads and column in reads:
+            elif column in reads:
                 members.append((wire, reads[column]))
             elif kind == "json":
                 # Text JSON goes in as it is, never parsed by SQLite; Mastra's binary JSON is rendered.
@@ -97,7 +88,7 @@ class RowCodec(SqlCodec[T]):
                 )
             else:
                 members.append((wire, col))
-        members += list((computed or {}).items())
+        members += list(computed.items())
         # '{"a":<json text>,"b":...,' || substr(json_object(the rest), 2): one object, JSON text spliced in.
         head = "".join(f"'\"{wire}\":' || coalesce({expr}, 'null') || ',' || " for wire, expr in spliced)
         floats = "".join(f", {col}" for _, col in self._floats)

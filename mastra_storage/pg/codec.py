@@ -7,13 +7,12 @@ Struct by msgspec.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, Unpack
 
 import msgspec
 
-from .._sql.codec import SqlCodec
+from .._sql.codec import CodecOptions, SqlCodec
 from .._sql.schema import Table
 from ..core.codec import dumps, to_utc_ms
 from .ddl import not_null
@@ -27,22 +26,12 @@ class PGRowCodec(SqlCodec[T]):
 
     kinds: ClassVar[dict[str, str]] = {"jsonb": "json", "timestamp": "timestamp"}
 
-    def __init__(
-        self,
-        record: type[T],
-        table: Table,
-        *,
-        columns: Mapping[str, str] | None = None,
-        json: tuple[str, ...] = (),
-        encoders: Mapping[str, Callable[[Any], Any]] | None = None,
-        reads: Mapping[str, str] | None = None,
-        computed: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(record, table, columns=columns, json=json)
+    def __init__(self, record: type[T], table: Table, **options: Unpack[CodecOptions]) -> None:
+        super().__init__(record, table, **options)
+        reads, computed = self.reads, self.computed
         # (attribute, column, kind, NOT NULL): what params() walks for every row
         self._writes = [(attr, column, kind, not_null(table.column(column))) for attr, _, column, kind in self.fields]
         self.kind_of = {attr: (kind, required) for attr, _, kind, required in self._writes}
-        self.encoders = dict(encoders or {})
         insert_columns: list[str] = []
         for _, _, column, kind in self.fields:
             insert_columns.append(f'"{column}"')
@@ -54,14 +43,14 @@ class PGRowCodec(SqlCodec[T]):
         # the wire names, and cheaper for PostgreSQL to build than json_build_object.
         columns_sql = []
         for _, wire, column, kind in self.fields:
-            if reads and column in reads:
+            if column in reads:
                 expr = reads[column]
             elif kind == "timestamp":
                 expr = f'COALESCE({{a}}"{column}Z", {{a}}"{column}" AT TIME ZONE \'UTC\')'
             else:
                 expr = f'{{a}}"{column}"'
             columns_sql.append(f'{expr} AS "{wire}"')
-        columns_sql += [f'{expr} AS "{wire}"' for wire, expr in (computed or {}).items()]
+        columns_sql += [f'{expr} AS "{wire}"' for wire, expr in computed.items()]
         self._use("(SELECT row_to_json(_) FROM (SELECT " + ", ".join(columns_sql) + ") _)")
 
     def placeholders(self, start: int = 1) -> str:

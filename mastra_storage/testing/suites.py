@@ -4,6 +4,10 @@ Import the ones a backend serves into a test module that defines the ``backend``
 ``make_backend`` for ``TestComposite``)::
 
     from mastra_storage.testing.suites import TestMemory, TestScores  # noqa: F401 (collected by pytest)
+
+or, for a backend that serves every domain, all of them (``__all__`` lists them)::
+
+    from mastra_storage.testing.suites import *  # noqa: F403
 """
 
 from __future__ import annotations
