@@ -1,8 +1,10 @@
-"""What a libSQL or PostgreSQL domain store declares about its tables: its migrations (the tables
-follow from them) and the codec of each record kind (``export_records`` / ``import_records``)."""
+"""What a libSQL or PostgreSQL domain store knows of its tables: its migrations (its backend's
+``ddl.MIGRATIONS``; the tables follow from them) and the codec of each record kind
+(``export_records`` / ``import_records``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ..core.transfer import RecordKind
@@ -13,9 +15,15 @@ C = TypeVar("C", bound=SqlCodec[Any])
 
 
 class SqlSchema(Generic[C]):
-    migrations: ClassVar[tuple[Migration, ...]] = ()  # the domain's schema, version by version
+    domain: ClassVar[str]
+    history: ClassVar[Mapping[str, tuple[Migration, ...]]]  # every domain's migrations on this backend
     codecs: ClassVar[tuple[Any, ...]] = ()  # one codec per record kind: the one of the kind's record type
     record_kinds: ClassVar[dict[str, RecordKind]]
+
+    @property
+    def migrations(self) -> tuple[Migration, ...]:
+        """This domain's schema, version by version (the backend's ``ddl.MIGRATIONS``)."""
+        return self.history[self.domain]
 
     @property
     def tables(self) -> tuple[Table, ...]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._sql.params import Params, where
-from .._sql.schema import AGENT_VERSIONS, AGENTS, Index, schema_migrations
+from .._sql.schema import AGENT_VERSIONS, AGENTS
 from ..core.codec import dumps
 from ..core.paging import Window
 from ..domains.agent_rules import (
@@ -52,22 +52,6 @@ class AgentsLibSQL(LibSQLDomain, AgentsStorage):
     """Stored agent configurations with numbered versions on a libSQL/SQLite database."""
 
     codecs = (AGENT, VERSION)
-    migrations = schema_migrations(
-        "agents",
-        (AGENTS, AGENT_VERSIONS),
-        unique=(
-            Index(
-                "idx_agent_versions_agent_number",
-                "mastra_agent_versions",
-                '"agentId", "versionNumber"',
-                unique=True,
-            ),
-        ),
-        indexes=(
-            Index("idx_agents_created_at", "mastra_agents", '"createdAt"'),
-            Index("idx_agents_status_created_at", "mastra_agents", 'status, "createdAt"'),
-        ),
-    )
 
     @staticmethod
     def _get_tx(tx: Tx, agent_id: str) -> StoredAgent | None:

@@ -93,6 +93,7 @@ class LibSQLDomain(SqlSchema[RowCodec[Any]], DomainStore):
     """Base of the libSQL domain stores: owns a use of a shared connection and its tables."""
 
     store_name = "LIBSQL"
+    history = ddl.MIGRATIONS
 
     def __init__(
         self,

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._sql.schema import Column, Index, Migration, Table
+from .._sql.schema import (
+    AGENT_VERSIONS,
+    AGENTS,
+    AI_SPANS,
+    MESSAGES,
+    RESOURCES,
+    SCORERS,
+    THREADS,
+    WORKFLOW_SNAPSHOT,
+    Column,
+    Index,
+    Migration,
+    Table,
+    schema_migrations,
+)
+from .._sql.traces import ROOT_SPAN
 from ..core.codec import iso, utc_now
 from ..core.migrations import LEDGER_TABLE, MigrationStep, pending
 from .connection import Connection, Tx
@@ -116,3 +131,64 @@ async def migrate(
     while (step := await conn.transaction(lambda tx: _apply_next(tx, domain, migrations))) is not None:
         steps.append(step)
     return steps
+
+
+# Every domain's schema, version by version: what migrate() applies (see docs/migrations.md).
+MIGRATIONS: dict[str, tuple[Migration, ...]] = {
+    "memory": schema_migrations(
+        "memory",
+        (THREADS, MESSAGES, RESOURCES),
+        indexes=(
+            Index("idx_messages_thread_created_at", "mastra_messages", 'thread_id, "createdAt", id'),
+            Index(
+                "idx_messages_thread_resource_created_at", "mastra_messages", 'thread_id, "resourceId", "createdAt", id'
+            ),
+            Index("idx_messages_resource_created_at", "mastra_messages", '"resourceId", "createdAt", id'),
+            Index("idx_threads_resource_created_at", "mastra_threads", '"resourceId", "createdAt", id'),
+            Index("idx_threads_resource_updated_at", "mastra_threads", '"resourceId", "updatedAt", id'),
+        ),
+    ),
+    "workflows": schema_migrations(
+        "workflows",
+        (WORKFLOW_SNAPSHOT,),
+        indexes=(
+            Index("idx_workflow_snapshot_name_created_at", "mastra_workflow_snapshot", 'workflow_name, "createdAt"'),
+            Index("idx_workflow_snapshot_created_at", "mastra_workflow_snapshot", '"createdAt"'),
+            Index("idx_workflow_snapshot_resource_created_at", "mastra_workflow_snapshot", '"resourceId", "createdAt"'),
+            Index("idx_workflow_snapshot_run_id", "mastra_workflow_snapshot", "run_id"),
+        ),
+    ),
+    "scores": schema_migrations(
+        "scores",
+        (SCORERS,),
+        indexes=(
+            Index("idx_scorers_scorer_created_at", "mastra_scorers", '"scorerId", "createdAt"'),
+            Index("idx_scorers_run_created_at", "mastra_scorers", '"runId", "createdAt"'),
+            Index("idx_scorers_entity_created_at", "mastra_scorers", '"entityId", "entityType", "createdAt"'),
+            Index("idx_scorers_span_created_at", "mastra_scorers", '"traceId", "spanId", "createdAt"'),
+        ),
+    ),
+    "observability": schema_migrations(
+        "observability",
+        (AI_SPANS,),
+        unique=(Index("mastra_ai_spans_spanid_traceid_idx", "mastra_ai_spans", '"spanId", "traceId"', unique=True),),
+        indexes=(
+            Index("mastra_ai_spans_roots_started_at_idx", "mastra_ai_spans", '"startedAt" DESC', ROOT_SPAN),
+            Index("mastra_ai_spans_trace_started_at_idx", "mastra_ai_spans", '"traceId", "startedAt", "spanId"'),
+            Index("mastra_ai_spans_roots_ended_at_idx", "mastra_ai_spans", '"endedAt"', ROOT_SPAN),
+        ),
+    ),
+    "agents": schema_migrations(
+        "agents",
+        (AGENTS, AGENT_VERSIONS),
+        unique=(
+            Index(
+                "idx_agent_versions_agent_number", "mastra_agent_versions", '"agentId", "versionNumber"', unique=True
+            ),
+        ),
+        indexes=(
+            Index("idx_agents_created_at", "mastra_agents", '"createdAt"'),
+            Index("idx_agents_status_created_at", "mastra_agents", 'status, "createdAt"'),
+        ),
+    ),
+}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import MESSAGES, RESOURCES, THREADS, Index, schema_migrations
+from .._sql.schema import MESSAGES, RESOURCES, THREADS
 from ..core.codec import dumps, iso, utc_now
 from ..core.paging import Window
 from ..domains.memory import MemoryStorage
@@ -81,21 +81,6 @@ class MemoryLibSQL(LibSQLDomain, MemoryStorage):
     """Threads, messages and resources on a libSQL/SQLite database."""
 
     codecs = (THREAD, MESSAGE, RESOURCE)
-    migrations = schema_migrations(
-        "memory",
-        (THREADS, MESSAGES, RESOURCES),
-        indexes=(
-            Index("idx_messages_thread_created_at", "mastra_messages", 'thread_id, "createdAt", id'),
-            Index(
-                "idx_messages_thread_resource_created_at",
-                "mastra_messages",
-                'thread_id, "resourceId", "createdAt", id',
-            ),
-            Index("idx_messages_resource_created_at", "mastra_messages", '"resourceId", "createdAt", id'),
-            Index("idx_threads_resource_created_at", "mastra_threads", '"resourceId", "createdAt", id'),
-            Index("idx_threads_resource_updated_at", "mastra_threads", '"resourceId", "updatedAt", id'),
-        ),
-    )
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {
         "messages": ("mastra_messages", "createdAt"),
         "resources": ("mastra_resources", "createdAt"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import AI_SPANS, Index, schema_migrations
-from .._sql.traces import ROOT_SPAN, SPAN_STATUS, root_span_filters
+from .._sql.schema import AI_SPANS
+from .._sql.traces import SPAN_STATUS, root_span_filters
 from ..core.codec import iso, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
 from ..domains.record_rules import (
@@ -45,16 +45,6 @@ class ObservabilityLibSQL(LibSQLDomain, ObservabilityStorage):
     """Spans on a libSQL/SQLite database; traces are listed by their root spans."""
 
     codecs = (SPAN,)
-    migrations = schema_migrations(
-        "observability",
-        (AI_SPANS,),
-        unique=(Index("mastra_ai_spans_spanid_traceid_idx", "mastra_ai_spans", '"spanId", "traceId"', unique=True),),
-        indexes=(
-            Index("mastra_ai_spans_roots_started_at_idx", "mastra_ai_spans", '"startedAt" DESC', ROOT_SPAN),
-            Index("mastra_ai_spans_trace_started_at_idx", "mastra_ai_spans", '"traceId", "startedAt", "spanId"'),
-            Index("mastra_ai_spans_roots_ended_at_idx", "mastra_ai_spans", '"endedAt"', ROOT_SPAN),
-        ),
-    )
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
     async def _write_spans(self, spans: list[SpanRecord]) -> None:

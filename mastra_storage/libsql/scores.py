@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import SCORERS, Index, schema_migrations
+from .._sql.schema import SCORERS
 from ..core.paging import Window
 from ..domains.scores import ScoresStorage
 from ..types import ScoreRow
@@ -20,16 +20,6 @@ class ScoresLibSQL(LibSQLDomain, ScoresStorage):
     """Scores on a libSQL/SQLite database; every list is newest first."""
 
     codecs = (SCORE,)
-    migrations = schema_migrations(
-        "scores",
-        (SCORERS,),
-        indexes=(
-            Index("idx_scorers_scorer_created_at", "mastra_scorers", '"scorerId", "createdAt"'),
-            Index("idx_scorers_run_created_at", "mastra_scorers", '"runId", "createdAt"'),
-            Index("idx_scorers_entity_created_at", "mastra_scorers", '"entityId", "entityType", "createdAt"'),
-            Index("idx_scorers_span_created_at", "mastra_scorers", '"traceId", "spanId", "createdAt"'),
-        ),
-    )
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
     async def _save_score(self, row: ScoreRow) -> None:

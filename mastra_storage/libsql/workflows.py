@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import WORKFLOW_SNAPSHOT, Index, schema_migrations
+from .._sql.schema import WORKFLOW_SNAPSHOT
 from ..core.codec import dumps, loads
 from ..domains.workflow_rules import apply_step_result, empty_run, empty_snapshot, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
@@ -30,16 +30,6 @@ class WorkflowsLibSQL(LibSQLDomain, WorkflowsStorage):
     """Workflow snapshots on a libSQL/SQLite database; step results merge atomically."""
 
     codecs = (RUN,)
-    migrations = schema_migrations(
-        "workflows",
-        (WORKFLOW_SNAPSHOT,),
-        indexes=(
-            Index("idx_workflow_snapshot_name_created_at", "mastra_workflow_snapshot", 'workflow_name, "createdAt"'),
-            Index("idx_workflow_snapshot_created_at", "mastra_workflow_snapshot", '"createdAt"'),
-            Index("idx_workflow_snapshot_resource_created_at", "mastra_workflow_snapshot", '"resourceId", "createdAt"'),
-            Index("idx_workflow_snapshot_run_id", "mastra_workflow_snapshot", "run_id"),
-        ),
-    )
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {
         "workflowSnapshot": ("mastra_workflow_snapshot", "updatedAt"),
     }

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._sql.params import Params, where
-from .._sql.schema import AGENT_VERSIONS, AGENTS, Index, schema_migrations
+from .._sql.schema import AGENT_VERSIONS, AGENTS
 from ..core.codec import dumps
 from ..core.paging import Window
 from ..domains.agent_rules import (
@@ -39,22 +39,6 @@ class AgentsPG(PGDomain, AgentsStorage):
     """Stored agent configurations with numbered versions on PostgreSQL."""
 
     codecs = (AGENT, VERSION)
-    migrations = schema_migrations(
-        "agents",
-        (AGENTS, AGENT_VERSIONS),
-        unique=(
-            Index(
-                "mastra_agent_versions_agent_number_idx",
-                "mastra_agent_versions",
-                '"agentId", "versionNumber"',
-                unique=True,
-            ),
-        ),
-        indexes=(
-            Index("mastra_agents_createdat_idx", "mastra_agents", '"createdAt" DESC'),
-            Index("mastra_agents_status_createdat_idx", "mastra_agents", 'status, "createdAt" DESC'),
-        ),
-    )
 
     def _insert(self, codec: PGRowCodec[Any], table: str) -> str:
         return f"INSERT INTO {self.t(table)} ({codec.columns}) VALUES ({codec.placeholders()})"

@@ -220,6 +220,7 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
     """Base of the PostgreSQL domain stores: a use of a shared pool, a schema, and its tables."""
 
     store_name = "PG"
+    history = ddl.MIGRATIONS
 
     def __init__(
         self,

@@ -12,7 +12,22 @@ from typing import Any
 
 import asyncpg
 
-from .._sql.schema import Column, Index, Migration, Table
+from .._sql.schema import (
+    AGENT_VERSIONS,
+    AGENTS,
+    AI_SPANS,
+    MESSAGES,
+    RESOURCES,
+    SCORERS,
+    THREADS,
+    WORKFLOW_SNAPSHOT,
+    Column,
+    Index,
+    Migration,
+    Table,
+    schema_migrations,
+)
+from .._sql.traces import ROOT_SPAN
 from ..core.migrations import LEDGER_TABLE, MigrationStep, pending
 
 _PG_TYPES = {
@@ -171,3 +186,80 @@ async def migrate(
                 migration.checksum,
             )
         steps.append(MigrationStep(domain, migration.version, migration.name, tuple(statements), applied=True))
+
+
+# Every domain's schema, version by version: what migrate() applies (see docs/migrations.md).
+MIGRATIONS: dict[str, tuple[Migration, ...]] = {
+    "memory": schema_migrations(
+        "memory",
+        (THREADS, MESSAGES, RESOURCES),
+        indexes=(
+            Index("mastra_threads_resourceid_createdat_idx", "mastra_threads", '"resourceId", "createdAt" DESC'),
+            Index("mastra_threads_resourceid_updatedat_idx", "mastra_threads", '"resourceId", "updatedAt" DESC'),
+            Index("mastra_messages_thread_id_createdat_idx", "mastra_messages", 'thread_id, "createdAt" DESC'),
+            Index("mastra_messages_resourceid_createdat_idx", "mastra_messages", '"resourceId", "createdAt" DESC'),
+        ),
+    ),
+    "workflows": schema_migrations(
+        "workflows",
+        (WORKFLOW_SNAPSHOT,),
+        indexes=(
+            Index(
+                "mastra_workflow_snapshot_name_createdat_idx",
+                "mastra_workflow_snapshot",
+                'workflow_name, "createdAt" DESC',
+            ),
+            Index(
+                "mastra_workflow_snapshot_resourceid_createdat_idx",
+                "mastra_workflow_snapshot",
+                '"resourceId", "createdAt" DESC',
+            ),
+            Index("mastra_workflow_snapshot_createdat_idx", "mastra_workflow_snapshot", '"createdAt" DESC'),
+            Index("mastra_workflow_snapshot_run_id_idx", "mastra_workflow_snapshot", "run_id"),
+        ),
+    ),
+    "scores": schema_migrations(
+        "scores",
+        (SCORERS,),
+        indexes=(
+            Index(
+                "mastra_scores_trace_id_span_id_created_at_idx",
+                "mastra_scorers",
+                '"traceId", "spanId", "createdAt" DESC',
+            ),
+            Index("mastra_scores_scorer_id_created_at_idx", "mastra_scorers", '"scorerId", "createdAt" DESC'),
+            Index("mastra_scores_run_id_created_at_idx", "mastra_scorers", '"runId", "createdAt" DESC'),
+            Index(
+                "mastra_scores_entity_created_at_idx", "mastra_scorers", '"entityId", "entityType", "createdAt" DESC'
+            ),
+        ),
+    ),
+    "observability": schema_migrations(
+        "observability",
+        (AI_SPANS,),
+        indexes=(
+            Index("mastra_ai_spans_traceid_startedat_idx", "mastra_ai_spans", '"traceId", "startedAt"'),
+            Index("mastra_ai_spans_root_spans_idx", "mastra_ai_spans", '"startedAt" DESC', ROOT_SPAN),
+            Index("mastra_ai_spans_root_endedat_idx", "mastra_ai_spans", '"endedAt" DESC NULLS FIRST', ROOT_SPAN),
+            Index("mastra_ai_spans_entitytype_entityid_idx", "mastra_ai_spans", '"entityType", "entityId"'),
+            Index("mastra_ai_spans_metadata_gin_idx", "mastra_ai_spans", "metadata", using="gin"),
+            Index("mastra_ai_spans_tags_gin_idx", "mastra_ai_spans", "tags", using="gin"),
+        ),
+    ),
+    "agents": schema_migrations(
+        "agents",
+        (AGENTS, AGENT_VERSIONS),
+        unique=(
+            Index(
+                "mastra_agent_versions_agent_number_idx",
+                "mastra_agent_versions",
+                '"agentId", "versionNumber"',
+                unique=True,
+            ),
+        ),
+        indexes=(
+            Index("mastra_agents_createdat_idx", "mastra_agents", '"createdAt" DESC'),
+            Index("mastra_agents_status_createdat_idx", "mastra_agents", 'status, "createdAt" DESC'),
+        ),
+    ),
+}

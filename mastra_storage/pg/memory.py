@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import MESSAGES, RESOURCES, THREADS, Index, schema_migrations
+from .._sql.schema import MESSAGES, RESOURCES, THREADS
 from ..core.codec import dumps, utc_now
 from ..core.paging import Window
 from ..domains.memory import MemoryStorage
@@ -62,16 +62,6 @@ class MemoryPG(PGDomain, MemoryStorage):
     }
 
     codecs = (THREAD, MESSAGE, RESOURCE)
-    migrations = schema_migrations(
-        "memory",
-        (THREADS, MESSAGES, RESOURCES),
-        indexes=(
-            Index("mastra_threads_resourceid_createdat_idx", "mastra_threads", '"resourceId", "createdAt" DESC'),
-            Index("mastra_threads_resourceid_updatedat_idx", "mastra_threads", '"resourceId", "updatedAt" DESC'),
-            Index("mastra_messages_thread_id_createdat_idx", "mastra_messages", 'thread_id, "createdAt" DESC'),
-            Index("mastra_messages_resourceid_createdat_idx", "mastra_messages", '"resourceId", "createdAt" DESC'),
-        ),
-    )
 
     def _upsert_thread(self) -> str:
         return (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import AI_SPANS, Index, schema_migrations
-from .._sql.traces import ROOT_SPAN, SPAN_STATUS, root_span_filters
+from .._sql.schema import AI_SPANS
+from .._sql.traces import SPAN_STATUS, root_span_filters
 from ..core.codec import dumps, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
 from ..types import SpanRecord, TraceSpan
@@ -29,18 +29,6 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"spans": ("mastra_ai_spans", "startedAt")}
 
     codecs = (SPAN,)
-    migrations = schema_migrations(
-        "observability",
-        (AI_SPANS,),
-        indexes=(
-            Index("mastra_ai_spans_traceid_startedat_idx", "mastra_ai_spans", '"traceId", "startedAt"'),
-            Index("mastra_ai_spans_root_spans_idx", "mastra_ai_spans", '"startedAt" DESC', ROOT_SPAN),
-            Index("mastra_ai_spans_root_endedat_idx", "mastra_ai_spans", '"endedAt" DESC NULLS FIRST', ROOT_SPAN),
-            Index("mastra_ai_spans_entitytype_entityid_idx", "mastra_ai_spans", '"entityType", "entityId"'),
-            Index("mastra_ai_spans_metadata_gin_idx", "mastra_ai_spans", "metadata", using="gin"),
-            Index("mastra_ai_spans_tags_gin_idx", "mastra_ai_spans", "tags", using="gin"),
-        ),
-    )
 
     async def _upsert(self, spans: list[SpanRecord]) -> None:
         latest = list({(s.trace_id, s.span_id): s for s in spans}.values())  # one row per key: the last wins

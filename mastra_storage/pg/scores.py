@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import SCORERS, Index, schema_migrations
+from .._sql.schema import SCORERS
 from ..core.paging import Window
 from ..domains.scores import ScoresStorage
 from ..types import ScoreRow
@@ -24,24 +24,6 @@ class ScoresPG(PGDomain, ScoresStorage):
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {"scorers": ("mastra_scorers", "createdAt")}
 
     codecs = (SCORE,)
-    migrations = schema_migrations(
-        "scores",
-        (SCORERS,),
-        indexes=(
-            Index(
-                "mastra_scores_trace_id_span_id_created_at_idx",
-                "mastra_scorers",
-                '"traceId", "spanId", "createdAt" DESC',
-            ),
-            Index("mastra_scores_scorer_id_created_at_idx", "mastra_scorers", '"scorerId", "createdAt" DESC'),
-            Index("mastra_scores_run_id_created_at_idx", "mastra_scorers", '"runId", "createdAt" DESC'),
-            Index(
-                "mastra_scores_entity_created_at_idx",
-                "mastra_scorers",
-                '"entityId", "entityType", "createdAt" DESC',
-            ),
-        ),
-    )
 
     async def _save_score(self, row: ScoreRow) -> None:
         await self.execute(

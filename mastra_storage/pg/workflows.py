@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
-from .._sql.schema import WORKFLOW_SNAPSHOT, Index, schema_migrations
+from .._sql.schema import WORKFLOW_SNAPSHOT
 from ..core.codec import dumps, loads, utc_now
 from ..domains.workflow_rules import apply_step_result, empty_run, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
@@ -26,24 +26,6 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
     }
 
     codecs = (RUN,)
-    migrations = schema_migrations(
-        "workflows",
-        (WORKFLOW_SNAPSHOT,),
-        indexes=(
-            Index(
-                "mastra_workflow_snapshot_name_createdat_idx",
-                "mastra_workflow_snapshot",
-                'workflow_name, "createdAt" DESC',
-            ),
-            Index(
-                "mastra_workflow_snapshot_resourceid_createdat_idx",
-                "mastra_workflow_snapshot",
-                '"resourceId", "createdAt" DESC',
-            ),
-            Index("mastra_workflow_snapshot_createdat_idx", "mastra_workflow_snapshot", '"createdAt" DESC'),
-            Index("mastra_workflow_snapshot_run_id_idx", "mastra_workflow_snapshot", "run_id"),
-        ),
-    )
 
     def _upsert(self) -> str:
         return (
