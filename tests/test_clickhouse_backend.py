@@ -73,13 +73,6 @@ async def test_row_ttl_comes_from_the_ttl_option(store: ClickhouseStore) -> None
     assert "7776000" in rows[0][0]
 
 
-async def test_updating_a_missing_span_is_not_found(store: ClickhouseStore) -> None:
-    from mastra_storage import NotFoundError
-
-    with pytest.raises(NotFoundError):
-        await store.observability.update_span(trace_id="nope", span_id="nope", updates={"name": "x"})
-
-
 async def test_composes_with_other_backends(store: ClickhouseStore, tmp_path: Path) -> None:
     storage = MastraStorage(
         id="mixed",

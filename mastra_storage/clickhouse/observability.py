@@ -16,7 +16,6 @@ import msgspec
 from .._sql.schema import AI_SPANS
 from ..core.codec import later_than, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
-from ..errors import NotFoundError
 from ..types import DateRange, SpanRecord, TraceSpan
 from .base import CHCodec, ClickhouseDomain
 from .columns import span_columns
@@ -97,21 +96,23 @@ class ObservabilityStorageClickhouse(ClickhouseDomain, ObservabilityStorage):
         return [SPAN.decode(names, row) for row in rows]
 
     async def _apply(self, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """Updates are new row versions: the current row with the changes, a later ``updatedAt``."""
+        """Updates are new row versions: the current row with the changes, a later ``updatedAt``;
+        a span that does not exist is left alone."""
         keys = [f"{trace}\x00{span}" for trace, span, _ in changes]
         current = {
             f"{s.trace_id}\x00{s.span_id}": s
             for s in await self._latest("concat(`traceId`, '\\0', `spanId`) IN {keys:Array(String)}", keys=keys)
         }
         versions = []
-        for key, (trace, span, change) in zip(keys, changes, strict=True):
+        for key, (_, _, change) in zip(keys, changes, strict=True):
             if key not in current:
-                raise NotFoundError(f"span {span!r} of trace {trace!r} not found", details={"traceId": trace})
+                continue  # as an UPDATE matching no row on the other backends: nothing to change
             record = msgspec.structs.replace(current[key], **change)
             record.updated_at = later_than(record.updated_at or utc_now())
             current[key] = record
             versions.append(record)
-        await self._insert(versions)
+        if versions:
+            await self._insert(versions)
 
     async def _update_spans(self, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
         await self._apply(changes)

@@ -195,6 +195,22 @@ class ObservabilityConformance:
         names = [await observability.get_span(trace_id=s.trace_id, span_id=s.span_id) for s in spans]
         assert [n.name if n else None for n in names] == ["one", "two"]
 
+    async def test_updating_a_missing_span_changes_nothing(self, observability: ObservabilityStorage) -> None:
+        """As in Mastra (an UPDATE that matches no row), on every backend: no error, no span made,
+        and the other spans of a batch are still updated."""
+        span = sample_span()
+        await observability.create_span(span=span)
+        await observability.update_span(trace_id="no-trace", span_id="no-span", updates={"name": "ghost"})
+        await observability.batch_update_spans(
+            updates=[
+                {"trace_id": "no-trace", "span_id": "no-span", "updates": {"name": "ghost"}},
+                {"trace_id": span.trace_id, "span_id": span.span_id, "updates": {"name": "seen"}},
+            ]
+        )
+        assert await observability.get_span(trace_id="no-trace", span_id="no-span") is None
+        fetched = await observability.get_span(trace_id=span.trace_id, span_id=span.span_id)
+        assert fetched is not None and fetched.name == "seen"
+
     async def test_batch_delete_traces(self, observability: ObservabilityStorage, traces: list[SpanRecord]) -> None:
         await observability.batch_delete_traces(trace_ids=["trace-1", "trace-2", "never-existed"])
         assert await observability.get_trace(trace_id="trace-1") is None
