@@ -12,15 +12,18 @@ from typing import Any
 
 import pytest
 
-from mastra_storage import BackendError, MastraStorage, ValidationError
+from mastra_storage import BackendError, MastraStorage, SchemaVersionError, StorageInitError, ValidationError
 from mastra_storage.clickhouse import ClickhouseStore, SpanBatchWriter
 from mastra_storage.core.codec import utc_now
+from mastra_storage.core.migrations import LEDGER_TABLE
 from mastra_storage.libsql import LibSQLStore, MemoryLibSQL
 from mastra_storage.testing.samples import sample_span, sample_thread
 
 from .chdb_engine import chdb_path
 from .loop_ticker import ticker
 from .standins.clickhouse_http import ClickhouseHttpStandIn
+
+LEDGER_COLUMNS = ["domain", "version", "name", "checksum", "applied_at"]
 
 
 @pytest.fixture
@@ -195,3 +198,28 @@ def test_an_unclosed_store_does_not_break_the_next_event_loop(clickhouse_http: C
         asyncio.run(first(url))
         asyncio.run(second(url))
         asyncio.run(second(url))
+
+
+async def test_migrations_are_recorded_and_a_newer_database_is_refused(store: ClickhouseStore) -> None:
+    ledger = store.scores.t(LEDGER_TABLE)
+    _, rows = await store.transport.query(f"SELECT domain, version FROM {ledger} FINAL ORDER BY domain")
+    assert [tuple(row) for row in rows] == [("observability", 1), ("scores", 1)]
+    assert await store.migrate() == []
+    await store.transport.insert(ledger, [["scores"], [4], ["future"], ["x"], [utc_now()]], LEDGER_COLUMNS)
+    newer = ClickhouseStore(id="ch2", url=f"chdb://{chdb_path()}", database=store.scores.database)
+    with pytest.raises(StorageInitError) as caught:
+        await newer.init()
+    assert isinstance(caught.value.failures["scores"], SchemaVersionError)
+    assert set(caught.value.failures) == {"scores"}
+
+
+async def test_a_dry_run_creates_nothing(store: ClickhouseStore) -> None:
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    fresh = ClickhouseStore(id="ch3", url=f"chdb://{chdb_path()}", database=database)
+    steps = await fresh.migrate(dry_run=True)
+    assert [(s.domain, s.version, s.applied) for s in steps] == [("observability", 1, False), ("scores", 1, False)]
+    assert any("CREATE TABLE" in statement for s in steps for statement in s.statements)
+    _, rows = await store.transport.query(
+        "SELECT count() FROM system.databases WHERE name = {d:String}", {"d": database}
+    )
+    assert rows[0][0] == 0

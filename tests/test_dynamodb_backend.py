@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mastra_storage import BackendError, MastraStorage, StorageInitError, ValidationError
+from mastra_storage import BackendError, MastraStorage, SchemaVersionError, StorageInitError, ValidationError
 from mastra_storage.core.codec import utc_now
 from mastra_storage.dynamodb import DynamoDBStore, MemoryDynamoDB, TableSetupError
 from mastra_storage.dynamodb.items import s
@@ -22,6 +22,7 @@ from mastra_storage.types import TtlConfig
 
 from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table
 
+DOMAINS = ("memory", "workflows", "scores", "observability", "agents")
 TTL_ENTITIES = ("thread", "message", "resource", "workflow_snapshot", "score", "span", "agent")
 TTL = {name: TtlConfig(enabled=True, default_ttl_seconds=3600) for name in TTL_ENTITIES}
 
@@ -455,3 +456,43 @@ async def test_the_largest_ids_fit_every_key() -> None:
             await store.observability.create_span(span=sample_span(trace_id="#" * 86, span_id=span))
         await store.dangerously_clear_all()
     await drop_table(table)
+
+
+async def test_item_format_versions_are_recorded_once_and_init_then_costs_two_requests(store: DynamoDBStore) -> None:
+    client = await _raw(store)
+    table = store.connection.table
+    ledger = await client.query(
+        TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "MIGRATION"}}
+    )
+    assert sorted(item["sk"]["S"] for item in ledger["Items"]) == sorted(f"{d}#000001" for d in DOMAINS)
+    assert await store.migrate() == []
+    again = _store(table)
+    sent = await _requests(again)
+    await again.init()  # up to date: per domain, the table checked and the ledger read
+    await again.close()
+    assert sent == Counter({"DescribeTable": len(DOMAINS), "Query": len(DOMAINS)})
+    await store.dangerously_clear_all()  # the ledger is not a domain's record: it stays
+    assert await store.migrate(dry_run=True) == []
+
+
+async def test_a_table_migrated_by_a_newer_release_is_refused(store: DynamoDBStore) -> None:
+    client = await _raw(store)
+    future = {"pk": {"S": "MIGRATION"}, "sk": {"S": "scores#000007"}, "e": {"S": "migration"}, "v": {"N": "7"}}
+    await client.put_item(TableName=store.connection.table, Item={**future, "name": {"S": "x"}, "cs": {"S": "x"}})
+    newer = _store(store.connection.table)
+    with pytest.raises(StorageInitError) as caught:
+        await newer.init()
+    await newer.close()
+    assert isinstance(caught.value.failures["scores"], SchemaVersionError)
+    assert set(caught.value.failures) == {"scores"}
+
+
+async def test_a_dry_run_on_a_missing_table_lists_and_creates_nothing() -> None:
+    table = new_table()
+    ddb = _store(table, create_table=True)
+    steps = await ddb.migrate(dry_run=True)
+    client = await _raw(ddb)
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        await client.describe_table(TableName=table)
+    await ddb.close()
+    assert [(s.domain, s.version, s.applied) for s in steps] == [(d, 1, False) for d in DOMAINS]
