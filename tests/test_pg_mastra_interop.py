@@ -111,3 +111,23 @@ async def test_mastra_and_this_package_read_each_other(mastra_pg: Path, schema: 
         assert trace.spans[0].attributes == {"a": 1} and trace.spans[1].parent_span_id == "ts-root"
         roots = await store.observability.list_traces(filters={"trace_id": "ts-trace"})
         assert [s.status for s in roots.spans] == ["success"]
+
+
+async def test_a_schema_mastra_created_is_adopted_and_mastra_still_opens_it(mastra_pg: Path, schema: str) -> None:
+    await _run_mastra(mastra_pg, schema)  # Mastra's own init: its tables, no ledger
+    store = PostgresStore(id="py", connection_string=PG_URL, schema_name=schema)
+    try:
+        planned = await store.migrate(dry_run=True)
+        assert {(s.domain, s.version) for s in planned} == {
+            (d, v) for d in ("memory", "workflows", "scores", "observability", "agents") for v in (1, 2)
+        }
+        memory_tables = next(s for s in planned if (s.domain, s.version) == ("memory", 1))
+        assert not any("CREATE TABLE" in sql and "mastra_threads " in sql for sql in memory_tables.statements)
+        await store.init()  # adopts: the ledger starts, Mastra's rows stay
+        assert await store.migrate(dry_run=True) == []
+        thread = await store.memory.get_thread_by_id(thread_id="ts-thread")
+        assert thread is not None and thread.title == "From TypeScript"
+    finally:
+        await store.close()
+    again = await _run_mastra(mastra_pg, schema)  # and Mastra opens the adopted schema as before
+    assert again["thread"] is None  # it ran to the end (no py-thread here: Python wrote none)
