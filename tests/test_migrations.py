@@ -162,3 +162,25 @@ async def test_processes_migrating_one_database_at_once_take_turns(db: Db) -> No
     results = [await proc.communicate() for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0], [err.decode()[-2000:] for _, err in results]
     assert await db.ledger() == sorted((d, v) for d in DOMAINS for v in (1, 2))
+
+
+async def test_import_checks_every_record_before_writing(db: Db) -> None:
+    from mastra_storage import ValidationError
+    from mastra_storage.testing.samples import sample_message, sample_thread
+
+    thread = sample_thread()
+    good = sample_message(thread)
+    bad = sample_message(thread)
+    bad.role = 7  # type: ignore[assignment]  # a Struct is not checked when built
+    store = connect(db.url)
+    try:
+        memory: Any = await store.get_store("memory")
+        with pytest.raises(ValidationError, match=r"messages\[1\]"):
+            await memory.import_records(kind="messages", records=[good, bad])
+        with pytest.raises(ValidationError):
+            await memory.import_records(kind="messages", records=[thread])
+        assert await memory.count_records(kind="messages") == 0
+        await memory.import_records(kind="messages", records=[good, good])
+        assert await memory.count_records(kind="messages") == 1
+    finally:
+        await store.close()

@@ -77,10 +77,16 @@ def key_cursor(spec: RecordKind, records: Sequence[Any], limit: int) -> str | No
 def check_records(spec: RecordKind, kind: str, records: object) -> list[Any]:
     if isinstance(records, str | bytes) or not isinstance(records, Sequence):
         raise ValidationError(f"records must be a sequence of {spec.record.__name__}")
-    for record in records:
+    checked: dict[tuple[Any, ...], Any] = {}  # by key: the last of records sharing a key wins
+    for i, record in enumerate(records):
         if not isinstance(record, spec.record):
             raise ValidationError(
                 f"{kind} records must be {spec.record.__name__} (as export_records returns them), "
                 f"got {type(record).__name__}"
             )
-    return list(records)
+        try:  # a Struct is not checked when it is built: every field's type is, here, before any write
+            copy = msgspec.convert(msgspec.to_builtins(record), spec.record)
+        except msgspec.ValidationError as exc:
+            raise ValidationError(f"{kind}[{i}]: {exc}") from exc
+        checked[tuple(getattr(copy, key) for key in spec.keys)] = copy
+    return list(checked.values())
