@@ -227,3 +227,31 @@ async def test_ssl_option_reaches_the_driver(schema: str) -> None:
     assert isinstance(next(iter(err.value.failures.values())), BackendError)
     async with PostgresStore(id="plain", connection_string=PG_URL, schema_name=schema, ssl=False) as store:
         assert (await store.memory.list_threads()).total == 0
+
+
+async def test_a_step_result_is_one_statement(schema: str) -> None:
+    pool, queries = await _logged_pool()
+    try:
+        async with PostgresStore(id="rt", pool=pool, schema_name=schema) as store:
+            queries.clear()
+            context = await store.workflows.update_workflow_results(
+                workflow_name="wf", run_id="r", step_id="a", result={"status": "success"}, request_context={"x": 1}
+            )
+            assert context == {"a": {"status": "success"}} and len(queries) == 1  # a new run, made by the upsert
+            queries.clear()
+            context = await store.workflows.update_workflow_results(
+                workflow_name="wf", run_id="r", step_id="b", result={"status": "failed"}, request_context={"y": 2}
+            )
+            assert context == {"a": {"status": "success"}, "b": {"status": "failed"}} and len(queries) == 1
+            snapshot = await store.workflows.load_workflow_snapshot(workflow_name="wf", run_id="r")
+            assert snapshot is not None and snapshot["requestContext"] == {"x": 1, "y": 2}
+            # A snapshot whose context is JSON null still takes the step (as apply_step_result does).
+            await store.workflows.persist_workflow_snapshot(
+                workflow_name="wf", run_id="n", snapshot={"runId": "n", "status": "running", "context": None}
+            )
+            context = await store.workflows.update_workflow_results(
+                workflow_name="wf", run_id="n", step_id="c", result={"status": "success"}, request_context={}
+            )
+            assert context == {"c": {"status": "success"}}
+    finally:
+        await pool.close()

@@ -76,9 +76,12 @@ def apply_step_result(
     snapshot: dict[str, Any], step_id: str, result: Mapping[str, Any], request_context: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Merges one step's result and request context into ``snapshot`` (in place); returns the context."""
-    context = snapshot.setdefault("context", {})
+    context = snapshot.get("context")
+    if not isinstance(context, dict):  # missing, or null in a snapshot written elsewhere: start one
+        context = snapshot["context"] = {}
     context[step_id] = merge_step_result(context.get(step_id), result)
-    snapshot["requestContext"] = {**(snapshot.get("requestContext") or {}), **request_context}
+    stored = snapshot.get("requestContext")
+    snapshot["requestContext"] = {**(stored if isinstance(stored, dict) else {}), **request_context}
     return copy.deepcopy(context)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
@@ -16,6 +17,10 @@ from .codec import PGRowCodec
 from .sqlfrag import bump, date_range
 
 RUN = PGRowCodec(WorkflowRun, WORKFLOW_SNAPSHOT, columns={"workflow_name": "workflow_name", "run_id": "run_id"})
+
+
+def _naive_now() -> datetime:
+    return utc_now().replace(tzinfo=None)
 
 
 class WorkflowsPG(PGDomain, WorkflowsStorage):
@@ -48,7 +53,7 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
             workflow_name,
             run_id,
             dumps(snapshot),
-            utc_now().replace(tzinfo=None),
+            _naive_now(),
         )
 
     async def _persist(self, run: WorkflowRun) -> None:
@@ -61,8 +66,22 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
     async def _update_results(
         self, workflow_name: str, run_id: str, step_id: str, result: dict[str, Any], request_context: dict[str, Any]
     ) -> dict[str, Any]:
+        if not isinstance(result.get("output"), list):
+            # One statement: the step's result set into the snapshot server-side. The upsert locks
+            # the row, so concurrent step results apply one after another and none is lost.
+            fresh = empty_run(workflow_name, run_id)
+            apply_step_result(fresh.snapshot, step_id, result, request_context)  # what a new run starts as
+            n = RUN.width
+            rows = await self.fetch(
+                self._merge_sql(n), *RUN.params(fresh), step_id, dumps(result), dumps(request_context), _naive_now()
+            )
+            if rows:
+                context: dict[str, Any] = loads(rows[0][0])
+                return context
+
+        # A foreach step's output merges slot by slot (merge_step_result): read, merge and write the
+        # snapshot under its row lock. So does a stored snapshot that is not a JSON object.
         async def body(conn: Any) -> dict[str, Any]:
-            # Make sure the row exists, then lock it: concurrent step results queue up on the lock.
             empty = empty_run(workflow_name, run_id)
             await conn.execute(
                 f"INSERT INTO {self.t('mastra_workflow_snapshot')} ({RUN.columns}) VALUES ({RUN.placeholders()}) "
@@ -75,6 +94,24 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
             return context
 
         return await self.transaction(body)
+
+    def _merge_sql(self, n: int) -> str:
+        """Upsert of a run whose snapshot gets ``context[$n+1] = $n+2`` and ``requestContext ||= $n+3``."""
+
+        def obj(path: str) -> str:
+            value = f"w.snapshot->'{path}'"
+            return f"CASE WHEN jsonb_typeof({value}) = 'object' THEN {value} ELSE '{{}}'::jsonb END"
+
+        context = f"{obj('context')} || jsonb_build_object(${n + 1}::text, ${n + 2}::jsonb)"
+        request_context = f"{obj('requestContext')} || ${n + 3}::jsonb"
+        return (
+            f"INSERT INTO {self.t('mastra_workflow_snapshot')} AS w ({RUN.columns}) VALUES ({RUN.placeholders()}) "
+            "ON CONFLICT (workflow_name, run_id) DO UPDATE SET "
+            f"snapshot = jsonb_set(jsonb_set(w.snapshot, '{{context}}', {context}), "
+            f"'{{requestContext}}', {request_context}), "
+            f"{bump('updatedAt', f'${n + 4}', 'w')} WHERE jsonb_typeof(w.snapshot) = 'object' "
+            "RETURNING w.snapshot->'context'"
+        )
 
     async def _update_state(
         self, workflow_name: str, run_id: str, changes: dict[str, Any], expected: str | Sequence[str] | None
