@@ -255,3 +255,25 @@ async def test_a_step_result_is_one_statement(schema: str) -> None:
             assert context == {"c": {"status": "success"}}
     finally:
         await pool.close()
+
+
+async def test_a_message_page_with_its_total_and_includes_is_one_statement(schema: str) -> None:
+    pool, queries = await _logged_pool()
+    try:
+        async with PostgresStore(id="rt", pool=pool, schema_name=schema) as store:
+            thread = await store.memory.save_thread(thread=sample_thread())
+            messages = timed_messages(thread, 30)
+            await store.memory.save_messages(messages=messages)
+            queries.clear()
+            result = await store.memory.list_messages(
+                thread_id=thread.id,
+                per_page=5,
+                direction="DESC",
+                include=[{"id": messages[10].id, "with_previous_messages": 2, "with_next_messages": 1}],
+            )
+            assert len(queries) == 1
+            assert result.total == 30
+            ids = {m.id for m in result.messages}
+            assert ids == {m.id for m in messages[8:12] + messages[25:]}  # the window and the newest page
+    finally:
+        await pool.close()

@@ -162,7 +162,11 @@ class MemoryPG(PGDomain, MemoryStorage):
 
     async def _message_page(self, q: MessageQuery) -> MessagePage:
         table = self.t("mastra_messages")
-        include_sql, include_args = self._include_query(q.includes, q.resource_id)
+        if q.win.limit == 0:  # no page: the include windows alone
+            p = Params("numeric")
+            include_sql = self._include_query(q.includes, q.resource_id, p)
+            included = await self.fetch(include_sql, *p.values) if include_sql else []
+            return MessagePage([], 0, MESSAGE.decode_all(included))
         p = Params("numeric")
         clauses = [f"thread_id = ANY({p(q.thread_ids)}::text[])"] if q.thread_ids is not None else []
         if q.resource_id is not None:
@@ -171,32 +175,29 @@ class MemoryPG(PGDomain, MemoryStorage):
         clauses += json_equals(_METADATA, q.metadata, p)
         dir_ = q.direction
         page_sql = f'SELECT {MESSAGE.select} FROM {table}{where(clauses)} ORDER BY "createdAt" {dir_}, id {dir_}'
-        args = list(p.values)
-        if q.fetch_limit is not None:
-            page_sql += f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
-            args += [q.fetch_limit, q.win.offset]
         count_sql = f"SELECT COUNT(*) FROM {table}{where(clauses)}"
-        # The page and its total are one statement (the count joined LATERAL to the page).
-        paged_sql = f"SELECT c.total, p.* FROM ({count_sql}) AS c(total) LEFT JOIN LATERAL ({page_sql}) AS p ON true"
+        if q.fetch_limit is not None:
+            page_sql += f" LIMIT {p(q.fetch_limit)} OFFSET {p(q.win.offset)}"
+        include_sql = self._include_query(q.includes, q.resource_id, p)
+        # One statement, one round trip: the page, its total (the count joined LATERAL to the page, so
+        # an empty page still brings it) and the include windows, told apart by the first column.
+        if q.include_total:
+            parts = [f"SELECT c.total, p.* FROM ({count_sql}) AS c(total) LEFT JOIN LATERAL ({page_sql}) AS p ON true"]
+        else:
+            parts = [f"SELECT 0::bigint, p.* FROM ({page_sql}) AS p"]
+        if include_sql:
+            parts.append(f"SELECT -1::bigint, i.* FROM ({include_sql}) AS i")
+        rows = await self.fetch(" UNION ALL ".join(parts), *p.values)
+        page = [(r[1],) for r in rows if r[0] != -1 and r[1] is not None]
+        included = [(r[1],) for r in rows if r[0] == -1]
+        total = int(rows[0][0]) if q.include_total else None
+        return MessagePage(MESSAGE.decode_all(page), total, MESSAGE.decode_all(included))
 
-        async def work(conn: Any) -> tuple[list[Any], int | None, list[Any]]:
-            included = await conn.fetch(include_sql, *include_args) if include_sql else []
-            if q.win.limit == 0:
-                return [], 0, included
-            if not q.include_total:
-                return await conn.fetch(page_sql, *args), None, included
-            rows = await conn.fetch(paged_sql, *args)
-            return [(r[1],) for r in rows if r[1] is not None], int(rows[0][0]), included
-
-        rows, total, included = await self.run(work)
-        return MessagePage(MESSAGE.decode_all(rows), total, MESSAGE.decode_all(included))
-
-    def _include_query(self, includes: list[IncludeContext], resource_id: str | None) -> tuple[str, list[Any]]:
-        """Every include window in one statement: the target plus up to N older and M newer messages of
-        the target's own thread (inside ``resource_id`` when given)."""
+    def _include_query(self, includes: list[IncludeContext], resource_id: str | None, p: Params) -> str:
+        """Every include window in one query, its values bound on ``p``: the target plus up to N older
+        and M newer messages of the target's own thread (inside ``resource_id`` when given)."""
         if not includes:
-            return "", []
-        p = Params("numeric")
+            return ""
         table = self.t("mastra_messages")
         scoped = resource_id is not None and resource_id != ""
         parts: list[str] = []
@@ -214,7 +215,7 @@ class MemoryPG(PGDomain, MemoryStorage):
                     f'(SELECT {MESSAGE.select_from("m")} {base} AND m."createdAt" > tgt."createdAt" '
                     f'ORDER BY m."createdAt" ASC, m.id ASC LIMIT {p(inc.with_next_messages)})'
                 )
-        return " UNION ALL ".join(parts), p.values
+        return " UNION ALL ".join(parts)
 
     async def _messages_by_id(self, ids: list[str]) -> list[Message]:
         rows = await self.fetch(
