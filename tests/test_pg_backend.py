@@ -277,3 +277,28 @@ async def test_a_message_page_with_its_total_and_includes_is_one_statement(schem
             assert ids == {m.id for m in messages[8:12] + messages[25:]}  # the window and the newest page
     finally:
         await pool.close()
+
+
+async def test_the_last_messages_of_a_big_thread_walk_its_index(schema: str) -> None:
+    """The statement the store sends for a thread's newest page, planned as PostgreSQL plans it on a
+    table where that thread holds most rows: an index walk, no scan and sort of the whole thread."""
+    pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=1)
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    try:
+        async with PostgresStore(id="plan", pool=pool, schema_name=schema) as store:
+            big = await store.memory.save_thread(thread=sample_thread())
+            for _ in range(20):
+                await store.memory.save_messages(messages=timed_messages(big, 100))
+            small = await store.memory.save_thread(thread=sample_thread())
+            await store.memory.save_messages(messages=timed_messages(small, 200))
+            async with pool.acquire() as conn:
+                await conn.execute(f'ANALYZE "{schema}".mastra_messages')
+                conn.add_query_logger(lambda r: sent.append((r.query, r.args)) if "mastra_messages" in r.query else 0)
+            await store.memory.list_messages(thread_id=big.id, per_page=20, page=0, direction="DESC")
+            ((sql, args),) = sent
+            async with pool.acquire() as conn:
+                plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args))
+        page = plan[plan.index("Limit") :]  # the page (the total beside it may count however is cheapest)
+        assert "Index Scan" in page and "Seq Scan" not in page and "top-N" not in page, plan
+    finally:
+        await pool.close()

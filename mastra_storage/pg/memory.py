@@ -168,7 +168,12 @@ class MemoryPG(PGDomain, MemoryStorage):
             included = await self.fetch(include_sql, *p.values) if include_sql else []
             return MessagePage([], 0, MESSAGE.decode_all(included))
         p = Params("numeric")
-        clauses = [f"thread_id = ANY({p(q.thread_ids)}::text[])"] if q.thread_ids is not None else []
+        clauses = []
+        if q.thread_ids is not None and len(q.thread_ids) == 1:
+            # "= $1", not "= ANY($1)": only then does the planner walk the thread's index in order
+            clauses.append(f"thread_id = {p(q.thread_ids[0])}")
+        elif q.thread_ids is not None:
+            clauses.append(f"thread_id = ANY({p(q.thread_ids)}::text[])")
         if q.resource_id is not None:
             clauses.append(f'"resourceId" = {p(q.resource_id)}')
         clauses += date_range('"createdAt"', q.date_range, p)
