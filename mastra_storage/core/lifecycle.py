@@ -192,8 +192,10 @@ class DomainStore(abc.ABC):
     @operation
     async def import_records(self, *, kind: str, records: Sequence[Any]) -> None:
         """Writes ``records`` of ``kind`` as they are (timestamps included), replacing any with the
-        same key — importing the same page twice leaves one copy. Records of another type →
-        ``ValidationError``, nothing written."""
+        same key — importing the same page twice leaves one copy. Records of another type, or with a
+        field of the wrong type → ``ValidationError``, nothing written. libSQL and PostgreSQL write
+        the page atomically; DynamoDB and ClickHouse record by record, so after a failure or a
+        cancellation there, import the page again (it is idempotent)."""
         spec = check_kind(self.record_kinds, self.domain, kind)
         batch = check_records(spec, kind, records)
         if batch:
