@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -95,13 +96,18 @@ class BackendStore(StoreLookup):
         self._init_once = InitOnce(self._initialize)
 
     async def _initialize(self) -> None:
-        """Initializes the domains one after another (a backend may override to go concurrent)."""
+        """Initializes the domains concurrently (they share one connection; each migrates its own
+        tables), gathering every failure."""
+        names = list(self.stores)
+        outcomes = await asyncio.gather(*(self.stores[n].init() for n in names), return_exceptions=True)
         failures: dict[str, BaseException] = {}
-        for name, store in self.stores.items():
-            try:
-                await store.init()
-            except Exception as exc:
-                failures[name] = exc
+        for name, outcome in zip(names, outcomes, strict=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+            if isinstance(outcome, Exception):
+                failures[name] = outcome
+            elif isinstance(outcome, BaseException):
+                raise outcome
         if failures:
             raise StorageInitError(failures)
 

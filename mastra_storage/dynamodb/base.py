@@ -127,7 +127,10 @@ class DynamoDomain(DomainStore):
 
     async def _migrate(self, dry_run: bool) -> list[MigrationStep]:
         if not dry_run:
-            await ensure_table(self.conn, create=self.create_table, ttl_attribute=self.ttl_attribute)
+            ttl = self.ttl_attribute
+            await self.conn.table_ready(
+                lambda: ensure_table(self.conn, create=self.create_table, ttl_attribute=ttl), ttl
+            )
         client = await self.conn.client()
         try:
             items = await self.conn.query(

@@ -12,12 +12,12 @@ import os
 import random
 import re
 import threading
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, TypeVar
 
-from ..core.lifecycle import CallTracker
+from ..core.lifecycle import CallTracker, InitOnce
 from ..errors import ValidationError
 
 T = TypeVar("T")
@@ -136,6 +136,8 @@ class Connection:
     _stack: AsyncExitStack | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     calls: CallTracker = field(default_factory=CallTracker)
+    # The table's check (or creation), once per TTL attribute for every domain sharing this client.
+    _table_checks: dict[str | None, InitOnce] = field(default_factory=dict)
 
     @property
     def table(self) -> str:
@@ -155,10 +157,19 @@ class Connection:
                     self._stack = stack
         return self._client
 
+    async def table_ready(self, check: Callable[[], Awaitable[None]], ttl_attribute: str | None) -> None:
+        """Runs ``check`` (``ensure_table``) once for the domains sharing this client: concurrent
+        callers share one DescribeTable; a failure is not kept (the next init checks again)."""
+        once = self._table_checks.get(ttl_attribute)
+        if once is None:
+            once = self._table_checks[ttl_attribute] = InitOnce(check)
+        await once()
+
     async def close(self) -> None:
         """Waits (up to ``close_timeout``) for the calls in flight, then closes the HTTP client."""
         await self.calls.settle(self.settings.close_timeout)
         stack, self._stack, self._client = self._stack, None, None
+        self._table_checks.clear()  # a store opened again checks its table again
         if stack is not None:
             await stack.aclose()
 
