@@ -238,3 +238,44 @@ def test_secrets_never_printed(tmp_path: Path) -> None:
     result = run("stats", "postgresql://app:hunter2@127.0.0.1:1/app", "--json")
     assert result.returncode == 4
     assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_copy_from_clickhouse_and_back_keeps_every_span_and_score(tmp_path: Path) -> None:
+    """ClickHouse (the engine in process, a fresh data path per process) serves observability and
+    scores: copied to the embedded default, to a second ClickHouse and to the embedded default again,
+    every record equal."""
+    from mastra_storage.testing.samples import sample_score, sample_span
+
+    chdb = f"chdb://{tmp_path / 'ch'}"
+    spans = [sample_span(trace_id="t1", span_id=f"s{i}", parent_span_id=None if i == 0 else "s0") for i in range(5)]
+    script = (
+        "import asyncio, sys, pickle\n"
+        "from mastra_storage import connect\n"
+        "async def main():\n"
+        "    async with connect(sys.argv[1]) as store:\n"
+        "        spans, scores = pickle.loads(sys.stdin.buffer.read())\n"
+        "        await store.stores['observability'].batch_create_spans(spans=spans)\n"
+        "        for score in scores: await store.stores['scores'].save_score(score=score)\n"
+        "asyncio.run(main())\n"
+    )
+    import pickle
+
+    payload = pickle.dumps((spans, [sample_score(scorer_id="sc") for _ in range(3)]))
+    subprocess.run([sys.executable, "-c", script, chdb], input=payload, check=True, capture_output=True)
+    planned = run("migrate", chdb, "--dry-run")
+    assert planned.returncode == 0 and planned.stdout.strip() == "up to date"
+    embedded = f"file:{tmp_path / 'from-ch.db'}"
+    result = run("copy", chdb, embedded, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {(k["domain"], k["kind"], k["copied"]) for k in report["kinds"]} == {
+        ("observability", "spans", 5),
+        ("scores", "scores", 3),
+    }
+    chdb_again, embedded_again = f"chdb://{tmp_path / 'ch2'}", f"file:{tmp_path / 'again.db'}"
+    assert run("copy", embedded, chdb_again).returncode == 0
+    assert run("copy", chdb_again, embedded_again).returncode == 0
+    first, again = asyncio.run(everything(embedded)), asyncio.run(everything(embedded_again))
+    assert [s.span_id for s in first["observability.spans"]] == [f"s{i}" for i in range(5)]
+    assert len(first["scores.scores"]) == 3 and not first["memory.messages"]
+    assert again == first

@@ -152,7 +152,8 @@ async def _migrate(args: argparse.Namespace) -> int:
 async def _copy(args: argparse.Namespace) -> int:
     async with _opened(args.src, read_only=True) as src, _opened(args.dst) as dst:
         await dst.init()  # the destination's schema first: migrations, not a copy, create tables
-        domains = _domains(src, args.domains)
+        # By default every domain both stores serve (ClickHouse keeps only observability and scores).
+        domains = _domains(src, args.domains) if args.domains is not None else None
         report = await copy_domains(src, dst, domains, page_size=args.page_size, progress=_progress_bar())
     if sys.stderr.isatty():
         print(file=sys.stderr)
