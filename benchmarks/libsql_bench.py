@@ -99,7 +99,7 @@ def floor(raw: RawSQLite, d: Data) -> Operations:
         '"resourceId" = COALESCE(excluded."resourceId", "resourceId")'
     )
     load_sql = "SELECT json(snapshot) FROM mastra_workflow_snapshot WHERE workflow_name = ? AND run_id = ?"
-    score_sql = f"INSERT OR REPLACE INTO mastra_scorers ({SCORE.columns}) VALUES ({SCORE.placeholders})"
+    score_sql = f"INSERT OR REPLACE INTO mastra_scorers ({SCORE.columns}) VALUES ({SCORE.placeholders()})"
     json_score_fields = {attr for attr, _, _, kind in SCORE.fields if kind == "json"}
     score_columns = ", ".join(f'json("{c}")' if kind == "json" else f'"{c}"' for _, _, c, kind in SCORE.fields)
     list_scores_sql = (
@@ -108,7 +108,7 @@ def floor(raw: RawSQLite, d: Data) -> Operations:
     )
     count_scores_sql = 'SELECT COUNT(*) FROM mastra_scorers WHERE "scorerId" = ?'
     span_sql = (
-        f"INSERT INTO mastra_ai_spans ({SPAN.columns}) VALUES ({SPAN.placeholders}) "
+        f"INSERT INTO mastra_ai_spans ({SPAN.columns}) VALUES ({SPAN.placeholders()}) "
         'ON CONFLICT ("spanId", "traceId") DO UPDATE SET name = excluded.name'
     )
     span_kinds = {attr: kind for attr, _, _, kind in SPAN.fields}
