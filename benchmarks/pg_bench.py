@@ -58,10 +58,10 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
         "WHERE id IN (SELECT thread_id FROM saved)"
     )
     page_sql = (
-        f"SELECT {_MESSAGE_COLUMNS} FROM {s}.mastra_messages WHERE thread_id = ANY($1::text[]) "
+        f"SELECT {_MESSAGE_COLUMNS} FROM {s}.mastra_messages WHERE thread_id = $1 "
         'ORDER BY "createdAt" DESC, id DESC LIMIT 20 OFFSET 0'
     )
-    count_sql = f"SELECT COUNT(*) FROM {s}.mastra_messages WHERE thread_id = ANY($1::text[])"
+    count_sql = f"SELECT COUNT(*) FROM {s}.mastra_messages WHERE thread_id = $1"
     window_sql = (
         f'(SELECT m.id, m.role, m.content, m."createdAt" FROM {s}.mastra_messages m, '
         f'(SELECT thread_id, "createdAt" FROM {s}.mastra_messages WHERE id = $1) t '
@@ -138,14 +138,14 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
 
     async def last20(i: int) -> None:
         async with pool.acquire() as conn:
-            await conn.fetchval(count_sql, ["t0"])
-            decode_json(await conn.fetch(page_sql, ["t0"]), range(2, 3))
+            await conn.fetchval(count_sql, "t0")
+            decode_json(await conn.fetch(page_sql, "t0"), range(2, 3))
 
     async def with_include(i: int) -> None:
         async with pool.acquire() as conn:
             decode_json(await conn.fetch(window_sql, include_target(i)), range(2, 3))
-            await conn.fetchval(count_sql, ["t0"])
-            decode_json(await conn.fetch(page_sql, ["t0"]), range(2, 3))
+            await conn.fetchval(count_sql, "t0")
+            decode_json(await conn.fetch(page_sql, "t0"), range(2, 3))
 
     async def persist(i: int) -> None:
         now = utc_now()
