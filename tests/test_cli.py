@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 
 from mastra_storage import connect
@@ -100,8 +100,9 @@ def test_migrate_dry_run_sql_then_apply(tmp_path: Path) -> None:
     sql = run("migrate", url, "--sql")
     assert 'CREATE TABLE IF NOT EXISTS "mastra_threads"' in sql.stdout
     assert sql.stdout.count("CREATE INDEX") >= 10
-    with sqlite3.connect(tmp_path / "new.db") as conn:  # neither run created a table
-        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone() == (0,)
+    conn = apsw.Connection(str(tmp_path / "new.db"))  # neither run created a table
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchall() == [(0,)]
+    conn.close()
     applied = run("migrate", url)
     assert applied.returncode == 0 and applied.stdout.count(": applied") == 10
     assert run("migrate", url).stdout.strip() == "up to date"
@@ -110,8 +111,9 @@ def test_migrate_dry_run_sql_then_apply(tmp_path: Path) -> None:
 def test_migrate_refuses_a_newer_database(tmp_path: Path) -> None:
     url = f"file:{tmp_path / 'db.db'}"
     assert run("migrate", url).returncode == 0
-    with sqlite3.connect(tmp_path / "db.db") as conn:
-        conn.execute(f"INSERT INTO {LEDGER_TABLE} VALUES ('scores', 9, 'future', 'x', '2030-01-01')")
+    conn = apsw.Connection(str(tmp_path / "db.db"))
+    conn.execute(f"INSERT INTO {LEDGER_TABLE} VALUES ('scores', 9, 'future', 'x', '2030-01-01')")
+    conn.close()
     refused = run("migrate", url)
     assert refused.returncode == 3
     assert "newer than this package" in refused.stderr
