@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import subprocess
 import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import apsw
 import pytest
@@ -39,6 +39,16 @@ from mastra_storage.testing.samples import sample_message, sample_span, sample_t
 
 from .loop_ticker import ticker
 from .standins.hrana import HranaStandIn
+
+
+def _raw(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    """``sql`` on the file through apsw, the SQLite the store runs on (two SQLite libraries on one
+    file in one process would break each other's POSIX locks)."""
+    conn = apsw.Connection(str(path))
+    try:
+        return [tuple(row) for row in conn.execute(sql).fetchall()]
+    finally:
+        conn.close()
 
 
 def test_domain_classes_satisfy_the_protocols(tmp_path: Path) -> None:
@@ -121,7 +131,7 @@ async def test_two_processes_can_init_one_file_at_once(tmp_path: Path) -> None:
     for proc in procs:
         _, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
-    tables = {r[0] for r in sqlite3.connect(tmp_path / "init.db").execute("SELECT name FROM sqlite_master")}
+    tables = {r[0] for r in _raw(tmp_path / "init.db", "SELECT name FROM sqlite_master")}
     assert {"mastra_threads", "mastra_messages", "mastra_ai_spans", "mastra_agents"} <= tables
 
 
@@ -182,21 +192,19 @@ async def test_reads_rows_written_by_mastra(tmp_path: Path) -> None:
 
 async def test_init_migrates_an_older_schema(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    db = sqlite3.connect(path)
-    db.execute(
+    _raw(
+        path,
         "CREATE TABLE mastra_messages (id TEXT NOT NULL PRIMARY KEY, thread_id TEXT NOT NULL, content TEXT NOT NULL, "
-        'role TEXT NOT NULL, type TEXT NOT NULL, "createdAt" TEXT NOT NULL)'
+        'role TEXT NOT NULL, type TEXT NOT NULL, "createdAt" TEXT NOT NULL)',
     )
-    db.execute("CREATE TABLE mastra_scorers (id TEXT NOT NULL PRIMARY KEY, scorerId TEXT, createdAt TEXT)")
-    db.commit()
-    db.close()
+    _raw(path, "CREATE TABLE mastra_scorers (id TEXT NOT NULL PRIMARY KEY, scorerId TEXT, createdAt TEXT)")
     async with LibSQLStore(id="old", url=f"file:{path}") as store:
         thread = await store.memory.save_thread(thread=sample_thread())
         await store.memory.save_messages(messages=[sample_message(thread)])
         assert (await store.memory.list_messages(thread_id=thread.id, resource_id=thread.resource_id)).total == 1
-    columns = {r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(mastra_scorers)")}
+    columns = {r[1] for r in _raw(path, "PRAGMA table_info(mastra_scorers)")}
     assert {"spanId", "organizationId", "datasetItemId"} <= columns
-    indexes = {r[1] for r in sqlite3.connect(path).execute("PRAGMA index_list(mastra_messages)")}
+    indexes = {r[1] for r in _raw(path, "PRAGMA index_list(mastra_messages)")}
     assert "idx_messages_thread_created_at" in indexes
 
 
@@ -237,10 +245,7 @@ async def test_remote_batches_are_one_request(hrana: HranaStandIn) -> None:
 async def test_driver_errors_are_wrapped(tmp_path: Path) -> None:
     path = tmp_path / "broken.db"
     async with LibSQLStore(id="b", url=f"file:{path}") as store:
-        db = sqlite3.connect(path)
-        db.execute("DROP TABLE mastra_threads")
-        db.commit()
-        db.close()
+        _raw(path, "DROP TABLE mastra_threads")
         with pytest.raises(BackendError) as err:
             await store.memory.get_thread_by_id(thread_id="t")
         assert err.value.id == "MASTRA_STORAGE_LIBSQL_GET_THREAD_BY_ID_FAILED"
