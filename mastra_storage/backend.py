@@ -146,7 +146,9 @@ class BackendStore(StoreLookup):
                 checks.append(Check(f"{store.domain} schema", False, str(exc)))
                 continue
             pending = ", ".join(f"{step.version} {step.name}" for step in steps)
-            checks.append(Check(f"{store.domain} schema", True, f"pending: {pending}" if steps else "up to date"))
+            version = max((m.version for m in store.migrations), default=0)
+            detail = f"pending: {pending}" if steps else f"up to date (version {version})"
+            checks.append(Check(f"{store.domain} schema", True, detail))
         return checks
 
     async def _engine_checks(self) -> list[Check]:

@@ -226,7 +226,7 @@ def test_stats_counts_every_kind(demo_db: Path) -> None:
 def test_doctor_gives_a_verdict(demo_db: Path, pg_url: str) -> None:
     healthy = run("doctor", f"file:{demo_db}")
     assert healthy.returncode == 0 and "verdict: healthy" in healthy.stdout
-    assert "[ok] sqlite version" in healthy.stdout
+    assert "[ok] sqlite version" in healthy.stdout and "[ok] memory schema: up to date (version 2)" in healthy.stdout
     pg = run("doctor", pg_url, "--json")
     assert pg.returncode == 0, pg.stdout
     names = {c["name"] for c in json.loads(pg.stdout)["checks"]}

@@ -146,9 +146,10 @@ class ClickhouseDomain(DomainStore):
         """The domain's tables as this store configures them (its database, its TTL)."""
         return []
 
-    def migrations(self) -> list[StatementMigration]:
+    @property
+    def migrations(self) -> tuple[StatementMigration, ...]:
         """Version 1 creates the tables (``IF NOT EXISTS``: tables an earlier release made are adopted)."""
-        return [StatementMigration(1, f"{self.domain} tables", tuple(self.ddl()))]
+        return (StatementMigration(1, f"{self.domain} tables", tuple(self.ddl())),)
 
     @maintenance
     async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
@@ -170,7 +171,7 @@ class ClickhouseDomain(DomainStore):
                 f"SELECT version, checksum FROM {ledger} FINAL WHERE domain = {{domain:String}}", domain=self.domain
             )
             applied = {int(version): str(checksum) for version, checksum in rows}
-        todo = pending(self.domain, self.migrations(), applied)
+        todo = pending(self.domain, self.migrations, applied)
         if todo and not dry_run:
             await self.transport.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
             await self.transport.command(

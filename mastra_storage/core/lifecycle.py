@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 from ..errors import BackendError, NotSupportedError, StorageError, storage_error_id
 from ..types import PruneResult
-from .migrations import MigrationStep
+from .migrations import MigrationStep, Versioned
 from .retention import retention_plan
 from .transfer import RecordKind, RecordPage, check_cursor, check_kind, check_limit, check_records
 
@@ -167,6 +167,11 @@ class DomainStore(abc.ABC):
             raise
         except Exception as exc:
             raise BackendError(f"{type(self).__name__} init failed: {exc}", id=_id(self, "INIT")) from exc
+
+    @property
+    def migrations(self) -> Sequence[Versioned]:
+        """This domain's schema, version by version (none for a store that keeps no ledger)."""
+        return ()
 
     async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
         """Applies this domain's pending schema migrations — what ``init()`` does — and returns what

@@ -114,10 +114,11 @@ class DynamoDomain(DomainStore):
     async def _initialize(self) -> None:
         await self._migrate(dry_run=False)
 
-    def migrations(self) -> list[StatementMigration]:
+    @property
+    def migrations(self) -> tuple[StatementMigration, ...]:
         """DynamoDB has no DDL per domain: a version is the item format the domain writes (the table,
         its GSIs and TTL are checked — or created — by every ``init()``)."""
-        return [StatementMigration(1, f"{self.domain} item format 1")]
+        return (StatementMigration(1, f"{self.domain} item format 1"),)
 
     @maintenance
     async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
@@ -141,7 +142,7 @@ class DynamoDomain(DomainStore):
         except client.exceptions.ResourceNotFoundException:  # a dry run on a table not made yet
             items = []
         applied = {int(item["v"]["N"]): item["cs"]["S"] for item in items}
-        todo = pending(self.domain, self.migrations(), applied)
+        todo = pending(self.domain, self.migrations, applied)
         for migration in todo if not dry_run else ():
             item = {
                 "pk": s(_LEDGER_PK),
