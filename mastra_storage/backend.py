@@ -148,6 +148,13 @@ class BackendStore(StoreLookup):
             pending = ", ".join(f"{step.version} {step.name}" for step in steps)
             version = max((m.version for m in store.migrations), default=0)
             detail = f"pending: {pending}" if steps else f"up to date (version {version})"
+            recorded = await store.schema_ledger()
+            changed = [m.version for m in store.migrations if recorded.get(m.version, m.checksum) != m.checksum]
+            if changed:  # worth knowing, not a fault: another release's definition, or another TTL on ClickHouse
+                detail += (
+                    f"; note: version(s) {changed} were recorded with a different definition than this "
+                    "package's (another release, or ClickHouse tables made with other TTL settings)"
+                )
             checks.append(Check(f"{store.domain} schema", True, detail))
         return checks
 

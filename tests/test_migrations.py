@@ -225,3 +225,22 @@ async def test_a_cancelled_migration_leaves_whole_versions_and_the_next_run_fini
     assert await db.ledger() == sorted((d, v) for d in DOMAINS for v in (1, 2))
     if db.kind == "libsql":
         assert await db.sql("PRAGMA integrity_check") == [("ok",)]
+
+
+async def test_the_ledger_reads_back_and_doctor_notes_a_changed_definition(db: Db) -> None:
+    store = connect(db.url)
+    try:
+        memory: Any = await store.get_store("memory")
+        assert await memory.schema_ledger() == {}  # no ledger yet: nothing recorded, nothing made
+        await store.migrate()
+        recorded = await memory.schema_ledger()
+        assert recorded == {m.version: m.checksum for m in memory.migrations}
+        await db.sql(f"UPDATE {LEDGER_TABLE} SET checksum = 'other' WHERE domain = 'memory' AND version = 2")
+        checks = {c.name: c for c in await store.diagnose()}
+        assert (
+            checks["memory schema"].ok
+            and "version(s) [2] were recorded with a different" in checks["memory schema"].detail
+        )
+        assert "note" not in checks["scores schema"].detail
+    finally:
+        await store.close()

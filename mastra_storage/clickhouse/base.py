@@ -158,20 +158,24 @@ class ClickhouseDomain(DomainStore):
         await self._attach()
         return await self._migrate(dry_run)
 
-    async def _migrate(self, dry_run: bool) -> list[MigrationStep]:
-        ledger = self.t(LEDGER_TABLE)
+    async def _applied(self) -> dict[int, str]:
+        await self._attach()
         _, found = await self.query(
             "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {name:String}",
             db=self.database,
             name=LEDGER_TABLE,
         )
-        applied: dict[int, str] = {}
-        if found[0][0]:
-            _, rows = await self.query(
-                f"SELECT version, checksum FROM {ledger} FINAL WHERE domain = {{domain:String}}", domain=self.domain
-            )
-            applied = {int(version): str(checksum) for version, checksum in rows}
-        todo = pending(self.domain, self.migrations, applied)
+        if not found[0][0]:
+            return {}
+        _, rows = await self.query(
+            f"SELECT version, checksum FROM {self.t(LEDGER_TABLE)} FINAL WHERE domain = {{domain:String}}",
+            domain=self.domain,
+        )
+        return {int(version): str(checksum) for version, checksum in rows}
+
+    async def _migrate(self, dry_run: bool) -> list[MigrationStep]:
+        ledger = self.t(LEDGER_TABLE)
+        todo = pending(self.domain, self.migrations, await self._applied())
         if todo and not dry_run:
             await self.transport.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
             await self.transport.command(

@@ -173,6 +173,15 @@ class DomainStore(abc.ABC):
         """This domain's schema, version by version (none for a store that keeps no ledger)."""
         return ()
 
+    @maintenance
+    async def schema_ledger(self) -> dict[int, str]:
+        """What the database's migration ledger records for this domain: version -> checksum (empty
+        when there is no ledger yet). Changes nothing."""
+        return await self._applied()
+
+    async def _applied(self) -> dict[int, str]:
+        return {}
+
     async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
         """Applies this domain's pending schema migrations — what ``init()`` does — and returns what
         ran, with the exact statements; ``dry_run=True`` returns what would run and changes nothing.

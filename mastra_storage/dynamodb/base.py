@@ -126,12 +126,7 @@ class DynamoDomain(DomainStore):
         so processes migrating at once record each version once."""
         return await self._migrate(dry_run)
 
-    async def _migrate(self, dry_run: bool) -> list[MigrationStep]:
-        if not dry_run:
-            ttl = self.ttl_attribute
-            await self.conn.table_ready(
-                lambda: ensure_table(self.conn, create=self.create_table, ttl_attribute=ttl), ttl
-            )
+    async def _applied(self) -> dict[int, str]:
         client = await self.conn.client()
         try:
             items = await self.conn.query(
@@ -140,9 +135,17 @@ class DynamoDomain(DomainStore):
                 ConsistentRead=True,
             )
         except client.exceptions.ResourceNotFoundException:  # a dry run on a table not made yet
-            items = []
-        applied = {int(item["v"]["N"]): item["cs"]["S"] for item in items}
-        todo = pending(self.domain, self.migrations, applied)
+            return {}
+        return {int(item["v"]["N"]): item["cs"]["S"] for item in items}
+
+    async def _migrate(self, dry_run: bool) -> list[MigrationStep]:
+        if not dry_run:
+            ttl = self.ttl_attribute
+            await self.conn.table_ready(
+                lambda: ensure_table(self.conn, create=self.create_table, ttl_attribute=ttl), ttl
+            )
+        client = await self.conn.client()
+        todo = pending(self.domain, self.migrations, await self._applied())
         for migration in todo if not dry_run else ():
             item = {
                 "pk": s(_LEDGER_PK),

@@ -133,6 +133,10 @@ class LibSQLDomain(SqlSchema[RowCodec[Any]], DomainStore):
         await self._attach()
         return await ddl.migrate(self.db, self.domain, self.migrations, dry_run=dry_run)
 
+    async def _applied(self) -> dict[int, str]:
+        await self._attach()
+        return await self.db.transaction(lambda tx: ddl.applied(tx, self.domain))  # writes nothing
+
     async def _ensure_ready(self) -> None:
         if self.disable_init:
             await self._attach()

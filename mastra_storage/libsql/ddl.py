@@ -72,6 +72,11 @@ _LEDGER_DDL = (
 )
 
 
+def applied(tx: Tx, domain: str) -> dict[int, str]:
+    """The ledger of ``domain``: version -> checksum (empty without a ledger)."""
+    return _applied(tx, domain)
+
+
 def _applied(tx: Tx, domain: str) -> dict[int, str]:
     if not tx.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (LEDGER_TABLE,)):
         return {}

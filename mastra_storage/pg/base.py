@@ -265,6 +265,10 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
             lambda conn: ddl.migrate(conn, self.schema, self.prefix, self.domain, self.migrations, dry_run=dry_run)
         )
 
+    async def _applied(self) -> dict[int, str]:
+        await self._attach()
+        return await self.run(lambda conn: ddl.applied(conn, self.schema, self.domain)) or {}
+
     async def _ensure_ready(self) -> None:
         if self.disable_init:
             await self._attach()

@@ -118,7 +118,7 @@ def _ledger_ddl(schema: str) -> str:
     )
 
 
-async def _applied(conn: Any, schema: str, domain: str) -> dict[int, str] | None:
+async def applied(conn: Any, schema: str, domain: str) -> dict[int, str] | None:
     """The ledger of ``domain`` (version -> checksum), or None when there is no ledger yet."""
     try:
         rows = await conn.fetch(f'SELECT version, checksum FROM "{schema}".{LEDGER_TABLE} WHERE domain = $1', domain)
@@ -156,14 +156,14 @@ async def migrate(
     """Applies the pending migrations of ``domain``, each in its own transaction under an advisory
     lock (processes migrating one schema take turns; each re-reads the ledger under the lock).
     Up to date, it is one query; ``dry_run`` plans and writes nothing."""
-    applied = await _applied(conn, schema, domain)
-    if applied is not None and not pending(domain, migrations, applied):
+    recorded = await applied(conn, schema, domain)
+    if recorded is not None and not pending(domain, migrations, recorded):
         return []
     if dry_run:
         planned: set[str] = set()
         return [
             MigrationStep(domain, m.version, m.name, tuple(await _statements(conn, schema, prefix, m, planned)), False)
-            for m in pending(domain, migrations, applied or {})
+            for m in pending(domain, migrations, recorded or {})
         ]
     steps: list[MigrationStep] = []
     while True:
@@ -171,7 +171,7 @@ async def migrate(
             await conn.execute("SELECT pg_advisory_xact_lock($1)", zlib.crc32(f"mastra-storage:{schema}".encode()))
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             await conn.execute(_ledger_ddl(schema))
-            todo = pending(domain, migrations, await _applied(conn, schema, domain) or {})
+            todo = pending(domain, migrations, await applied(conn, schema, domain) or {})
             if not todo:
                 return steps
             migration = todo[0]
