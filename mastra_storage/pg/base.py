@@ -13,7 +13,7 @@ from .._sql.domain import SqlSchema
 from .._sql.schema import Index
 from ..backend import masked_url
 from ..core.lifecycle import CallTracker, DomainStore, InitOnce, maintenance, operation
-from ..core.migrations import MigrationStep
+from ..core.migrations import MigrationStep, pending
 from ..core.paging import Window
 from ..core.retention import retention_plan
 from ..core.transfer import decode_cursor, key_cursor
@@ -256,14 +256,27 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
 
     async def _initialize(self) -> None:
         await self._attach()
-        await self.run(lambda conn: ddl.migrate(conn, self.schema, self.prefix, self.domain, self.migrations))
+        await self._migrate(dry_run=False)
 
     @maintenance
     async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
         await self._attach()
-        return await self.run(
-            lambda conn: ddl.migrate(conn, self.schema, self.prefix, self.domain, self.migrations, dry_run=dry_run)
-        )
+        return await self._migrate(dry_run)
+
+    async def _migrate(self, dry_run: bool) -> list[MigrationStep]:
+        """Up to date, one query. Otherwise each migration is its own ``transaction()`` — the
+        mechanism every write here uses: a cancel or failure rolls it back (or the connection is
+        discarded), so a version is applied and recorded wholly or not at all."""
+        args = (self.schema, self.prefix, self.domain, self.migrations)
+        recorded = await self.run(lambda conn: ddl.applied(conn, self.schema, self.domain))
+        if recorded is not None and not pending(self.domain, self.migrations, recorded):
+            return []
+        if dry_run:
+            return await self.run(lambda conn: ddl.plan(conn, *args, recorded or {}))
+        steps: list[MigrationStep] = []
+        while (step := await self.transaction(lambda conn: ddl.apply_next(conn, *args))) is not None:
+            steps.append(step)
+        return steps
 
     async def _applied(self) -> dict[int, str]:
         await self._attach()

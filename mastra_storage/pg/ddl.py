@@ -150,42 +150,41 @@ async def _statements(conn: Any, schema: str, prefix: str, migration: Migration,
     return statements + [index_sql(schema, prefix, index) for index in migration.indexes]
 
 
-async def migrate(
-    conn: Any, schema: str, prefix: str, domain: str, migrations: Sequence[Migration], *, dry_run: bool = False
+async def plan(
+    conn: Any, schema: str, prefix: str, domain: str, migrations: Sequence[Migration], recorded: dict[int, str]
 ) -> list[MigrationStep]:
-    """Applies the pending migrations of ``domain``, each in its own transaction under an advisory
-    lock (processes migrating one schema take turns; each re-reads the ledger under the lock).
-    Up to date, it is one query; ``dry_run`` plans and writes nothing."""
-    recorded = await applied(conn, schema, domain)
-    if recorded is not None and not pending(domain, migrations, recorded):
-        return []
-    if dry_run:
-        planned: set[str] = set()
-        return [
-            MigrationStep(domain, m.version, m.name, tuple(await _statements(conn, schema, prefix, m, planned)), False)
-            for m in pending(domain, migrations, recorded or {})
-        ]
-    steps: list[MigrationStep] = []
-    while True:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", zlib.crc32(f"mastra-storage:{schema}".encode()))
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            await conn.execute(_ledger_ddl(schema))
-            todo = pending(domain, migrations, await applied(conn, schema, domain) or {})
-            if not todo:
-                return steps
-            migration = todo[0]
-            statements = await _statements(conn, schema, prefix, migration, set())
-            for statement in statements:
-                await conn.execute(statement)
-            await conn.execute(
-                f'INSERT INTO "{schema}".{LEDGER_TABLE} (domain, version, name, checksum) VALUES ($1, $2, $3, $4)',
-                domain,
-                migration.version,
-                migration.name,
-                migration.checksum,
-            )
-        steps.append(MigrationStep(domain, migration.version, migration.name, tuple(statements), applied=True))
+    """The pending migrations of ``domain`` with the DDL each would run here; writes nothing."""
+    planned: set[str] = set()
+    return [
+        MigrationStep(domain, m.version, m.name, tuple(await _statements(conn, schema, prefix, m, planned)), False)
+        for m in pending(domain, migrations, recorded)
+    ]
+
+
+async def apply_next(
+    conn: Any, schema: str, prefix: str, domain: str, migrations: Sequence[Migration]
+) -> MigrationStep | None:
+    """Inside the caller's transaction: takes the schema's advisory lock (processes migrating one
+    schema take turns), re-reads the ledger under it and applies the next pending migration with
+    its ledger row; None when nothing is pending."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", zlib.crc32(f"mastra-storage:{schema}".encode()))
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await conn.execute(_ledger_ddl(schema))
+    todo = pending(domain, migrations, await applied(conn, schema, domain) or {})
+    if not todo:
+        return None
+    migration = todo[0]
+    statements = await _statements(conn, schema, prefix, migration, set())
+    for statement in statements:
+        await conn.execute(statement)
+    await conn.execute(
+        f'INSERT INTO "{schema}".{LEDGER_TABLE} (domain, version, name, checksum) VALUES ($1, $2, $3, $4)',
+        domain,
+        migration.version,
+        migration.name,
+        migration.checksum,
+    )
+    return MigrationStep(domain, migration.version, migration.name, tuple(statements), applied=True)
 
 
 # Every domain's schema, version by version: what migrate() applies (see docs/migrations.md).
