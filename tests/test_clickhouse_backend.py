@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from mastra_storage import BackendError, MastraStorage, SchemaVersionError, StorageInitError, ValidationError
@@ -17,7 +18,7 @@ from mastra_storage.clickhouse import ClickhouseStore, SpanBatchWriter
 from mastra_storage.core.codec import utc_now
 from mastra_storage.core.migrations import LEDGER_TABLE
 from mastra_storage.libsql import LibSQLStore, MemoryLibSQL
-from mastra_storage.testing.samples import sample_span, sample_thread
+from mastra_storage.testing.samples import sample_score, sample_span, sample_thread
 
 from .chdb_engine import chdb_path
 from .loop_ticker import ticker
@@ -223,3 +224,14 @@ async def test_a_dry_run_creates_nothing(store: ClickhouseStore) -> None:
         "SELECT count() FROM system.databases WHERE name = {d:String}", {"d": database}
     )
     assert rows[0][0] == 0
+
+
+async def test_an_imported_page_of_scores_is_one_insert(store: ClickhouseStore) -> None:
+    source = [await store.scores.save_score(score=sample_score(scorer_id="imp")) for _ in range(3)]
+    query = "SELECT count() FROM system.parts WHERE database = {d:String} AND table = 'mastra_scorers'"
+    _, before = await store.transport.query(query, {"d": store.scores.database})
+    copies = [msgspec.structs.replace(row, id=f"copy-{i}") for i, row in enumerate(source * 20)]
+    await store.scores.import_records(kind="scores", records=copies)
+    _, after = await store.transport.query(query, {"d": store.scores.database})
+    assert after[0][0] - before[0][0] == 1  # one part: one insert for the 60 rows
+    assert await store.scores.count_records(kind="scores") == 63

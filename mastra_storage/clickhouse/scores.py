@@ -39,9 +39,15 @@ class ScoresClickhouse(ClickhouseDomain, ScoresStorage):
         ]
 
     async def _save_score(self, row: ScoreRow) -> None:
-        await self.transport.insert(
-            self.t("mastra_scorers"), [*SCORE.column_data([row]), [time.time_ns()]], [*SCORE.columns, "version"]
-        )
+        await self._insert([row])
+
+    async def _import(self, kind: str, records: list[Any]) -> None:
+        await self._insert(records)  # a page is one insert (one part), not one per score
+
+    async def _insert(self, rows: list[ScoreRow]) -> None:
+        version = time.time_ns()  # the newest version wins in ReplacingMergeTree
+        columns = [*SCORE.column_data(rows), [version] * len(rows)]
+        await self.transport.insert(self.t("mastra_scorers"), columns, [*SCORE.columns, "version"])
 
     async def _get_score(self, id: str) -> ScoreRow | None:
         names, rows = await self.query(
