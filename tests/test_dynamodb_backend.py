@@ -496,3 +496,12 @@ async def test_a_dry_run_on_a_missing_table_lists_and_creates_nothing() -> None:
         await client.describe_table(TableName=table)
     await ddb.close()
     assert [(s.domain, s.version, s.applied) for s in steps] == [(d, 1, False) for d in DOMAINS]
+
+
+async def test_an_imported_page_of_threads_goes_in_batches(store: DynamoDBStore) -> None:
+    threads = [sample_thread() for _ in range(60)]
+    sent = await _requests(store)
+    await store.memory.import_records(kind="threads", records=threads)
+    assert sent == Counter({"BatchWriteItem": 3})  # 25 puts a request, not one PutItem per thread
+    assert await store.memory.count_records(kind="threads") == 60
+    assert await store.memory.get_thread_by_id(thread_id=threads[7].id) == threads[7]

@@ -42,8 +42,8 @@ class AgentsDynamoDB(DynamoDomain, AgentsStorage):
     }
 
     async def _import(self, kind: str, records: list[Any]) -> None:
-        for record in records:
-            await self.write(await (self._agent_items(record) if kind == "agents" else self._version_items(record)))
+        items = self._agent_items if kind == "agents" else self._version_items
+        await self.write_all([await items(record) for record in records])
 
     async def _agent_items(self, agent: StoredAgent) -> list[Item]:
         items = await self.items(*agent_key(agent.id), "agent", agent, agent.created_at)

@@ -203,6 +203,14 @@ class DynamoDomain(DomainStore):
         else:
             await self.conn.transact([put(i) for i in items])
 
+    async def write_all(self, records: list[list[Item]]) -> None:
+        """Many records' items: the single-item ones in BatchWriteItem requests (25 puts each), a
+        record split into parts in its own transaction (export_records / import_records)."""
+        await self.conn.batch_write(puts=[items[0] for items in records if len(items) == 1])
+        for items in records:
+            if len(items) > 1:
+                await self.write(items)
+
     async def read(
         self, pk: str, sk: str, entity: str, record: type[T], kept: Kept[T] | None = None
     ) -> tuple[T, Item] | None:

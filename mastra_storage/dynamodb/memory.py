@@ -83,6 +83,14 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
 
     _locks: weakref.WeakValueDictionary[str, asyncio.Lock] | None = None  # per thread id, while in use
 
+    async def _import(self, kind: str, records: list[Any]) -> None:
+        if kind == "messages":
+            await self._save_messages(records)  # transactions of up to 100 items, threads bumped
+        elif kind == "threads":
+            await self.write_all([await self._thread_items(thread) for thread in records])
+        else:
+            await self.write_all([await self._resource_items(resource) for resource in records])
+
     # ------------------------------------------------------------ threads
 
     async def _thread_items(self, thread: StorageThread) -> list[Item]:
