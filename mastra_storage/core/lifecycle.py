@@ -208,8 +208,8 @@ class DomainStore(abc.ABC):
         """Writes ``records`` of ``kind`` as they are (timestamps included), replacing any with the
         same key — importing the same page twice leaves one copy. Records of another type, or with a
         field of the wrong type → ``ValidationError``, nothing written. libSQL and PostgreSQL write
-        the page atomically; DynamoDB and ClickHouse record by record, so after a failure or a
-        cancellation there, import the page again (it is idempotent)."""
+        the page atomically; DynamoDB in batches that are not atomic across records, so after a
+        failure or a cancellation there, import the page again (it is idempotent)."""
         spec = check_kind(self.record_kinds, self.domain, kind)
         batch = check_records(spec, kind, records)
         if batch:
