@@ -302,7 +302,7 @@ async def test_prune_deletes_old_records_and_their_parts(store: DynamoDBStore) -
     )
     counts = {(r.domain, r.table): (r.deleted, r.done) for r in results}
     assert counts[("memory", "messages")] == (30, True)
-    assert counts[("workflows", "workflowSnapshot")][0] > 1  # the run and its part items
+    assert counts[("workflows", "workflowSnapshot")] == (1, True)  # one run: its part items go with it
     assert [m.id for m in (await store.memory.list_messages(thread_id=thread.id)).messages] == [fresh.id]
     assert await store.memory.get_thread_by_id(thread_id=thread.id) is not None  # threads were not asked for
     assert (
@@ -365,14 +365,13 @@ async def _leave_unprocessed(store: DynamoDBStore, operation: str, field: str, r
 
 
 async def test_unprocessed_deletes_are_retried(store: DynamoDBStore) -> None:
-    thread = await store.memory.save_thread(thread=sample_thread())
-    messages = [sample_message(thread) for _ in range(10)]
-    await store.memory.save_messages(messages=messages)
+    root = sample_span()
+    children = [sample_span(trace_id=root.trace_id, parent_span_id=root.span_id) for _ in range(6)]
+    await store.observability.batch_create_spans(spans=[root, *children])
     sent = await _leave_unprocessed(store, "BatchWriteItem", "UnprocessedItems", "")
-    await store.memory.delete_messages(message_ids=[m.id for m in messages[:6]])
+    await store.observability.batch_delete_traces(trace_ids=[root.trace_id])  # child spans: BatchWriteItem
     assert sent["BatchWriteItem"] == 2  # the batch, then the three items "left unprocessed"
-    remaining = await store.memory.list_messages(thread_id=thread.id, per_page=False)
-    assert sorted(m.id for m in remaining.messages) == sorted(m.id for m in messages[6:])
+    assert await store.observability.get_trace(trace_id=root.trace_id) is None
 
 
 async def test_unprocessed_keys_are_fetched_again(store: DynamoDBStore) -> None:
@@ -464,7 +463,7 @@ async def test_item_format_versions_are_recorded_once_and_an_up_to_date_init_is_
     ledger = await client.query(
         TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "MIGRATION"}}
     )
-    assert sorted(item["sk"]["S"] for item in ledger["Items"]) == sorted(f"{d}#000001" for d in DOMAINS)
+    assert sorted(item["sk"]["S"] for item in ledger["Items"]) == sorted(f"{d}#00000{v}" for d in DOMAINS for v in (1, 2))
     assert await store.migrate() == []
     again = _store(table)
     sent = await _requests(again)
@@ -495,13 +494,13 @@ async def test_a_dry_run_on_a_missing_table_lists_and_creates_nothing() -> None:
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         await client.describe_table(TableName=table)
     await ddb.close()
-    assert [(s.domain, s.version, s.applied) for s in steps] == [(d, 1, False) for d in DOMAINS]
+    assert [(s.domain, s.version, s.applied) for s in steps] == [(d, v, False) for d in DOMAINS for v in (1, 2)]
 
 
 async def test_an_imported_page_of_threads_goes_in_batches(store: DynamoDBStore) -> None:
-    threads = [sample_thread() for _ in range(60)]
+    threads = [sample_thread(resource_id="r1") for _ in range(60)]
     sent = await _requests(store)
     await store.memory.import_records(kind="threads", records=threads)
-    assert sent == Counter({"BatchWriteItem": 3})  # 25 puts a request, not one PutItem per thread
+    assert sent == Counter({"TransactWriteItems": 1})  # 60 puts and two counters, not a PutItem per thread
     assert await store.memory.count_records(kind="threads") == 60
     assert await store.memory.get_thread_by_id(thread_id=threads[7].id) == threads[7]

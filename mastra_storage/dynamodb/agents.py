@@ -15,8 +15,9 @@ from ..types import (
     AgentVersion,
     StoredAgent,
 )
-from .base import DynamoDomain, Kept, Partition, optimistic, put, read_page, versioned
+from .base import DynamoDomain, Kept, Partition, optimistic, put, read_page
 from .connection import ConditionFailed, Item
+from .counters import Write
 from .items import Expr, esc, keys_of, s, scalar_map, when, with_parts
 
 _VERSIONS = ("V#", "V#~")  # the sort-key range of an agent's versions
@@ -40,6 +41,7 @@ class AgentsDynamoDB(DynamoDomain, AgentsStorage):
         "agents": ("agent", None),
         "versions": ("agent_version", None),
     }
+    counted_indexes: ClassVar[tuple[str, ...]] = ("gsi1", "gsi2")  # gsi3 finds a version by id: no list
 
     async def _import(self, kind: str, records: list[Any]) -> None:
         items = self._agent_items if kind == "agents" else self._version_items
@@ -69,11 +71,9 @@ class AgentsDynamoDB(DynamoDomain, AgentsStorage):
         return await self.read(*agent_key(agent_id), "agent", StoredAgent)
 
     async def _create(self, agent: StoredAgent, version: AgentVersion) -> None:
-        first, *parts = await self._agent_items(agent)
-        actions = [put(first, "attribute_not_exists(pk)"), *(put(p) for p in parts)]
-        actions += [put(i) for i in await self._version_items(version)]
+        writes = [Write("put", await self._agent_items(agent)), Write("put", await self._version_items(version))]
         try:
-            await self.conn.transact(actions)
+            await self.counting.commit(writes, learn=False)
         except ConditionFailed as exc:
             raise agent_exists(agent.id) from exc
 
@@ -102,18 +102,19 @@ class AgentsDynamoDB(DynamoDomain, AgentsStorage):
                 raise agent_not_found(agent_id)
             agent, old = found
             apply_agent_update(agent, changes, patch)
-            await self.conn.transact(versioned(await self._agent_items(agent), old))
+            await self.replace(await self._agent_items(agent), old)
             return agent
 
         return await optimistic(attempt)
 
     async def _delete(self, agent_id: str) -> None:
         part = Partition(None, agent_key(agent_id)[0])
-        items = await self.conn.query(**part.request(Expr(), ProjectionExpression="pk, sk"))
-        # Versions first, the agent item last: an interrupted delete leaves the agent to delete again.
-        items.sort(key=lambda i: i["sk"]["S"] == "AGENT")
-        await self.conn.batch_write(deletes=keys_of(items[:-1]))
-        await self.conn.batch_write(deletes=keys_of(items[-1:]))
+        items = await self.conn.query(**part.request(Expr(), ProjectionExpression="pk, sk, v, n, gsi1pk, gsi2pk"))
+        # Versions first, the agent item last (with its counter): an interrupted delete leaves the
+        # agent to delete again.
+        agents = [i for i in items if i["sk"]["S"] == "AGENT"]
+        await self.conn.batch_write(deletes=keys_of(i for i in items if i["sk"]["S"] != "AGENT"))
+        await self.counting.commit([Write("delete", [i], i) for i in agents])
 
     async def _agent_page(self, q: AgentQuery) -> tuple[list[StoredAgent], int]:
         def expr() -> Expr:
@@ -126,7 +127,7 @@ class AgentsDynamoDB(DynamoDomain, AgentsStorage):
             return e
 
         part = Partition("gsi2" if q.column == "updatedAt" else "gsi1", "AGENTS")
-        found = await read_page(self.conn, [part], expr, q.win, forward=q.direction == "ASC")
+        found = await read_page(self.conn, [part], expr, q.win, forward=q.direction == "ASC", counting=self.counting)
         return await self.decode(found.items, StoredAgent), found.total or 0
 
     async def _create_version(
@@ -169,7 +170,7 @@ class AgentsDynamoDB(DynamoDomain, AgentsStorage):
             return e
 
         part = Partition(None, agent_key(agent_id)[0], *_VERSIONS)
-        found = await read_page(self.conn, [part], expr, win, forward=direction == "ASC")
+        found = await read_page(self.conn, [part], expr, win, forward=direction == "ASC", counting=self.counting)
         return await self.decode(found.items, AgentVersion), found.total or 0
 
     async def _delete_version(self, version_id: str) -> None:

@@ -31,6 +31,7 @@ from .connection import (
     check_key_sizes,
     gather_all,
 )
+from .counters import Counting, Write
 from .items import Expr, compress, expired, keys_of, millis, n, now_seconds, pack, payloads, s
 from .table import ensure_table
 
@@ -76,6 +77,8 @@ class DynamoDomain(DomainStore):
     retention_entities: ClassVar[dict[str, str]] = {}  # prune key -> entity
     # record kind -> its entity and what its items keep outside the payload (export_records)
     record_entities: ClassVar[dict[str, tuple[str, Kept[Any] | None]]] = {}
+    # the GSIs whose partitions this domain's lists page through: their items are counted
+    counted_indexes: ClassVar[tuple[str, ...]] = ("gsi1", "gsi2", "gsi3", "gsi4")
 
     @property
     def retention_keys(self) -> list[str]:
@@ -104,6 +107,7 @@ class DynamoDomain(DomainStore):
             connection = Connection(DynamoSettings(**options))
         self.conn = connection
         self.calls = connection.calls
+        self.counting = Counting(connection, self.domain, self.counted_indexes)
 
     @property
     def ttl_attribute(self) -> str | None:
@@ -118,7 +122,10 @@ class DynamoDomain(DomainStore):
     def migrations(self) -> tuple[StatementMigration, ...]:
         """DynamoDB has no DDL per domain: a version is the item format the domain writes (the table,
         its GSIs and TTL are checked — or created — by every ``init()``)."""
-        return (StatementMigration(1, f"{self.domain} item format 1"),)
+        return (
+            StatementMigration(1, f"{self.domain} item format 1"),
+            StatementMigration(2, f"{self.domain} list totals kept in counters"),
+        )
 
     @maintenance
     async def migrate(self, *, dry_run: bool = False) -> list[MigrationStep]:
@@ -147,6 +154,8 @@ class DynamoDomain(DomainStore):
         client = await self.conn.client()
         todo = pending(self.domain, self.migrations, await self._applied())
         for migration in todo if not dry_run else ():
+            if migration.version == 2:
+                await self._rebuild_counters()
             item = {
                 "pk": s(_LEDGER_PK),
                 "sk": s(f"{self.domain}#{migration.version:06d}"),
@@ -164,6 +173,43 @@ class DynamoDomain(DomainStore):
         if self._owns:
             await self.conn.close()
         self._init_once.reset()
+
+    @maintenance
+    async def rebuild_counters(self) -> dict[str, int]:
+        """Recounts every list total of this domain from its items (a Scan) and rewrites the
+        counters; returns the count of each group. Migration 2 runs it on a table written before
+        counters existed; run it again after turning an entity's TTL off (TTL deletes items without
+        telling the counters). Writers of the domain should be stopped while it runs: a write that
+        lands between the Scan and the rewrite is not in the new counts."""
+        return await self._rebuild_counters()
+
+    async def _rebuild_counters(self) -> dict[str, int]:
+        attrs = ["pk", "sk", "e", *self.counting.attrs, *{c.attribute_name for c in self.ttl.values()}]
+        names = {f"#p{i}": a for i, a in enumerate(attrs)}
+        values = {f":e{i}": s(e) for i, e in enumerate(self.entities)}
+        values[":counter"] = s(self.counting.entity)
+        counts: dict[str, int] = {}
+        stale: list[Item] = []
+        request: dict[str, Any] = {
+            "FilterExpression": f"#p2 IN ({', '.join(values)})",
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        while True:
+            items, start = await self.conn.scan(**request)
+            for item in items:
+                if item["e"]["S"] == self.counting.entity:
+                    stale.append(item)
+                elif not expired(item, self.ttl_name(item["e"]["S"])):
+                    for group in self.counting.groups(item):
+                        counts[group] = counts.get(group, 0) + 1
+            if start is None:
+                break
+            request["ExclusiveStartKey"] = start
+        await self.conn.batch_write(deletes=keys_of(stale))
+        await self.conn.batch_write(puts=[self.counting.item(group, total) for group, total in counts.items()])
+        return counts
 
     # ------------------------------------------------------------ TTL
 
@@ -197,19 +243,25 @@ class DynamoDomain(DomainStore):
         return pack(pk, sk, entity, body, compressed, self.stamp(entity, created))
 
     async def write(self, items: list[Item]) -> None:
-        """A record's items: one PutItem, or one transaction when it has part items."""
-        if len(items) == 1:
+        """A record's items in place of what its key holds: one PutItem for an item no list counts;
+        otherwise a transaction that also moves the counters of the lists it joins or leaves (two when
+        the key was taken: the first learns what it held)."""
+        if self.counting.groups(items[0]):
+            await self.counting.commit([Write("put", items)])
+        elif len(items) == 1:
             await self.conn.put(items[0])
         else:
             await self.conn.transact([put(i) for i in items])
 
+    async def replace(self, items: list[Item], old: Item | None) -> None:
+        """A read-modify-write's write: the record's items, only if its main item is still ``old``
+        (raises ``ConditionFailed`` otherwise, for ``optimistic`` to read again), with its counters."""
+        await self.counting.commit([Write("put", items, old)], learn=False)
+
     async def write_all(self, records: list[list[Item]]) -> None:
-        """Many records' items: the single-item ones in BatchWriteItem requests (25 puts each), a
-        record split into parts in its own transaction (export_records / import_records)."""
-        await self.conn.batch_write(puts=[items[0] for items in records if len(items) == 1])
-        for items in records:
-            if len(items) > 1:
-                await self.write(items)
+        """Many records' items in place of what their keys hold, in transactions of up to 100 items
+        that keep the list counters exact (import_records)."""
+        await self.counting.commit([Write("put", items) for items in records])
 
     async def read(
         self, pk: str, sk: str, entity: str, record: type[T], kept: Kept[T] | None = None
@@ -286,7 +338,7 @@ class DynamoDomain(DomainStore):
 
     @operation
     async def dangerously_clear_all(self) -> None:
-        kinds = [*self.entities, *(f"{e}.part" for e in self.entities)]
+        kinds = [*self.entities, *(f"{e}.part" for e in self.entities), self.counting.entity]
         values = {f":e{i}": s(kind) for i, kind in enumerate(kinds)}
         await self._scan_delete(f"#e IN ({', '.join(values)})", values)
 
@@ -298,9 +350,21 @@ class DynamoDomain(DomainStore):
         tables = {key: (entity, "c") for key, entity in self.retention_entities.items()}
         plans = retention_plan(self.domain, tables, retention)
         results = []
+        projection = ", ".join(["pk", "sk", "v", "n", *self.counting.attrs])
         for plan in plans:
-            values = {":e": s(plan.table), ":p": s(f"{plan.table}.part"), ":cut": n(millis(plan.cutoff))}
-            deleted = await self._scan_delete("(#e = :e OR #e = :p) AND c < :cut", values)
+            deleted = 0
+            values = {":e": s(plan.table), ":cut": n(millis(plan.cutoff))}
+            async for page in self.conn.scan_keys(
+                FilterExpression="#e = :e AND c < :cut",
+                ExpressionAttributeNames={"#e": "e"},
+                ExpressionAttributeValues=values,
+                ProjectionExpression=projection,
+            ):  # each record with its parts and its counters, in transactions
+                await self.counting.commit([Write("delete", [item], item) for item in page])
+                deleted += len(page)
+            # parts whose record went without them (an interrupted delete)
+            values = {":e": s(f"{plan.table}.part"), ":cut": n(millis(plan.cutoff))}
+            await self._scan_delete("#e = :e AND c < :cut", values)
             results.append(PruneResult(domain=self.domain, table=plan.key, deleted=deleted, done=True))
         return results
 
@@ -354,14 +418,19 @@ async def read_page(
     *,
     forward: bool,
     count: bool = True,
+    counting: Counting | None = None,
 ) -> PageOf:
     """One page over one or more sorted partitions, merged in sort-key order.
 
     Each partition is read only as far as the page reaches (offset + limit items; one more when the
-    total is not counted, to tell whether more follow); the total is a Select=COUNT query per
-    partition. ``filters`` makes a fresh expression with the filters every partition applies."""
+    total is not counted, to tell whether more follow). The total of whole GSI partitions read
+    without a filter is their counters' (one BatchGetItem, ``counting``); otherwise a Select=COUNT
+    query per partition. ``filters`` makes a fresh expression with the filters every partition applies."""
     live = [p for p in partitions if not p.empty]
     need = None if win.limit is None else win.offset + win.limit + (0 if count else 1)
+    kept = (
+        counting is not None and not filters().filters and all(p.index and p.lo is None and p.hi is None for p in live)
+    )
 
     async def one(p: Partition) -> list[Item]:
         return await conn.query(limit=need, **p.request(filters(), ScanIndexForward=forward))
@@ -369,8 +438,13 @@ async def read_page(
     async def total(p: Partition) -> int:
         return await conn.count(**p.request(filters()))
 
-    # The page reads and the counts go out together: one round trip of latency, not two.
-    results = await gather_all(*(one(p) for p in live), *(total(p) for p in live if count))
+    async def kept_totals() -> int:
+        assert counting is not None
+        return sum(await counting.totals([p.pk for p in live])) if live else 0
+
+    # The page reads and the totals go out together: one round trip of latency, not two.
+    counts = [] if not count else [kept_totals()] if kept else [total(p) for p in live]
+    results = await gather_all(*(one(p) for p in live), *counts)
     found: list[list[Item]] = results[: len(live)]  # type: ignore[assignment]
     totals: list[int] | None = results[len(live) :] if count else None  # type: ignore[assignment]
     merged: list[Item] = [item for items in found for item in items]
@@ -405,40 +479,3 @@ def put(item: Item, condition: str | None = None, values: Mapping[str, Any] | No
         if values:
             action["ExpressionAttributeValues"] = dict(values)
     return {"Put": action}
-
-
-def versioned(items: list[Item], old: Item | None) -> list[Item]:
-    """Put actions writing a record (main item first) only if its main item is still the one read:
-    same version ``v``, or still absent."""
-    main, *parts = items
-    version = int(old["v"]["N"]) if old is not None and "v" in old else 0
-    main["v"] = n(version + 1)
-    if old is None:
-        first = put(main, "attribute_not_exists(pk)")
-    elif "v" in old:
-        first = put(main, "v = :v", {":v": old["v"]})
-    else:
-        first = put(main, "attribute_not_exists(v)")
-    return [first, *(put(p) for p in parts)]
-
-
-def upsert(main: Item, parts: Sequence[Item], once: Mapping[str, Any]) -> list[Item]:
-    """An Update action writing ``main``'s attributes, except that ``once`` (and the creation stamp
-    ``c``) keep the values the item already has — an upsert that keeps a record's creation time in
-    one request — plus Puts of the record's parts. The version ``v`` counts up."""
-    e = Expr()
-    first = {**once, "c": main["c"]}
-    sets = [f"{e.name(k)} = {e.value(v)}" for k, v in main.items() if k not in ("pk", "sk") and k not in first]
-    sets += [f"{e.name(k)} = if_not_exists({e.name(k)}, {e.value(v)})" for k, v in first.items()]
-    sets.append(f"{e.name('v')} = if_not_exists({e.name('v')}, {e.value(n(0))}) + {e.value(n(1))}")
-    removes = [e.name(k) for k in ("z", "n") if k not in main]
-    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-    action = {
-        "Update": {
-            "Key": {"pk": main["pk"], "sk": main["sk"]},
-            "UpdateExpression": expression,
-            "ExpressionAttributeNames": e.names,
-            "ExpressionAttributeValues": e.values,
-        }
-    }
-    return [action, *(put(p) for p in parts)]

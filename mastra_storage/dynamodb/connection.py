@@ -191,6 +191,17 @@ class Connection:
         response: Item = await client.update_item(TableName=self.table, **kwargs)
         return response
 
+    async def update_if(self, **kwargs: Any) -> tuple[bool, Item | None]:
+        """A conditional UpdateItem: (True, None) when it holds, else (False, the item as it is)."""
+        client = await self.client()
+        try:
+            await client.update_item(
+                TableName=self.table, **{"ReturnValuesOnConditionCheckFailure": "ALL_OLD", **kwargs}
+            )
+        except client.exceptions.ConditionalCheckFailedException as exc:
+            return False, exc.response.get("Item")
+        return True, None
+
     # ------------------------------------------------------------ queries
 
     async def query(self, *, limit: int | None = None, **kwargs: Any) -> list[Item]:

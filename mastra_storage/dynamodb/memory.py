@@ -25,12 +25,10 @@ from ..domains.memory_rules import (
     updated_resource,
 )
 from ..types import CloneThreadResult, IncludeContext, Message, MessageUpdate, StorageResource, StorageThread
-from .base import DynamoDomain, Kept, Partition, optimistic, put, read_page, upsert, versioned
+from .base import DynamoDomain, Kept, Partition, optimistic, read_page
 from .connection import ConditionFailed, Item, gather_all
-from .items import Expr, esc, expired, s, scalar_map, time_bounds, when, with_parts
-
-TX_ACTIONS = 100  # TransactWriteItems' limit
-TX_BYTES = 3_500_000  # under its 4 MB limit, leaving room for keys and expressions
+from .counters import Write
+from .items import Expr, esc, expired, n, s, scalar_map, time_bounds, when
 
 
 def thread_key(thread_id: str) -> tuple[str, str]:
@@ -57,12 +55,46 @@ def _message_kept(message: Message, item: Item) -> None:
     message.created_at = from_iso(item["ca"]["S"])  # a re-save keeps the first save's time
 
 
-def _size(action: Item) -> int:
-    """About what an action adds to a transaction's 4 MB: its payload bytes (a Put's item or an
-    Update's values) plus a generous allowance for keys and the other attributes."""
-    body = next(iter(action.values()))
-    values = [*body.get("Item", {}).values(), *body.get("ExpressionAttributeValues", {}).values()]
-    return sum(len(v["B"]) for v in values if "B" in v) + 1024
+class _Bumps:
+    """The ``updatedAt`` bumps of the threads a message write touches, riding with its last
+    transaction: set to now if that is later — never backwards, never creating a thread that does
+    not exist. A bump whose thread is missing is dropped; one whose thread is already at this
+    millisecond moves a millisecond on."""
+
+    def __init__(self, threads: Sequence[str]) -> None:
+        self.moments = {t: utc_now() for t in dict.fromkeys(threads)}
+
+    @property
+    def room(self) -> int:
+        return len(self.moments)
+
+    def actions(self) -> list[Item]:
+        return [_bump(thread, moment) for thread, moment in self.moments.items()]
+
+    def failed(self, reasons: list[Item]) -> None:
+        for reason, thread in zip(reasons, list(self.moments), strict=True):
+            if reason.get("Code") == "ConditionalCheckFailed":
+                old = reason.get("Item")
+                if old:
+                    self.moments[thread] = max(self.moments[thread], from_iso(old["u"]["S"]) + ONE_MS)
+                else:
+                    del self.moments[thread]
+
+
+def _bump(thread_id: str, moment: datetime) -> Item:
+    """Sets a thread's ``updatedAt`` to ``moment`` if that is later; its version moves too, so a
+    concurrent ``update_thread`` reads it again."""
+    pk, sk = thread_key(thread_id)
+    stamp = f"{when(moment)}#{esc(thread_id)}"
+    return {
+        "Update": {
+            "Key": _key(pk, sk),
+            "UpdateExpression": "SET u = :u, gsi2sk = :k, gsi4sk = :k ADD v :one",
+            "ConditionExpression": "attribute_exists(pk) AND u < :u",
+            "ExpressionAttributeValues": {":u": s(iso(moment)), ":k": s(stamp), ":one": n(1)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
 
 
 class MemoryDynamoDB(DynamoDomain, MemoryStorage):
@@ -132,24 +164,22 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
                 raise thread_not_found(id)
             thread, old = found
             apply_thread_update(thread, title, patch)
-            actions = versioned(await self._thread_items(thread), old)
-            # A message write may have bumped ``u`` without touching the version: check it too.
-            actions[0]["Put"]["ConditionExpression"] += " AND u = :u"
-            actions[0]["Put"].setdefault("ExpressionAttributeValues", {})[":u"] = old["u"]
-            await self.conn.transact(actions)
+            await self.replace(await self._thread_items(thread), old)
             return thread
 
         return await optimistic(attempt)
 
     async def _delete_thread(self, thread_id: str) -> None:
+        # What a counted delete needs: the key, version, parts and groups of each message.
+        projection = "pk, sk, n, v, gsi1pk, gsi2pk"
         messages = await self.conn.query(
-            **Partition("gsi1", f"MSGS#T#{esc(thread_id)}").request(Expr(), ProjectionExpression="pk, sk, n")
+            **Partition("gsi1", f"MSGS#T#{esc(thread_id)}").request(Expr(), ProjectionExpression=projection)
         )
         found = await self.conn.get(_key(*thread_key(thread_id)))
         # Messages first: if this stops half way, the thread is still there to delete again.
-        await self.conn.batch_write(deletes=with_parts(messages))
+        await self.counting.commit([Write("delete", [m], m) for m in messages])
         if found is not None:
-            await self.conn.batch_write(deletes=with_parts([found]))
+            await self.counting.commit([Write("delete", [found], found)])
 
     async def _thread_page(
         self, resource_id: str | None, metadata: dict[str, Any], win: Window, column: str, dir_: str
@@ -165,12 +195,12 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
             e.map_equals("meta", metadata)
             return e
 
-        found = await read_page(self.conn, [part], expr, win, forward=dir_ == "ASC")
+        found = await read_page(self.conn, [part], expr, win, forward=dir_ == "ASC", counting=self.counting)
         return await self.decode(found.items, StorageThread, _thread_kept), found.total or 0
 
     # ------------------------------------------------------------ messages
 
-    async def _message_action(self, message: Message) -> list[Item]:
+    async def _message_write(self, message: Message, old: Item | None = None) -> Write:
         """An Update of the message item (created time kept if it exists: a re-save edits, it does
         not move the message in time), plus Puts of its parts if it is split."""
         assert message.thread_id is not None and message.resource_id is not None  # check_messages
@@ -185,46 +215,18 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
         )
         order = s(f"{when(message.created_at)}#{esc(message.id)}")
         once = {"ca": s(iso(message.created_at)), "gsi1sk": order, "gsi2sk": order}
-        return upsert(main, parts, once)
+        return Write("merge", [main, *parts], old, once)
 
-    def _bump(self, thread_id: str, moment: datetime) -> Item:
-        """Sets a thread's ``updatedAt`` to ``moment`` if that is later — never backwards, never
-        creating a thread that does not exist."""
-        pk, sk = thread_key(thread_id)
-        stamp = f"{when(moment)}#{esc(thread_id)}"
-        return {
-            "Update": {
-                "Key": _key(pk, sk),
-                "UpdateExpression": "SET u = :u, gsi2sk = :k, gsi4sk = :k",
-                "ConditionExpression": "attribute_exists(pk) AND u < :u",
-                "ExpressionAttributeValues": {":u": s(iso(moment)), ":k": s(stamp)},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
-    async def _commit(self, records: list[list[Item]], threads: Sequence[str]) -> None:
-        """The actions of ``records`` (each record's together) plus a bump of every thread in
-        ``threads``, in as few transactions as the service limits allow (one for up to ~100 items /
-        3.5 MB; the bumps ride with the last). A bump whose thread is missing is dropped; one whose
-        thread is already at this millisecond moves a millisecond on."""
-        owners = list(dict.fromkeys(threads))
-        chunks: list[list[Item]] = [[]]
-        size = 0
-        for record in records:
-            grow = sum(_size(a) for a in record)
-            if chunks[-1] and (len(chunks[-1]) + len(record) + len(owners) > TX_ACTIONS or size + grow > TX_BYTES):
-                chunks.append([])
-                size = 0
-            chunks[-1].extend(record)
-            size += grow
-        for chunk in chunks[:-1]:
-            await self.conn.transact(chunk)
+    async def _commit(self, writes: list[Write], threads: Sequence[str], *, learn: bool = True) -> None:
+        """``writes`` (with their counters) plus a bump of every thread in ``threads``, in as few
+        transactions as the service limits allow (the bumps ride with the last)."""
+        bumps = _Bumps(threads)
         async with contextlib.AsyncExitStack() as held:
             # Writers of one thread in this process take turns: transactions touching the same item
             # conflict, and queueing costs far less than the service's conflict-and-retry.
-            for owner in sorted(owners):
+            for owner in sorted(bumps.moments):
                 await held.enter_async_context(self._thread_lock(owner))
-            await self._commit_last(chunks[-1], owners)
+            await self.counting.commit(writes, learn=learn, tail=bumps)
 
     def _thread_lock(self, thread_id: str) -> asyncio.Lock:
         if self._locks is None:
@@ -234,26 +236,9 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
             lock = self._locks[thread_id] = asyncio.Lock()
         return lock
 
-    async def _commit_last(self, last: list[Item], owners: list[str]) -> None:
-        moments = {t: utc_now() for t in owners}
-        while last or moments:
-            try:
-                await self.conn.transact([*last, *(self._bump(t, m) for t, m in moments.items())])
-                return
-            except ConditionFailed as failed:
-                if any(r.get("Code") == "ConditionalCheckFailed" for r in failed.reasons[: len(last)]):
-                    raise
-                for reason, thread in zip(failed.reasons[len(last) :], list(moments), strict=True):
-                    if reason.get("Code") == "ConditionalCheckFailed":
-                        old = reason.get("Item")
-                        if old:
-                            moments[thread] = max(moments[thread], from_iso(old["u"]["S"]) + ONE_MS)
-                        else:
-                            del moments[thread]
-
     async def _save_messages(self, messages: list[Message]) -> None:
         latest = list({m.id: m for m in messages}.values())  # one item per id: the last one given wins
-        await self._commit([await self._message_action(m) for m in latest], [str(m.thread_id) for m in latest])
+        await self._commit([await self._message_write(m) for m in latest], [str(m.thread_id) for m in latest])
 
     async def _messages(self, items: list[Item]) -> list[Message]:
         return await self.decode(items, Message, _message_kept)
@@ -278,7 +263,13 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
 
         try:
             found = await read_page(
-                self.conn, partitions, expr, q.win, forward=q.direction == "ASC", count=q.include_total
+                self.conn,
+                partitions,
+                expr,
+                q.win,
+                forward=q.direction == "ASC",
+                count=q.include_total,
+                counting=self.counting,
             )
             page = await self._messages(found.items)
         except BaseException:
@@ -339,14 +330,9 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
         async def attempt() -> list[Message]:
             found = {m.id: (m, i) for m, i in await self._by_id(ids)}
             changed, touched = apply_updates({k: m for k, (m, _) in found.items()}, updates, ids)
-            actions: list[list[Item]] = []
-            for msg in changed:
-                action, *parts = await self._message_action(msg)
-                action["Update"]["ConditionExpression"] = "v = :old_v"
-                action["Update"]["ExpressionAttributeValues"][":old_v"] = found[msg.id][1]["v"]
-                actions.append([action, *parts])
+            writes = [await self._message_write(msg, found[msg.id][1]) for msg in changed]
             if changed:
-                await self._commit(actions, touched)
+                await self._commit(writes, touched, learn=False)
             return changed
 
         return await optimistic(attempt)
@@ -356,8 +342,7 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
         if not items:
             return
         owners = list(dict.fromkeys(str(m.thread_id) for m in await self._messages(items)))
-        await self.conn.batch_write(deletes=with_parts(items))
-        await self._commit([], owners)
+        await self._commit([Write("delete", [i], i) for i in items], owners)
 
     async def _clone_thread(self, req: CloneRequest) -> CloneThreadResult:
         found = await self._thread(req.source_thread_id)
@@ -380,11 +365,10 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
             limit = req.message_limit
             newest = [] if part.empty else await self._messages(await self.conn.query(limit=limit, **request))
         thread, copies, id_map = clone_plan(found[0], newest[::-1], req)
-        thread_items = await self._thread_items(thread)
-        actions = [[put(thread_items[0], "attribute_not_exists(pk)"), *(put(p) for p in thread_items[1:])]]
-        actions += [await self._message_action(m) for m in copies]
+        writes = [Write("put", await self._thread_items(thread))]
+        writes += [await self._message_write(m) for m in copies]
         try:  # the new thread's put is conditional on its id being free: no separate check
-            await self._commit(actions, [])
+            await self._commit(writes, [], learn=False)
         except ConditionFailed as exc:
             raise thread_exists(req.new_thread_id) from exc
         return CloneThreadResult(thread=thread, cloned_messages=copies, message_id_map=id_map)
@@ -408,7 +392,7 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
             found = await self.read(*resource_key(resource_id), "resource", StorageResource)
             current, old = found if found else (None, None)
             res = updated_resource(current, resource_id, working_memory, patch)
-            await self.conn.transact(versioned(await self._resource_items(res), old))
+            await self.replace(await self._resource_items(res), old)
             return res
 
         return await optimistic(attempt)

@@ -12,10 +12,10 @@ from ..domains.record_rules import (
     TRACE_EQUALITY_FILTERS,
 )
 from ..types import DateRange, SpanRecord, TraceSpan
-from .base import DynamoDomain, Kept, Partition, optimistic, read_page, versioned
+from .base import DynamoDomain, Kept, Partition, optimistic, read_page
 from .connection import Item, gather_all
+from .counters import Write
 from .items import Expr, esc, keys_of, millis, n, s, scalar_map, time_bounds, when
-from .memory import TX_ACTIONS
 
 _NO_END = "~"  # sorts after every timestamp: running traces come first newest-first, last oldest-first
 # list_traces' equality filters, stored on root span items as ``f_<camelName>``.
@@ -78,8 +78,15 @@ class ObservabilityDynamoDB(DynamoDomain, ObservabilityStorage):
     async def _write(self, spans: list[SpanRecord]) -> None:
         latest = list({(sp.trace_id, sp.span_id): sp for sp in spans}.values())  # one item per key: the last wins
         records = [await self._items(sp) for sp in latest]
-        await self.conn.batch_write(puts=[r[0] for r in records if len(r) == 1])
-        for split in (r for r in records if len(r) > 1):  # a record and its parts land together or not at all
+        # Root spans are counted (list_traces' total): they go in transactions with their counter.
+        # Child spans are telemetry no list counts: BatchWriteItem, no transaction.
+        roots = [Write("put", r) for r in records if self.counting.groups(r[0])]
+        children = [r for r in records if not self.counting.groups(r[0])]
+        await gather_all(
+            self.counting.commit(roots),
+            self.conn.batch_write(puts=[r[0] for r in children if len(r) == 1]),
+        )
+        for split in (r for r in children if len(r) > 1):  # a record and its parts land together or not at all
             await self.write(split)
 
     async def _write_spans(self, spans: list[SpanRecord]) -> None:
@@ -97,9 +104,8 @@ class ObservabilityDynamoDB(DynamoDomain, ObservabilityStorage):
         for key, (_, _, change) in zip(keys, changes, strict=True):
             if key in found:
                 found[key] = msgspec.structs.replace(found[key], **change, updated_at=now)
-        actions = [a for key, span in found.items() for a in versioned(await self._items(span), items[key])]
-        for start in range(0, len(actions), TX_ACTIONS):
-            await self.conn.transact(actions[start : start + TX_ACTIONS])
+        writes = [Write("put", await self._items(span), items[key]) for key, span in found.items()]
+        await self.counting.commit(writes, learn=False)
 
     async def _update_spans(self, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
         await optimistic(lambda: self._apply(changes))
@@ -152,7 +158,7 @@ class ObservabilityDynamoDB(DynamoDomain, ObservabilityStorage):
 
         forward = dir_ == "ASC"
         if f.has_child_error is None:
-            found = await read_page(self.conn, [part], expr, win, forward=forward)
+            found = await read_page(self.conn, [part], expr, win, forward=forward, counting=self.counting)
             items, total = found.items, found.total or 0
         else:
             # Whether a trace has a failed child span lives in its partition: test every candidate.
@@ -171,10 +177,12 @@ class ObservabilityDynamoDB(DynamoDomain, ObservabilityStorage):
     async def _delete_traces(self, ids: list[str]) -> None:
         async def keys(trace_id: str) -> list[Item]:
             part = Partition(None, span_key(trace_id, "")[0])
-            return keys_of(await self.conn.query(**part.request(Expr(), ProjectionExpression="pk, sk")))
+            return await self.conn.query(**part.request(Expr(), ProjectionExpression="pk, sk, v, n, gsi1pk"))
 
-        found = await gather_all(*(keys(t) for t in ids))
-        await self.conn.batch_write(deletes=[k for ks in found for k in ks])
+        found = [i for items in await gather_all(*(keys(t) for t in ids)) for i in items]
+        # Child spans and parts first (no counter), then the root spans with their counter.
+        await self.conn.batch_write(deletes=keys_of(i for i in found if not self.counting.groups(i)))
+        await self.counting.commit([Write("delete", [i], i) for i in found if self.counting.groups(i)])
 
 
 def _status_kept(span: TraceSpan, item: Item) -> None:

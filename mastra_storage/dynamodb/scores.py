@@ -72,7 +72,7 @@ class ScoresDynamoDB(DynamoDomain, ScoresStorage):
                     e.equals(_FILTER_ATTRS[field], value)
             return e
 
-        found = await read_page(self.conn, [part], expr, win, forward=False)
+        found = await read_page(self.conn, [part], expr, win, forward=False, counting=self.counting)
         return await self.decode(found.items, ScoreRow), found.total or 0
 
 

@@ -10,8 +10,9 @@ from ..core.paging import window
 from ..domains.workflow_rules import apply_step_result, empty_run, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
 from ..types import WorkflowRun
-from .base import DynamoDomain, Kept, Partition, optimistic, read_page, upsert, versioned
+from .base import DynamoDomain, Kept, Partition, optimistic, read_page
 from .connection import Item
+from .counters import Write
 from .items import Expr, esc, keys_of, s, time_bounds, when
 
 
@@ -59,10 +60,12 @@ class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
         if parts:  # a split record's items are written together, under the version check
             await optimistic(lambda: self._replace(run))
             return
-        # One UpdateItem: an existing run keeps its creation time (and its resource, if none is given).
+        # An existing run keeps its creation time (and its resource, if none is given): one
+        # UpdateItem when this store wrote the run lately, else one transaction with the counters.
         once: dict[str, Any] = {key: main[key] for key in ("gsi1sk", "gsi2sk", "gsi3sk") if key in main}
-        (action,) = upsert(main, [], {"ca": s(iso(run.created_at)), **once})
-        old = (await self.conn.update(**action["Update"], ReturnValues="ALL_OLD")).get("Attributes")
+        write = Write("merge", [main], None, {"ca": s(iso(run.created_at)), **once})
+        await self.counting.save(write)
+        old = write.old
         if old and "gsi3sk" in main and "gsi3sk" not in old:
             # The run gained a resource: its by-resource order is its original creation time.
             await self.conn.update(
@@ -75,7 +78,7 @@ class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
         if found is not None:  # an upsert keeps the run's creation time and, if none is given, its resource
             run.created_at = found[0].created_at
             run.resource_id = run.resource_id if run.resource_id is not None else found[0].resource_id
-        await self.conn.transact(versioned(await self._items(run), found[1] if found else None))
+        await self.replace(await self._items(run), found[1] if found else None)
 
     async def _load(self, workflow_name: str, run_id: str) -> dict[str, Any] | None:
         found = await self._run(workflow_name, run_id)
@@ -92,7 +95,7 @@ class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
                 run = found[0]
                 run.updated_at = later_than(run.updated_at)
             context = apply_step_result(run.snapshot, step_id, result, request_context)
-            await self.conn.transact(versioned(await self._items(run), found[1] if found else None))
+            await self.replace(await self._items(run), found[1] if found else None)
             return context
 
         return await optimistic(attempt)
@@ -109,7 +112,7 @@ class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
             run.updated_at = later_than(run.updated_at)
             # The version check makes the status test and the write one step: a concurrent change
             # of status sends this round back to re-read and re-test.
-            await self.conn.transact(versioned(await self._items(run), old))
+            await self.replace(await self._items(run), old)
             return run.snapshot
 
         return await optimistic(attempt)
@@ -131,7 +134,8 @@ class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
                 e.equals("st", q.status)
             return e
 
-        found = await read_page(self.conn, [part], expr, q.win or window(0, False), forward=False)
+        win = q.win or window(0, False)
+        found = await read_page(self.conn, [part], expr, win, forward=False, counting=self.counting)
         return await self.decode(found.items, WorkflowRun, _kept), found.total or 0
 
     async def _get_run(self, run_id: str, workflow_name: str | None) -> WorkflowRun | None:
@@ -146,5 +150,7 @@ class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
 
     async def _delete_run(self, run_id: str, workflow_name: str) -> None:
         pk, sk = run_key(workflow_name, run_id)
-        parts = await self.related_parts(pk, sk)
-        await self.conn.batch_write(deletes=[{"pk": s(pk), "sk": s(sk)}, *keys_of(parts)])
+        found = await self.conn.get({"pk": s(pk), "sk": s(sk)})
+        if found is not None:
+            await self.counting.commit([Write("delete", [found], found)])
+        await self.conn.batch_write(deletes=keys_of(await self.related_parts(pk, sk)))  # leftovers of a larger one
