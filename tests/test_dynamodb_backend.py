@@ -463,7 +463,9 @@ async def test_item_format_versions_are_recorded_once_and_an_up_to_date_init_is_
     ledger = await client.query(
         TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "MIGRATION"}}
     )
-    assert sorted(item["sk"]["S"] for item in ledger["Items"]) == sorted(f"{d}#00000{v}" for d in DOMAINS for v in (1, 2))
+    assert sorted(item["sk"]["S"] for item in ledger["Items"]) == sorted(
+        f"{d}#00000{v}" for d in DOMAINS for v in (1, 2)
+    )
     assert await store.migrate() == []
     again = _store(table)
     sent = await _requests(again)

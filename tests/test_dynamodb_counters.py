@@ -1,0 +1,292 @@
+"""DynamoDB list totals kept in per-key counters (docs/dynamodb.md §4): a page and its total in two
+requests whatever the items under the key, and counters that stay exact under re-saves, moves,
+deletes, concurrent writers in two clients, cancellation and migration from a table written before
+counters existed. Every check compares the counters with the items actually in the table."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+import pytest
+
+from mastra_storage.core.codec import utc_now
+from mastra_storage.dynamodb import DynamoDBStore
+from mastra_storage.testing.samples import sample_agent, sample_message, sample_score, sample_span, sample_thread
+from mastra_storage.types import MessageUpdate, Page, TtlConfig
+
+from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table
+
+DOMAINS = ("memory", "workflows", "scores", "observability", "agents")
+
+
+def _store(table: str, **kw: Any) -> DynamoDBStore:
+    return DynamoDBStore(id="ddb", table_name=table, endpoint_url=DYNAMODB_URL, credentials=CREDENTIALS, **kw)
+
+
+@pytest.fixture
+async def table() -> AsyncIterator[str]:
+    name = new_table()
+    yield name
+    await drop_table(name)
+
+
+@pytest.fixture
+async def store(table: str) -> AsyncIterator[DynamoDBStore]:
+    ddb = _store(table, create_table=True)
+    await ddb.init()
+    yield ddb
+    await ddb.close()
+
+
+async def _requests(store: DynamoDBStore) -> Counter[str]:
+    sent: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        sent[model.name] += 1
+
+    client = await store.connection.client()
+    client.meta.events.register("before-call.dynamodb.*", count)
+    return sent
+
+
+async def _scan(store: DynamoDBStore) -> list[dict[str, Any]]:
+    client = await store.connection.client()
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"TableName": store.connection.table}
+    while True:
+        page = await client.scan(**request)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+async def audit(store: DynamoDBStore) -> dict[str, int]:
+    """Asserts that every counter equals the number of items in its group (read from a Scan of the
+    whole table), and returns the counts."""
+    items = await _scan(store)
+    kept: Counter[str] = Counter()
+    truth: Counter[str] = Counter()
+    for item in items:
+        if item["e"]["S"].startswith("counter."):
+            kept[item["pk"]["S"].removeprefix("COUNT#")] += int(item["cnt"]["N"])
+    for domain in DOMAINS:
+        counting = getattr(store, domain).counting
+        for item in items:
+            if item["e"]["S"] in getattr(store, domain).entities:
+                truth.update(counting.groups(item))
+    assert +kept == +truth, {g: (kept[g], truth[g]) for g in set(kept) | set(truth) if kept[g] != truth[g]}
+    return dict(truth)
+
+
+async def test_a_page_and_its_total_are_two_requests_whatever_the_items(store: DynamoDBStore) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread(resource_id="r"))
+    base = utc_now() - timedelta(hours=1)
+    for start in range(0, 600, 100):
+        batch = [sample_message(thread, created_at=base + timedelta(seconds=i)) for i in range(start, start + 100)]
+        await store.memory.save_messages(messages=batch)
+    for i in range(150):
+        await store.scores.save_score(score=sample_score(scorer_id="sc", run_id="run", entity_id="e"))
+        await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id=f"run-{i}", snapshot={"i": i})
+    await store.observability.batch_create_spans(spans=[sample_span() for _ in range(120)])
+    for _ in range(3):
+        await store.memory.save_thread(thread=sample_thread(resource_id="r"))
+
+    sent = await _requests(store)
+    page = await store.memory.list_messages(thread_id=thread.id, per_page=20)
+    assert (len(page.messages), page.total, sent) == (20, 600, Counter({"Query": 1, "BatchGetItem": 1}))
+    calls: dict[str, tuple[Awaitable[Page], int]] = {
+        "runs": (store.workflows.list_workflow_runs(workflow_name="wf", per_page=20), 150),
+        "all runs": (store.workflows.list_workflow_runs(per_page=20), 150),
+        "scores": (store.scores.list_scores_by_scorer_id(scorer_id="sc", per_page=20), 150),
+        "by run": (store.scores.list_scores_by_run_id(run_id="run", per_page=20), 150),
+        "traces": (store.observability.list_traces(per_page=20), 120),
+        "threads": (store.memory.list_threads(resource_id="r", per_page=2), 4),
+    }
+    for name, (call, total) in calls.items():
+        sent.clear()
+        result = await call
+        assert (result.total, sent) == (total, Counter({"Query": 1, "BatchGetItem": 1})), name
+    sent.clear()  # a filtered list still counts what it matches: the counters only know whole keys
+    filtered = await store.workflows.list_workflow_runs(workflow_name="wf", status="nope", per_page=20)
+    assert filtered.total == 0 and sent["BatchGetItem"] == 0
+    await audit(store)
+
+
+async def test_resaves_moves_and_deletes_keep_every_counter_exact(store: DynamoDBStore) -> None:
+    mem = store.memory
+    a = await mem.save_thread(thread=sample_thread(resource_id="r1"))
+    b = await mem.save_thread(thread=sample_thread(resource_id="r1"))
+    messages = [sample_message(a) for _ in range(12)]
+    await mem.save_messages(messages=messages)
+    await mem.save_messages(messages=messages[:5])  # re-saves: no double count
+    await mem.save_thread(thread=a)  # a re-saved thread
+    await mem.update_messages(messages=[MessageUpdate(id=m.id, thread_id=b.id) for m in messages[:3]])
+    counts = await audit(store)
+    assert (counts["MSGS#T#" + a.id], counts["MSGS#T#" + b.id], counts["MSGS#R#r1"]) == (9, 3, 12)
+    assert (await mem.list_messages(thread_id=b.id, per_page=1)).total == 3
+
+    await mem.save_thread(thread=sample_thread(id=a.id, resource_id="r2"))  # the thread moves resource
+    assert (await mem.list_threads(resource_id="r1")).total == 1
+    assert (await mem.list_threads(resource_id="r2")).total == 1
+    await mem.delete_messages(message_ids=[m.id for m in messages[3:6]])
+    await mem.delete_messages(message_ids=[m.id for m in messages[3:6]])  # again: nothing more
+    clone = await mem.clone_thread(source_thread_id=a.id)
+    assert (await mem.list_messages(thread_id=clone.thread.id, per_page=1)).total == 6
+    await mem.delete_thread(thread_id=a.id)
+    counts = await audit(store)
+    assert counts.get("MSGS#T#" + a.id, 0) == 0 and counts["MSGS#T#" + clone.thread.id] == 6
+
+    await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="x", snapshot={"s": 1})
+    await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="x", snapshot={"s": 2})
+    await store.workflows.persist_workflow_snapshot(
+        workflow_name="wf", run_id="x", snapshot={"s": 3}, resource_id="res"
+    )  # gains a resource: joins that list
+    await store.workflows.update_workflow_results(
+        workflow_name="wf", run_id="y", step_id="s", result={"status": "success"}, request_context={}
+    )  # creates the run
+    assert (await store.workflows.list_workflow_runs(resource_id="res")).total == 1
+    assert (await store.workflows.list_workflow_runs(workflow_name="wf")).total == 2
+    await store.workflows.delete_workflow_run_by_id(run_id="x", workflow_name="wf")
+    payload = sample_score(scorer_id="s1")
+    saved = await store.scores.save_score(score=payload)
+    await store.scores.save_score(score=msgspec.structs.replace(payload, id=saved.id))  # saved again: counted once
+    agent = await store.agents.create(agent=sample_agent())
+    await store.agents.update(id=agent.id, status="published")
+    assert (await store.agents.list()).total == 1
+    await store.agents.delete(id=agent.id)
+    root = sample_span()
+    await store.observability.create_span(span=root)
+    await store.observability.create_span(span=root)  # a retried create
+    await store.observability.update_span(trace_id=root.trace_id, span_id=root.span_id, updates={"name": "n"})
+    assert (await store.observability.list_traces()).total == 1
+    await store.observability.batch_delete_traces(trace_ids=[root.trace_id])
+    counts = await audit(store)
+    assert (counts.get("AGENTS", 0), counts.get("ROOTS", 0), counts["WFRUNS"], counts["SCORES#S#s1"]) == (0, 0, 1, 1)
+
+
+async def test_concurrent_writers_in_two_clients_count_each_record_once(table: str) -> None:
+    one, two = _store(table, create_table=True), _store(table)
+    await one.init()
+    await two.init()
+    thread = await one.memory.save_thread(thread=sample_thread(resource_id="r"))
+    messages = [sample_message(thread) for _ in range(40)]
+    # The same 40 messages saved and re-saved by both clients at once, in overlapping batches.
+    batches = [messages[i : i + 10] for i in range(0, 40, 5)]
+    await asyncio.gather(*(s.memory.save_messages(messages=b) for b in batches for s in (one, two)))
+    runs = [f"run-{i}" for i in range(10)]
+    await asyncio.gather(
+        *(
+            s.workflows.persist_workflow_snapshot(workflow_name="wf", run_id=r, snapshot={"by": k})
+            for r in runs
+            for k, s in enumerate((one, two, one))
+        )
+    )
+    threads = [sample_thread(resource_id="r") for _ in range(10)]
+    await asyncio.gather(*(s.memory.save_thread(thread=t) for t in threads for s in (one, two)))
+    await asyncio.gather(*(s.memory.delete_messages(message_ids=[m.id for m in messages[:20]]) for s in (one, two)))
+    counts = await audit(one)
+    assert (counts["MSGS#T#" + thread.id], counts["WFRUNS#W#wf"], counts["THREADS#R#r"]) == (20, 10, 11)
+    await one.close()
+    await two.close()
+
+
+async def _cancel_at(store: DynamoDBStore, event: str, call: Awaitable[Any]) -> None:
+    """Runs ``call`` until the client reaches ``event`` (a botocore event), and cancels it there."""
+    client = await store.connection.client()
+    reached, hold = asyncio.Event(), asyncio.Event()
+
+    async def gate(**_: Any) -> None:
+        reached.set()
+        await hold.wait()
+
+    client.meta.events.register(event, gate)
+    task = asyncio.ensure_future(call)
+    try:
+        await asyncio.wait({task, asyncio.ensure_future(reached.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        assert reached.is_set(), "the call ended before reaching the event"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        client.meta.events.unregister(event, gate)
+
+
+@pytest.mark.parametrize(
+    ("stage", "lands"),
+    [("before-send.dynamodb.TransactWriteItems", False), ("after-call.dynamodb.TransactWriteItems", True)],
+)
+async def test_a_cancelled_write_moves_its_counters_with_it_or_not_at_all(
+    store: DynamoDBStore, stage: str, lands: bool
+) -> None:
+    mem = store.memory
+    thread = await mem.save_thread(thread=sample_thread(resource_id="r"))
+    kept = [sample_message(thread) for _ in range(4)]
+    await mem.save_messages(messages=kept)
+    expected = 4
+    new = [sample_message(thread) for _ in range(5)]
+    await _cancel_at(store, stage, mem.save_messages(messages=new))  # new messages
+    expected += 5 if lands else 0
+    # A batch with re-saves: its first transaction guesses them new and fails, whatever the stage;
+    # cancelled there, the batch leaves no trace.
+    await _cancel_at(store, stage, mem.save_messages(messages=[*kept, sample_message(thread)]))
+    await _cancel_at(store, stage, mem.delete_messages(message_ids=[kept[0].id]))
+    expected -= 1 if lands else 0
+    run = store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={})
+    await _cancel_at(store, stage, run)
+    counts = await audit(store)
+    listed = await mem.list_messages(thread_id=thread.id, per_page=False)
+    assert len(listed.messages) == counts["MSGS#T#" + thread.id] == listed.total == expected
+    assert counts.get("WFRUNS#W#wf", 0) == (1 if lands else 0)
+    await mem.save_messages(messages=new)  # the connection and the counters still work
+    assert (await mem.list_messages(thread_id=thread.id, per_page=1)).total == expected + (0 if lands else 5)
+    await audit(store)
+
+
+async def test_a_table_written_before_counters_is_backfilled_by_migration_2(table: str) -> None:
+    store = _store(table, create_table=True)
+    await store.init()
+    thread = await store.memory.save_thread(thread=sample_thread(resource_id="r"))
+    await store.memory.save_messages(messages=[sample_message(thread) for _ in range(30)])
+    await store.scores.save_score(score=sample_score(scorer_id="s"))
+    client = await store.connection.client()
+    # What an earlier release left: the items, no counters, the ledger at version 1.
+    for item in await _scan(store):
+        if item["e"]["S"].startswith("counter.") or item["sk"]["S"].endswith("#000002"):
+            await client.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    await store.close()
+
+    newer = _store(table)
+    assert [(s.domain, s.version) for s in await newer.migrate(dry_run=True)] == [(d, 2) for d in DOMAINS]
+    await newer.init()
+    assert (await newer.memory.list_messages(thread_id=thread.id, per_page=5)).total == 30
+    counts = await audit(newer)
+    assert (counts["MSGS#T#" + thread.id], counts["THREADS"], counts["SCORES#S#s"]) == (30, 1, 1)
+    # A counter gone wrong (items deleted behind the store's back) is repaired by rebuild_counters.
+    await client.delete_item(TableName=table, Key={"pk": {"S": "THREAD#" + thread.id}, "sk": {"S": "THREAD"}})
+    assert (await newer.memory.rebuild_counters()).get("THREADS", 0) == 0
+    await audit(newer)
+    await newer.close()
+
+
+async def test_with_ttl_on_totals_are_counted_and_leave_expired_items_out(table: str) -> None:
+    store = _store(table, create_table=True, ttl={"message": TtlConfig(enabled=True, default_ttl_seconds=3600)})
+    await store.init()
+    thread = await store.memory.save_thread(thread=sample_thread())
+    messages = [sample_message(thread) for _ in range(4)]
+    await store.memory.save_messages(messages=messages)
+    client = await store.connection.client()
+    key = {"pk": {"S": "MSG#" + messages[0].id}, "sk": {"S": "MSG"}}
+    await client.update_item(  # expired, not yet deleted by DynamoDB's sweeper
+        TableName=table, Key=key, UpdateExpression="SET #t = :t",
+        ExpressionAttributeNames={"#t": "ttl"}, ExpressionAttributeValues={":t": {"N": "1"}},
+    )  # fmt: skip
+    sent = await _requests(store)
+    assert (await store.memory.list_messages(thread_id=thread.id, per_page=2)).total == 3
+    assert sent["BatchGetItem"] == 0 and sent["Query"] == 2  # the page and a count
+    await store.close()
