@@ -17,7 +17,7 @@ import pytest
 from mastra_storage.core.codec import utc_now
 from mastra_storage.dynamodb import DynamoDBStore
 from mastra_storage.testing.samples import sample_agent, sample_message, sample_score, sample_span, sample_thread
-from mastra_storage.types import MessageUpdate, Page, TtlConfig
+from mastra_storage.types import MessageUpdate, Page, TtlConfig, WorkflowRunsResult
 
 from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table
 
@@ -100,7 +100,7 @@ async def test_a_page_and_its_total_are_two_requests_whatever_the_items(store: D
     sent = await _requests(store)
     page = await store.memory.list_messages(thread_id=thread.id, per_page=20)
     assert (len(page.messages), page.total, sent) == (20, 600, Counter({"Query": 1, "BatchGetItem": 1}))
-    calls: dict[str, tuple[Awaitable[Page], int]] = {
+    calls: dict[str, tuple[Awaitable[Page | WorkflowRunsResult], int]] = {
         "runs": (store.workflows.list_workflow_runs(workflow_name="wf", per_page=20), 150),
         "all runs": (store.workflows.list_workflow_runs(per_page=20), 150),
         "scores": (store.scores.list_scores_by_scorer_id(scorer_id="sc", per_page=20), 150),
