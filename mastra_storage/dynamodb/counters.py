@@ -296,11 +296,3 @@ class Tail(Protocol):
 
     def failed(self, reasons: list[Item]) -> None:
         """The tail's own reasons, one per action it added."""
-
-
-def rebuild(counting: Counting, items: Iterable[Item]) -> Counter[str]:
-    """Each group's count over ``items`` (main items of the domain's records)."""
-    counts: Counter[str] = Counter()
-    for item in items:
-        counts.update(counting.groups(item))
-    return counts
