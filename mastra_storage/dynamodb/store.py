@@ -54,6 +54,14 @@ class DynamoDBStore(BackendStore):
         await super().close()
         await self.connection.close()
 
+    async def rebuild_counters(self) -> dict[str, int]:
+        """Every domain's ``rebuild_counters()`` (docs/dynamodb.md §4): the list totals recounted from
+        the items and rewritten; returns each group's count. Run it with the writers stopped."""
+        counts: dict[str, int] = {}
+        for domain in (self.memory, self.workflows, self.scores, self.observability, self.agents):
+            counts.update(await domain.rebuild_counters())
+        return counts
+
     async def _engine_checks(self) -> list[Check]:
         client = await self.connection.client()
         table = self.connection.table
