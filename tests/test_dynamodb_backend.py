@@ -21,6 +21,7 @@ from mastra_storage.testing.samples import sample_agent, sample_message, sample_
 from mastra_storage.types import TtlConfig
 
 from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table
+from .loop_ticker import ticker
 
 DOMAINS = ("memory", "workflows", "scores", "observability", "agents")
 TTL_ENTITIES = ("thread", "message", "resource", "workflow_snapshot", "score", "span", "agent")
@@ -506,3 +507,15 @@ async def test_an_imported_page_of_threads_goes_in_batches(store: DynamoDBStore)
     assert sent == Counter({"TransactWriteItems": 1})  # 60 puts and two counters, not a PutItem per thread
     assert await store.memory.count_records(kind="threads") == 60
     assert await store.memory.get_thread_by_id(thread_id=threads[7].id) == threads[7]
+
+
+async def test_a_new_client_does_not_hold_up_the_event_loop(store: DynamoDBStore) -> None:
+    # aiobotocore's own HTTP session loads the CA bundle (~50 ms) on the loop for every client;
+    # this package's loads it once per process on a worker thread.
+    async with ticker() as delays:
+        for _ in range(3):
+            another = _store(store.connection.table)
+            await another.init()
+            assert await another.memory.get_thread_by_id(thread_id="none") is None
+            await another.close()
+    assert max(delays) < 0.04, f"the loop was blocked for {max(delays) * 1000:.0f} ms"
