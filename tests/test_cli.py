@@ -96,7 +96,7 @@ def test_migrate_dry_run_sql_then_apply(tmp_path: Path) -> None:
     planned = run("migrate", url, "--dry-run", "--json")
     assert planned.returncode == 0, planned.stderr
     steps = json.loads(planned.stdout)["steps"]
-    assert len(steps) == 10 and not any(step["applied"] for step in steps)
+    assert len(steps) == 11 and not any(step["applied"] for step in steps)  # 2 per domain, and workflows 3
     sql = run("migrate", url, "--sql")
     assert 'CREATE TABLE IF NOT EXISTS "mastra_threads"' in sql.stdout
     assert sql.stdout.count("CREATE INDEX") >= 10
@@ -104,7 +104,7 @@ def test_migrate_dry_run_sql_then_apply(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchall() == [(0,)]
     conn.close()
     applied = run("migrate", url)
-    assert applied.returncode == 0 and applied.stdout.count(": applied") == 10
+    assert applied.returncode == 0 and applied.stdout.count(": applied") == 11
     assert run("migrate", url).stdout.strip() == "up to date"
 
 

@@ -25,6 +25,8 @@ from mastra_storage.pg import PostgresStore
 from .pg_server import PG_URL, drop_schema, new_schema
 
 DOMAINS = ("agents", "memory", "observability", "scores", "workflows")
+# every (domain, version) a new database records: 1 tables, 2 list indexes, workflows 3 a partial index
+VERSIONS = sorted([(d, v) for d in DOMAINS for v in (1, 2)] + [("workflows", 3)])
 
 
 @dataclass
@@ -87,13 +89,29 @@ async def _migrate(url: str, *, dry_run: bool = False) -> list[Any]:
 
 async def test_a_new_database_is_migrated_once_and_recorded(db: Db) -> None:
     steps = await _migrate(db.url)
-    assert {(s.domain, s.version) for s in steps} == {(d, v) for d in DOMAINS for v in (1, 2)}
+    assert {(s.domain, s.version) for s in steps} == set(VERSIONS)
     assert all(s.applied and s.statements for s in steps)
-    assert await db.ledger() == sorted((d, v) for d in DOMAINS for v in (1, 2))
+    assert await db.ledger() == VERSIONS
     assert await _migrate(db.url) == []  # up to date: nothing runs again
     async with connect(db.url) as store:  # init() on it works and writes nothing new
         assert isinstance(store, BackendStore)
-    assert len(await db.ledger()) == 10
+    assert len(await db.ledger()) == len(VERSIONS)
+
+
+async def test_migration_3_redefines_the_runs_by_resource_index_as_partial(db: Db) -> None:
+    if db.kind == "libsql":
+        query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mastra_workflow_snapshot'"
+    else:
+        query = f"SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = '{db.target}'"
+    await _migrate(db.url)
+    defs = {str(name): str(sql) for name, sql in await db.sql(query) if "snapshot_resource" in str(name)}
+    (definition,) = defs.values()
+    assert 'WHERE ("resourceId" IS NOT NULL)' in definition or 'WHERE "resourceId" IS NOT NULL' in definition
+    await db.sql(f"DELETE FROM {LEDGER_TABLE} WHERE domain = 'workflows' AND version = 3")
+    steps = await _migrate(db.url)  # a database left at version 2 by an earlier release: 3 runs, idempotent
+    assert [(s.domain, s.version) for s in steps] == [("workflows", 3)]
+    assert any("DROP INDEX" in statement for statement in steps[0].statements)
+    assert {str(n): str(s) for n, s in await db.sql(query) if "snapshot_resource" in str(n)} == defs
 
 
 async def test_a_dry_run_lists_the_ddl_and_changes_nothing(db: Db) -> None:
@@ -170,7 +188,7 @@ async def test_processes_migrating_one_database_at_once_take_turns(db: Db) -> No
     ]
     results = [await proc.communicate() for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0], [err.decode()[-2000:] for _, err in results]
-    assert await db.ledger() == sorted((d, v) for d in DOMAINS for v in (1, 2))
+    assert await db.ledger() == VERSIONS
 
 
 async def test_import_checks_every_record_before_writing(db: Db) -> None:
@@ -222,7 +240,7 @@ async def test_a_cancelled_migration_leaves_whole_versions_and_the_next_run_fini
         assert await finish.migrate(dry_run=True) == []
     finally:
         await finish.close()
-    assert await db.ledger() == sorted((d, v) for d in DOMAINS for v in (1, 2))
+    assert await db.ledger() == VERSIONS
     if db.kind == "libsql":
         assert await db.sql("PRAGMA integrity_check") == [("ok",)]
 

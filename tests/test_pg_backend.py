@@ -152,6 +152,10 @@ async def test_hot_queries_use_indexes(schema: str) -> None:
                     'SELECT run_id FROM mastra_workflow_snapshot WHERE workflow_name = $1 ORDER BY "createdAt" DESC',
                     ["wf-1"],
                 ),
+                "runs of a resource": (  # the partial index (runs with a resource) serves "resourceId" = $1
+                    'SELECT run_id FROM mastra_workflow_snapshot WHERE "resourceId" = $1 ORDER BY "createdAt" DESC',
+                    ["res-1"],
+                ),
                 "scores of a scorer": (
                     'SELECT id FROM mastra_scorers WHERE "scorerId" = $1 ORDER BY "createdAt" DESC LIMIT 20',
                     ["scorer-1"],
@@ -165,6 +169,8 @@ async def test_hot_queries_use_indexes(schema: str) -> None:
             for name, (sql, args) in queries.items():
                 plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args))
                 assert "Seq Scan" not in plan and "Index" in plan, (name, plan)
+                if name == "runs of a resource":
+                    assert "mastra_workflow_snapshot_resourceid_createdat_idx" in plan, plan
         finally:
             await conn.close()
 

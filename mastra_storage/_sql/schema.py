@@ -63,12 +63,16 @@ class Migration:
     name: str
     tables: tuple[Table, ...] = ()
     indexes: tuple[Index, ...] = ()
+    drops: tuple[str, ...] = ()  # indexes dropped first (an index redefined under its own name)
 
     @property
     def checksum(self) -> str:
         """What the ledger records: a hash of the definition — the tables by name (a table's columns
-        grow over releases: a later migration adds them where the table exists) and the indexes."""
-        definition = (self.version, self.name, tuple(table.name for table in self.tables), self.indexes)
+        grow over releases: a later migration adds them where the table exists), the indexes and
+        the indexes it drops."""
+        definition: tuple[object, ...] = (self.version, self.name, tuple(t.name for t in self.tables), self.indexes)
+        if self.drops:  # left out when empty: the checksums of released migrations stay as they were
+            definition += (self.drops,)
         return hashlib.sha256(repr(definition).encode()).hexdigest()[:16]
 
 
@@ -81,6 +85,15 @@ def schema_migrations(
         Migration(1, f"{domain} tables", tables=tables, indexes=unique),
         Migration(2, f"{domain} list indexes", indexes=indexes),
     )
+
+
+def runs_by_resource(index: Index) -> Migration:
+    """Workflows migration 3: the by-resource run index covers only runs that have a resource (a run
+    without one — most of them — no longer pays an index insert; a list by resource, ``"resourceId"
+    = $1``, implies the condition, so it still walks the index)."""
+    partial = Index(index.name, index.table, index.columns, where='"resourceId" IS NOT NULL')
+    name = "workflows by-resource index over runs with a resource"
+    return Migration(3, name, indexes=(partial,), drops=(index.name,))
 
 
 def _c(spec: str) -> Column:

@@ -17,6 +17,7 @@ from .._sql.schema import (
     Index,
     Migration,
     Table,
+    runs_by_resource,
     schema_migrations,
 )
 from .._sql.traces import ROOT_SPAN
@@ -96,6 +97,7 @@ def _statements(tx: Tx, migration: Migration, planned: set[str]) -> list[str]:
             planned.add(table.name)
         elif existing:
             statements += [_add_column_sql(table, col) for col in table.columns if col.name.lower() not in existing]
+    statements += [f'DROP INDEX IF EXISTS "{name}"' for name in migration.drops]
     return statements + [index_sql(index) for index in migration.indexes]
 
 
@@ -139,6 +141,10 @@ async def migrate(
 
 
 # Every domain's schema, version by version: what migrate() applies (see docs/migrations.md).
+_RUNS_BY_RESOURCE = Index(
+    "idx_workflow_snapshot_resource_created_at", "mastra_workflow_snapshot", '"resourceId", "createdAt"'
+)
+
 MIGRATIONS: dict[str, tuple[Migration, ...]] = {
     "memory": schema_migrations(
         "memory",
@@ -153,15 +159,20 @@ MIGRATIONS: dict[str, tuple[Migration, ...]] = {
             Index("idx_threads_resource_updated_at", "mastra_threads", '"resourceId", "updatedAt", id'),
         ),
     ),
-    "workflows": schema_migrations(
-        "workflows",
-        (WORKFLOW_SNAPSHOT,),
-        indexes=(
-            Index("idx_workflow_snapshot_name_created_at", "mastra_workflow_snapshot", 'workflow_name, "createdAt"'),
-            Index("idx_workflow_snapshot_created_at", "mastra_workflow_snapshot", '"createdAt"'),
-            Index("idx_workflow_snapshot_resource_created_at", "mastra_workflow_snapshot", '"resourceId", "createdAt"'),
-            Index("idx_workflow_snapshot_run_id", "mastra_workflow_snapshot", "run_id"),
+    "workflows": (
+        *schema_migrations(
+            "workflows",
+            (WORKFLOW_SNAPSHOT,),
+            indexes=(
+                Index(
+                    "idx_workflow_snapshot_name_created_at", "mastra_workflow_snapshot", 'workflow_name, "createdAt"'
+                ),
+                Index("idx_workflow_snapshot_created_at", "mastra_workflow_snapshot", '"createdAt"'),
+                _RUNS_BY_RESOURCE,
+                Index("idx_workflow_snapshot_run_id", "mastra_workflow_snapshot", "run_id"),
+            ),
         ),
+        runs_by_resource(_RUNS_BY_RESOURCE),
     ),
     "scores": schema_migrations(
         "scores",

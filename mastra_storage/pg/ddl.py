@@ -25,6 +25,7 @@ from .._sql.schema import (
     Index,
     Migration,
     Table,
+    runs_by_resource,
     schema_migrations,
 )
 from .._sql.traces import ROOT_SPAN
@@ -147,6 +148,7 @@ async def _statements(conn: Any, schema: str, prefix: str, migration: Migration,
                 col.type == "timestamp" and (table.name, f"{col.name}Z") not in existing
             ):
                 statements += add_column_sql(schema, table, col)
+    statements += [f'DROP INDEX IF EXISTS "{schema}"."{object_name(prefix, name)}"' for name in migration.drops]
     return statements + [index_sql(schema, prefix, index) for index in migration.indexes]
 
 
@@ -187,6 +189,10 @@ async def apply_next(
     return MigrationStep(domain, migration.version, migration.name, tuple(statements), applied=True)
 
 
+_RUNS_BY_RESOURCE = Index(
+    "mastra_workflow_snapshot_resourceid_createdat_idx", "mastra_workflow_snapshot", '"resourceId", "createdAt" DESC'
+)
+
 # Every domain's schema, version by version: what migrate() applies (see docs/migrations.md).
 MIGRATIONS: dict[str, tuple[Migration, ...]] = {
     "memory": schema_migrations(
@@ -199,23 +205,22 @@ MIGRATIONS: dict[str, tuple[Migration, ...]] = {
             Index("mastra_messages_resourceid_createdat_idx", "mastra_messages", '"resourceId", "createdAt" DESC'),
         ),
     ),
-    "workflows": schema_migrations(
-        "workflows",
-        (WORKFLOW_SNAPSHOT,),
-        indexes=(
-            Index(
-                "mastra_workflow_snapshot_name_createdat_idx",
-                "mastra_workflow_snapshot",
-                'workflow_name, "createdAt" DESC',
+    "workflows": (
+        *schema_migrations(
+            "workflows",
+            (WORKFLOW_SNAPSHOT,),
+            indexes=(
+                Index(
+                    "mastra_workflow_snapshot_name_createdat_idx",
+                    "mastra_workflow_snapshot",
+                    'workflow_name, "createdAt" DESC',
+                ),
+                _RUNS_BY_RESOURCE,
+                Index("mastra_workflow_snapshot_createdat_idx", "mastra_workflow_snapshot", '"createdAt" DESC'),
+                Index("mastra_workflow_snapshot_run_id_idx", "mastra_workflow_snapshot", "run_id"),
             ),
-            Index(
-                "mastra_workflow_snapshot_resourceid_createdat_idx",
-                "mastra_workflow_snapshot",
-                '"resourceId", "createdAt" DESC',
-            ),
-            Index("mastra_workflow_snapshot_createdat_idx", "mastra_workflow_snapshot", '"createdAt" DESC'),
-            Index("mastra_workflow_snapshot_run_id_idx", "mastra_workflow_snapshot", "run_id"),
         ),
+        runs_by_resource(_RUNS_BY_RESOURCE),
     ),
     "scores": schema_migrations(
         "scores",
