@@ -170,6 +170,21 @@ async def test_resaves_moves_and_deletes_keep_every_counter_exact(store: DynamoD
     assert (counts.get("AGENTS", 0), counts.get("ROOTS", 0), counts["WFRUNS"], counts["SCORES#S#s1"]) == (0, 0, 1, 1)
 
 
+async def test_a_batch_that_turns_out_to_move_records_between_many_groups_is_split(store: DynamoDBStore) -> None:
+    # 60 messages, each in a thread of its own, re-saved into one thread: planned as new (60 items
+    # and 2 counters), they turn out to leave 60 groups — more than one transaction holds.
+    threads = [await store.memory.save_thread(thread=sample_thread(resource_id="r")) for _ in range(60)]
+    messages = [sample_message(t) for t in threads]
+    await store.memory.save_messages(messages=messages)
+    target = await store.memory.save_thread(thread=sample_thread(resource_id="r"))
+    sent = await _requests(store)
+    moved = [msgspec.structs.replace(m, thread_id=target.id) for m in messages]
+    await store.memory.save_messages(messages=moved)
+    assert sent["TransactWriteItems"] >= 3  # the guess, then the batch in two transactions
+    counts = await audit(store)
+    assert (counts["MSGS#T#" + target.id], counts.get("MSGS#T#" + threads[0].id, 0), counts["MSGS#R#r"]) == (60, 0, 60)
+
+
 async def test_concurrent_writers_in_two_clients_count_each_record_once(table: str) -> None:
     one, two = _store(table, create_table=True), _store(table)
     await one.init()

@@ -227,13 +227,19 @@ class Counting:
         ride with the last). A write whose condition fails is rebuilt from the item the failure
         returns (``learn``) — or, for a read-modify-write that must start over, ``ConditionFailed``
         is raised."""
-        chunks = self._chunks(writes, tail.room if tail else 0)
-        for index, chunk in enumerate(chunks):
-            last = index == len(chunks) - 1
+        room = tail.room if tail else 0
+        chunks = self._chunks(writes, room)
+        while chunks:
+            chunk = chunks.pop(0)
+            last = not chunks
             for attempt in range(ATTEMPTS):
                 built = [w.actions() for w in chunk]
                 actions = [a for acts in built for a in acts]
                 counters = self.changes((w.old, w.after()) for w in chunk)
+                if len(chunk) > 1 and len(actions) + len(counters) + room > TX_ACTIONS:
+                    # What was learned moved records between groups: more counters than planned.
+                    chunks[:0] = self._chunks(chunk, room)
+                    break
                 extra = tail.actions() if last and tail else []
                 if not actions and not extra and not counters:
                     break
