@@ -11,6 +11,7 @@ Needs the DynamoDB Local of ``make services``.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from typing import Any
@@ -45,17 +46,28 @@ def floor(client: Any, name: str, d: Data) -> Operations:
     def ms() -> int:
         return int(time.time() * 1000)
 
+    def counted(item: dict[str, Any], *groups: str) -> list[dict[str, Any]]:
+        """A new item's Put and +1 on one shard of each list counter (what the store sends)."""
+        put = {"Put": {"TableName": name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+        return [put, *(add(group) for group in groups)]
+
+    def add(group: str) -> dict[str, Any]:
+        return {"Update": {
+            "TableName": name, "Key": {"pk": S(f"COUNT#{group}"), "sk": S(str(random.randrange(4)))},
+            "UpdateExpression": "ADD cnt :d SET e = :e", "ExpressionAttributeValues": {":d": N(1), ":e": S("counter")},
+        }}  # fmt: skip
+
     async def save_thread(i: int) -> None:
         now = iso(utc_now())
         order = S(f"{now}#t{i}")
         body = {"id": f"t{i}", "resourceId": "r", "title": "t", "metadata": {"i": i}, "createdAt": now,
                 "updatedAt": now}  # fmt: skip
-        await client.put_item(TableName=name, Item={
+        await client.transact_write_items(TransactItems=counted({
             "pk": S(f"THREAD#t{i}"), "sk": S("THREAD"), "e": S("thread"), "d": {"B": _enc.encode(body)},
             "c": N(ms()), "u": S(now), "meta": {"M": {"i": N(i)}}, "gsi1pk": S("THREADS#R#r"), "gsi1sk": order,
             "gsi2pk": S("THREADS#R#r"), "gsi2sk": order, "gsi3pk": S("THREADS"), "gsi3sk": order,
-            "gsi4pk": S("THREADS"), "gsi4sk": order,
-        })  # fmt: skip
+            "gsi4pk": S("THREADS"), "gsi4sk": order, "v": N(1),
+        }, "THREADS#R#r", "THREADS"))  # fmt: skip
 
     message_update = (
         "SET #d = :d, #e = :e, gsi1pk = :g1, gsi2pk = :g2, r = :r, meta = :meta, ca = if_not_exists(ca, :ca), "
@@ -72,6 +84,7 @@ def floor(client: Any, name: str, d: Data) -> Operations:
             actions.append({"Update": {
                 "TableName": name, "Key": {"pk": S(f"MSG#{m['id']}"), "sk": S("MSG")},
                 "UpdateExpression": message_update, "ExpressionAttributeNames": {"#d": "d", "#e": "e"},
+                "ConditionExpression": "attribute_not_exists(pk)",
                 "ExpressionAttributeValues": {
                     ":d": {"B": _enc.encode(body)}, ":e": S("message"), ":g1": S("MSGS#T#t0"), ":g2": S("MSGS#R#r"),
                     ":r": S("r"), ":meta": {"M": {}}, ":ca": S(created), ":o": S(f"{created}#{m['id']}"),
@@ -81,27 +94,25 @@ def floor(client: Any, name: str, d: Data) -> Operations:
         now = iso(utc_now())
         actions.append({"Update": {
             "TableName": name, "Key": {"pk": S("THREAD#t0"), "sk": S("THREAD")},
-            "UpdateExpression": "SET u = :u, gsi2sk = :k, gsi4sk = :k",
+            "UpdateExpression": "SET u = :u, gsi2sk = :k, gsi4sk = :k ADD v :one",
             "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": {":u": S(now), ":k": S(f"{now}#t0")},
+            "ExpressionAttributeValues": {":u": S(now), ":k": S(f"{now}#t0"), ":one": N(1)},
         }})  # fmt: skip
-        await client.transact_write_items(TransactItems=actions)
+        await client.transact_write_items(TransactItems=[*actions, add("MSGS#T#t0"), add("MSGS#R#r")])
 
     async def page(pk: str, index: str = "gsi1") -> None:
-        response = await client.query(
-            TableName=name, IndexName=index, KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": S(pk)}, ScanIndexForward=False, Limit=25,
+        # The page and its total (the counter's four shards) together, as the store sends them.
+        response, shards = await asyncio.gather(
+            client.query(
+                TableName=name, IndexName=index, KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": S(pk)}, ScanIndexForward=False, Limit=20,
+            ),
+            client.batch_get_item(RequestItems={name: {
+                "Keys": [{"pk": S(f"COUNT#{pk}"), "sk": S(str(shard))} for shard in range(4)], "ConsistentRead": True,
+            }}),
         )  # fmt: skip
         [_dec.decode(item["d"]["B"]) for item in response["Items"][:20]]
-        count: dict[str, Any] = {
-            "TableName": name, "IndexName": index, "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": {":pk": S(pk)}, "Select": "COUNT",
-        }  # fmt: skip
-        while True:  # a COUNT reads 1 MB per request: the total needs every page
-            counted = await client.query(**count)
-            if "LastEvaluatedKey" not in counted:
-                break
-            count["ExclusiveStartKey"] = counted["LastEvaluatedKey"]
+        sum(int(item["cnt"]["N"]) for item in shards["Responses"].get(name, []))
 
     async def last20(i: int) -> None:
         await page("MSGS#T#t0")
@@ -129,16 +140,21 @@ def floor(client: Any, name: str, d: Data) -> Operations:
         run = f"run-{i % 100}"
         now = iso(utc_now())
         body = {"workflowName": "wf", "runId": run, "snapshot": d.snapshot, "createdAt": now, "updatedAt": now}
-        await client.update_item(
-            TableName=name, Key={"pk": S(f"WFRUN#{run}"), "sk": S("WF#wf")}, UpdateExpression=snapshot_update,
-            ExpressionAttributeNames={"#d": "d", "#e": "e"},
-            ExpressionAttributeValues={
+        update = {
+            "TableName": name, "Key": {"pk": S(f"WFRUN#{run}"), "sk": S("WF#wf")}, "UpdateExpression": snapshot_update,
+            "ExpressionAttributeNames": {"#d": "d", "#e": "e"},
+            "ExpressionAttributeValues": {
                 ":d": {"B": _enc.encode(body)}, ":e": S("workflow_snapshot"), ":g1": S("WFRUNS#W#wf"),
                 ":g2": S("WFRUNS"), ":st": S("suspended"), ":ca": S(now), ":o": S(f"{now}#wf#{run}"), ":c": N(ms()),
                 ":zero": N(0), ":one": N(1),
             },
-            ReturnValues="ALL_OLD",
-        )  # fmt: skip
+        }  # fmt: skip
+        try:  # a run written before: updated in place if still in the same lists
+            same = "attribute_exists(pk) AND gsi1pk = :g1 AND gsi2pk = :g2"
+            await client.update_item(**update, ConditionExpression=same)
+        except client.exceptions.ConditionalCheckFailedException:  # a new run: created with its counters
+            create = {"Update": {**update, "ConditionExpression": "attribute_not_exists(pk)"}}
+            await client.transact_write_items(TransactItems=[create, add("WFRUNS#W#wf"), add("WFRUNS")])
 
     async def load(i: int) -> None:
         item = await client.get_item(
@@ -154,19 +170,19 @@ def floor(client: Any, name: str, d: Data) -> Operations:
         order = S(f"{now}#{time.time_ns():020d}#{score_id}")
         body = {**{k: v for k, v in fields.items() if v is not None}, "id": score_id, "createdAt": now,
                 "updatedAt": now}  # fmt: skip
-        await client.put_item(TableName=name, Item={
+        await client.transact_write_items(TransactItems=counted({
             "pk": S(f"SCORE#{score_id}"), "sk": S("SCORE"), "e": S("score"), "d": {"B": _enc.encode(body)},
             "c": N(ms()), "gsi1pk": S("SCORES#S#relevancy"), "gsi1sk": order, "gsi2pk": S("SCORES#RUN#run"),
             "gsi2sk": order, "gsi3pk": S("SCORES#E#AGENT#agent"), "gsi3sk": order, "sid": S("relevancy"),
-            "rid": S("run"), "eid": S("agent"), "et": S("AGENT"), "src": S("LIVE"),
-        })  # fmt: skip
+            "rid": S("run"), "eid": S("agent"), "et": S("AGENT"), "src": S("LIVE"), "v": N(1),
+        }, "SCORES#S#relevancy", "SCORES#RUN#run", "SCORES#E#AGENT#agent"))  # fmt: skip
 
     async def list_scores(i: int) -> None:
         await page("SCORES#S#relevancy")
 
     async def create_spans(i: int) -> None:
         now = iso(utc_now())
-        items = []
+        items, roots = [], []
         for sp in d.span_batches[i]:
             ended = iso(sp.ended_at or sp.started_at)
             body = {"traceId": sp.trace_id, "spanId": sp.span_id, "parentSpanId": sp.parent_span_id, "name": sp.name,
@@ -178,12 +194,14 @@ def floor(client: Any, name: str, d: Data) -> Operations:
             if sp.parent_span_id is None:
                 start = S(f"{iso(sp.started_at)}#{sp.trace_id}#{sp.span_id}")
                 item.update(gsi1pk=S("ROOTS"), gsi1sk=start, gsi2pk=S("ROOTS"), gsi2sk=start, st=S("success"),
-                            meta={"M": {"tenant": S("t")}}, scope={"M": {}})  # fmt: skip
+                            meta={"M": {"tenant": S("t")}}, scope={"M": {}}, v=N(1))  # fmt: skip
+                roots.append(item)  # a trace's root: in a transaction with the traces counter
             else:
                 item["par"] = S(sp.parent_span_id)
-            items.append({"PutRequest": {"Item": item}})
-        for first in range(0, len(items), 25):
-            await client.batch_write_item(RequestItems={name: items[first : first + 25]})
+                items.append({"PutRequest": {"Item": item}})
+        sends = [client.batch_write_item(RequestItems={name: items[k : k + 25]}) for k in range(0, len(items), 25)]
+        sends += [client.transact_write_items(TransactItems=counted(root, "ROOTS")) for root in roots]
+        await asyncio.gather(*sends)
 
     async def get_trace(i: int) -> None:
         found = await client.query(
