@@ -185,6 +185,21 @@ async def test_a_batch_that_turns_out_to_move_records_between_many_groups_is_spl
     assert (counts["MSGS#T#" + target.id], counts.get("MSGS#T#" + threads[0].id, 0), counts["MSGS#R#r"]) == (60, 0, 60)
 
 
+async def test_prune_and_clear_move_the_counters(store: DynamoDBStore) -> None:
+    old = utc_now() - timedelta(days=40)
+    thread = await store.memory.save_thread(thread=sample_thread(resource_id="r"))
+    stale = [sample_message(thread, created_at=old + timedelta(seconds=i)) for i in range(10)]
+    await store.memory.save_messages(messages=[*stale, sample_message(thread), sample_message(thread)])
+    await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="old", snapshot={}, created_at=old)
+    await store.prune(retention={"memory": {"messages": "30d"}, "workflows": {"workflowSnapshot": "30d"}})
+    counts = await audit(store)
+    assert (counts["MSGS#T#" + thread.id], counts.get("WFRUNS", 0)) == (2, 0)
+    assert (await store.memory.list_messages(thread_id=thread.id, per_page=1)).total == 2
+    await store.memory.dangerously_clear_all()  # the domain's counters go with its items
+    assert await audit(store) == {}
+    assert (await store.memory.list_threads()).total == 0
+
+
 async def test_concurrent_writers_in_two_clients_count_each_record_once(table: str) -> None:
     one, two = _store(table, create_table=True), _store(table)
     await one.init()
