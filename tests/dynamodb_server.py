@@ -9,6 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mastra_storage.dynamodb import DynamoDBStore
 
 DYNAMODB_URL = os.environ.get("DYNAMODB_URL", "http://127.0.0.1:8000")
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
@@ -38,3 +43,15 @@ async def drop_table(name: str) -> None:
     ) as client:
         with contextlib.suppress(client.exceptions.ResourceNotFoundException):
             await client.delete_table(TableName=name)
+
+
+async def requests_sent(store: DynamoDBStore) -> Counter[str]:
+    """Counts every request the store's client sends from now on, by operation name."""
+    sent: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        sent[model.name] += 1
+
+    client = await store.connection.client()
+    client.meta.events.register("before-call.dynamodb.*", count)
+    return sent

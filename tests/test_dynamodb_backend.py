@@ -20,7 +20,7 @@ from mastra_storage.libsql import LibSQLStore
 from mastra_storage.testing.samples import sample_agent, sample_message, sample_score, sample_span, sample_thread
 from mastra_storage.types import TtlConfig
 
-from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table
+from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table, requests_sent
 from .loop_ticker import ticker
 
 DOMAINS = ("memory", "workflows", "scores", "observability", "agents")
@@ -40,18 +40,6 @@ async def store() -> AsyncIterator[DynamoDBStore]:
     yield ddb
     await ddb.close()
     await drop_table(table)
-
-
-async def _requests(store: DynamoDBStore) -> Counter[str]:
-    """Counts every request the store's client sends, by operation name."""
-    sent: Counter[str] = Counter()
-
-    def count(model: Any, **_: Any) -> None:
-        sent[model.name] += 1
-
-    client = await store.connection.client()
-    client.meta.events.register("before-call.dynamodb.*", count)
-    return sent
 
 
 async def _raw(store: DynamoDBStore) -> Any:
@@ -107,7 +95,7 @@ async def test_ttl_settings_are_validated() -> None:
 
 async def test_ten_messages_are_one_request_and_large_batches_are_chunked(store: DynamoDBStore) -> None:
     thread = await store.memory.save_thread(thread=sample_thread())
-    sent = await _requests(store)
+    sent = await requests_sent(store)
     await store.memory.save_messages(messages=[sample_message(thread) for _ in range(10)])
     assert sent == Counter({"TransactWriteItems": 1})
     sent.clear()
@@ -122,7 +110,7 @@ async def test_persisting_a_snapshot_is_one_request_that_keeps_the_run_created_a
     await wf.persist_workflow_snapshot(
         workflow_name="wf", run_id="r", snapshot={"status": "running"}, created_at=created
     )
-    sent = await _requests(store)
+    sent = await requests_sent(store)
     await wf.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot={"status": "success"})
     assert sent == Counter({"UpdateItem": 1})
     run = await wf.get_workflow_run_by_id(run_id="r", workflow_name="wf")
@@ -144,7 +132,7 @@ async def test_no_list_scans(store: DynamoDBStore) -> None:
     score = await store.scores.save_score(score=sample_score())
     await store.observability.create_span(span=sample_span())
     await store.agents.create(agent=sample_agent())
-    sent = await _requests(store)
+    sent = await requests_sent(store)
     await store.memory.list_threads()
     await store.memory.list_threads(resource_id=thread.resource_id, order_by="updated_at")
     await store.memory.list_messages(thread_id=[thread.id, "other"], per_page=2)
@@ -391,7 +379,7 @@ async def test_transactions_stay_under_four_megabytes(store: DynamoDBStore) -> N
     # items, and twelve are more than one transaction may carry: the service rejects a transaction
     # over 4 MB, so this call succeeding means every chunk stayed under it.
     messages = [sample_message(thread, text=secrets.token_hex(300_000)) for _ in range(12)]
-    sent = await _requests(store)
+    sent = await requests_sent(store)
     await store.memory.save_messages(messages=messages)
     assert sent["TransactWriteItems"] == 3  # 5 + 5 + 2 messages, ~3.4 MB at most each
     stored = await store.memory.list_messages_by_id(message_ids=[m.id for m in messages])
@@ -437,7 +425,7 @@ async def test_a_selective_filter_costs_a_few_queries(store: DynamoDBStore) -> N
     thread = await store.memory.save_thread(thread=sample_thread())
     messages = [sample_message(thread, metadata={"n": i}) for i in range(600)]
     await store.memory.save_messages(messages=messages)
-    sent = await _requests(store)
+    sent = await requests_sent(store)
     found = await store.memory.list_messages(thread_id=thread.id, metadata={"n": 17})
     assert [m.id for m in found.messages] == [messages[17].id] and found.total == 1
     assert sent["Query"] <= 5  # pages evaluating 100, 400, then the rest; one COUNT
@@ -469,7 +457,7 @@ async def test_item_format_versions_are_recorded_once_and_an_up_to_date_init_is_
     )
     assert await store.migrate() == []
     again = _store(table)
-    sent = await _requests(again)
+    sent = await requests_sent(again)
     await again.init()  # up to date: each domain's ledger read (the table was checked when first migrated)
     await again.close()
     assert sent == Counter({"Query": len(DOMAINS)})
@@ -502,7 +490,7 @@ async def test_a_dry_run_on_a_missing_table_lists_and_creates_nothing() -> None:
 
 async def test_an_imported_page_of_threads_goes_in_batches(store: DynamoDBStore) -> None:
     threads = [sample_thread(resource_id="r1") for _ in range(60)]
-    sent = await _requests(store)
+    sent = await requests_sent(store)
     await store.memory.import_records(kind="threads", records=threads)
     assert sent == Counter({"TransactWriteItems": 1})  # 60 puts and two counters, not a PutItem per thread
     assert await store.memory.count_records(kind="threads") == 60

@@ -19,7 +19,7 @@ from mastra_storage.dynamodb import DynamoDBStore
 from mastra_storage.testing.samples import sample_agent, sample_message, sample_score, sample_span, sample_thread
 from mastra_storage.types import MessageUpdate, Page, TtlConfig, WorkflowRunsResult
 
-from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table
+from .dynamodb_server import CREDENTIALS, DYNAMODB_URL, drop_table, new_table, requests_sent
 
 DOMAINS = ("memory", "workflows", "scores", "observability", "agents")
 
@@ -41,17 +41,6 @@ async def store(table: str) -> AsyncIterator[DynamoDBStore]:
     await ddb.init()
     yield ddb
     await ddb.close()
-
-
-async def _requests(store: DynamoDBStore) -> Counter[str]:
-    sent: Counter[str] = Counter()
-
-    def count(model: Any, **_: Any) -> None:
-        sent[model.name] += 1
-
-    client = await store.connection.client()
-    client.meta.events.register("before-call.dynamodb.*", count)
-    return sent
 
 
 async def _scan(store: DynamoDBStore) -> list[dict[str, Any]]:
@@ -97,7 +86,7 @@ async def test_a_page_and_its_total_are_two_requests_whatever_the_items(store: D
     for _ in range(3):
         await store.memory.save_thread(thread=sample_thread(resource_id="r"))
 
-    sent = await _requests(store)
+    sent = await requests_sent(store)
     page = await store.memory.list_messages(thread_id=thread.id, per_page=20)
     assert (len(page.messages), page.total, sent) == (20, 600, Counter({"Query": 1, "BatchGetItem": 1}))
     calls: dict[str, tuple[Awaitable[Page | WorkflowRunsResult], int]] = {
@@ -177,7 +166,7 @@ async def test_a_batch_that_turns_out_to_move_records_between_many_groups_is_spl
     messages = [sample_message(t) for t in threads]
     await store.memory.save_messages(messages=messages)
     target = await store.memory.save_thread(thread=sample_thread(resource_id="r"))
-    sent = await _requests(store)
+    sent = await requests_sent(store)
     moved = [msgspec.structs.replace(m, thread_id=target.id) for m in messages]
     await store.memory.save_messages(messages=moved)
     assert sent["TransactWriteItems"] >= 3  # the guess, then the batch in two transactions
@@ -316,7 +305,7 @@ async def test_with_ttl_on_totals_are_counted_and_leave_expired_items_out(table:
         TableName=table, Key=key, UpdateExpression="SET #t = :t",
         ExpressionAttributeNames={"#t": "ttl"}, ExpressionAttributeValues={":t": {"N": "1"}},
     )  # fmt: skip
-    sent = await _requests(store)
+    sent = await requests_sent(store)
     assert (await store.memory.list_messages(thread_id=thread.id, per_page=2)).total == 3
     assert sent["BatchGetItem"] == 0 and sent["Query"] == 2  # the page and a count
     await store.close()
