@@ -130,6 +130,8 @@ async def test_resaves_moves_and_deletes_keep_every_counter_exact(store: DynamoD
     await mem.delete_thread(thread_id=a.id)
     counts = await audit(store)
     assert counts.get("MSGS#T#" + a.id, 0) == 0 and counts["MSGS#T#" + clone.thread.id] == 6
+    leftover = [i for i in await _scan(store) if i["pk"]["S"] == "COUNT#MSGS#T#" + a.id]
+    assert leftover == []  # a deleted thread's message counter goes with it
 
     await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="x", snapshot={"s": 1})
     await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="x", snapshot={"s": 2})

@@ -15,6 +15,7 @@ the total is the sum of the shards."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -214,6 +215,27 @@ class Counting:
         for item in await self.conn.batch_get(keys):
             found[item["pk"]["S"][len("COUNT#") :]] += int(item["cnt"]["N"])
         return [found[g] for g in groups]
+
+    async def drop_if_empty(self, group: str) -> None:
+        """Deletes a group's counter items when they sum to zero (a deleted thread's message count),
+        in one transaction conditional on every shard still holding what was read — a write that
+        lands meanwhile keeps them (or recreates a shard), so the count stays exact."""
+        shards = await self.conn.batch_get([counter_key(group, shard) for shard in range(SHARDS)])
+        total = sum(int(item["cnt"]["N"]) for item in shards)
+        if not shards or total != 0:
+            return
+        deletes = [
+            {
+                "Delete": {
+                    "Key": {"pk": item["pk"], "sk": item["sk"]},
+                    "ConditionExpression": "cnt = :seen",
+                    "ExpressionAttributeValues": {":seen": item["cnt"]},
+                }
+            }
+            for item in shards
+        ]
+        with contextlib.suppress(ConditionFailed):  # counted meanwhile: the items stay, still exact
+            await self.conn.transact(deletes)
 
     async def commit(
         self,

@@ -180,6 +180,7 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
         await self.counting.commit([Write("delete", [m], m) for m in messages])
         if found is not None:
             await self.counting.commit([Write("delete", [found], found)])
+        await self.counting.drop_if_empty(f"MSGS#T#{esc(thread_id)}")  # no counter left behind
 
     async def _thread_page(
         self, resource_id: str | None, metadata: dict[str, Any], win: Window, column: str, dir_: str
