@@ -507,3 +507,22 @@ async def test_a_new_client_does_not_hold_up_the_event_loop(store: DynamoDBStore
             assert await another.memory.get_thread_by_id(thread_id="none") is None
             await another.close()
     assert max(delays) < 0.04, f"the loop was blocked for {max(delays) * 1000:.0f} ms"
+
+
+async def test_a_list_page_reads_only_what_its_records_are_built_from(store: DynamoDBStore) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread())
+    saved = {m.id: m for m in [sample_message(thread) for _ in range(3)]}
+    await store.memory.save_messages(messages=list(saved.values()))
+    client = await store.connection.client()
+    asked: list[dict[str, Any]] = []
+
+    def remember(params: dict[str, Any], **_: Any) -> None:
+        asked.append(dict(params))
+
+    client.meta.events.register("provide-client-params.dynamodb.Query", remember)
+    page = await store.memory.list_messages(thread_id=thread.id, per_page=2)
+    assert len(page.messages) == 2 and all(m == saved[m.id] for m in page.messages)  # whole records
+    (query,) = [q for q in asked if "ProjectionExpression" in q]
+    names = query["ExpressionAttributeNames"]
+    projected = {names.get(ref, ref) for ref in query["ProjectionExpression"].split(", ")}
+    assert projected == {"pk", "sk", "d", "z", "n", "u", "ca", "rid", "st", "gsi1sk"}
