@@ -7,6 +7,7 @@ Struct by msgspec.
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar, Unpack
 
@@ -18,6 +19,16 @@ from ..core.codec import dumps, to_utc_ms
 from .ddl import not_null
 
 T = TypeVar("T", bound=msgspec.Struct)
+# PostgreSQL array types of unnest_insert's parameters, by column type
+_ARRAY_TYPES = {
+    "text": "text",
+    "uuid": "uuid",
+    "jsonb": "jsonb",
+    "integer": "int4",
+    "bigint": "int8",
+    "float": "float8",
+    "boolean": "bool",
+}
 
 
 class PGRowCodec(SqlCodec[T]):
@@ -29,9 +40,26 @@ class PGRowCodec(SqlCodec[T]):
     def __init__(self, record: type[T], table: Table, **options: Unpack[CodecOptions]) -> None:
         super().__init__(record, table, **options)
         reads, computed = self.reads, self.computed
-        # (attribute, column, kind, NOT NULL): what params() walks for every row
-        self._writes = [(attr, column, kind, not_null(table.column(column))) for attr, _, column, kind in self.fields]
-        self.kind_of = {attr: (kind, required) for attr, _, kind, required in self._writes}
+        # (attribute, column, kind, NOT NULL) of every written field
+        writes = [(attr, column, kind, not_null(table.column(column))) for attr, _, column, kind in self.fields]
+        self.kind_of = {attr: (kind, required) for attr, _, kind, required in writes}
+        # What params() does per field, decided once: the values come out of the record in one
+        # attrgetter call (C), and only the fields that need it are converted.
+        self._get = operator.attrgetter(*(attr for attr, *_ in writes))
+        self._plan = [
+            (self.encoders.get(column), kind == "timestamp", kind == "json", required)
+            for _, column, kind, required in writes
+        ]
+        # unnest_insert's array types, one per written column
+        self.array_types: list[str] = []
+        for _, column, kind, _ in writes:
+            if kind == "timestamp":
+                self.array_types += ["timestamp", "timestamptz"]
+            elif kind == "json" and table.column(column).type != "jsonb":
+                self.array_types.append("text")
+            else:
+                self.array_types.append(_ARRAY_TYPES[table.column(column).type])
+        self.unnest = ", ".join(f"${i}::{t}[]" for i, t in enumerate(self.array_types, 1))
         insert_columns: list[str] = []
         for _, _, column, kind in self.fields:
             insert_columns.append(f'"{column}"')
@@ -58,43 +86,24 @@ class PGRowCodec(SqlCodec[T]):
 
     def params(self, record: T) -> list[Any]:
         values: list[Any] = []
-        for attr, column, kind, required in self._writes:
-            value = getattr(record, attr)
-            if column in self.encoders:
-                values.append(self.encoders[column](value))
-            elif kind == "timestamp":
+        append = values.append
+        for value, (encoder, timestamp, json, required) in zip(self._get(record), self._plan, strict=True):
+            if encoder is not None:
+                append(encoder(value))
+            elif timestamp:
                 moment = to_utc_ms(value) if isinstance(value, datetime) else None
-                values += [moment.replace(tzinfo=None) if moment else None, moment]
-            elif kind == "json":
-                values.append(dumps(value) if value is not None or required else None)
+                append(moment.replace(tzinfo=None) if moment else None)
+                append(moment)
+            elif json:
+                append(dumps(value) if value is not None or required else None)
             else:
-                values.append(value)
+                append(value)
         return values
-
-
-_ARRAY_TYPES = {
-    "text": "text",
-    "uuid": "uuid",
-    "jsonb": "jsonb",
-    "integer": "int4",
-    "bigint": "int8",
-    "float": "float8",
-    "boolean": "bool",
-}
 
 
 def unnest_insert(codec: PGRowCodec[Any], table: str, records: list[Any]) -> tuple[str, list[Any]]:
     """``INSERT INTO table (...) SELECT * FROM unnest($1::text[], ...)``: any number of rows in one
     statement with one parameter per column. Append ``ON CONFLICT ...`` to upsert."""
-    types: list[str] = []
-    for _, _, column, kind in codec.fields:
-        if kind == "timestamp":
-            types += ["timestamp", "timestamptz"]
-        elif kind == "json" and codec.table.column(column).type != "jsonb":
-            types.append("text")
-        else:
-            types.append(_ARRAY_TYPES[codec.table.column(column).type])
     rows = [codec.params(r) for r in records]
-    arrays = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in types]
-    unnest = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
-    return f"INSERT INTO {table} ({codec.columns}) SELECT * FROM unnest({unnest})", arrays
+    arrays = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in codec.array_types]
+    return f"INSERT INTO {table} ({codec.columns}) SELECT * FROM unnest({codec.unnest})", arrays
