@@ -191,6 +191,23 @@ async def test_prune_and_clear_move_the_counters(store: DynamoDBStore) -> None:
     assert (await store.memory.list_threads()).total == 0
 
 
+async def test_a_run_that_gains_a_resource_keeps_its_creation_order(store: DynamoDBStore) -> None:
+    wf = store.workflows
+    start = utc_now() - timedelta(hours=1)
+    await wf.persist_workflow_snapshot(workflow_name="wf", run_id="early", snapshot={}, created_at=start)
+    later = start + timedelta(minutes=10)
+    await wf.persist_workflow_snapshot(
+        workflow_name="wf", run_id="late", snapshot={}, resource_id="res", created_at=later
+    )
+    sent = await requests_sent(store)
+    await wf.persist_workflow_snapshot(workflow_name="wf", run_id="early", snapshot={"s": 2}, resource_id="res")
+    # The in-place update fails (the run joins a list), the counted transaction lands; no fix-up after.
+    assert sent == Counter({"UpdateItem": 1, "TransactWriteItems": 1})
+    page = await wf.list_workflow_runs(resource_id="res")
+    assert [r.run_id for r in page.runs] == ["late", "early"] and page.total == 2  # newest first, by creation
+    assert (await audit(store))["WFRUNS#R#res"] == 2
+
+
 async def test_concurrent_writers_in_two_clients_count_each_record_once(table: str) -> None:
     one, two = _store(table, create_table=True), _store(table)
     await one.init()

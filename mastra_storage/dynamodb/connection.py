@@ -186,11 +186,6 @@ class Connection:
         response: Item = await client.put_item(TableName=self.table, Item=item, **kwargs)
         return response
 
-    async def update(self, **kwargs: Any) -> Item:
-        client = await self.client()
-        response: Item = await client.update_item(TableName=self.table, **kwargs)
-        return response
-
     async def update_if(self, **kwargs: Any) -> tuple[bool, Item | None]:
         """A conditional UpdateItem: (True, None) when it holds, else (False, the item as it is)."""
         client = await self.client()

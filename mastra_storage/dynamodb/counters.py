@@ -61,13 +61,16 @@ class Write:
 
     - ``put``: ``items`` (main first, then parts) replace the record;
     - ``merge``: the main item's attributes are set, except ``once`` and ``c``, which keep the
-      values an existing item has (an upsert that keeps a record's creation time), parts put;
+      values an existing item has (an upsert that keeps a record's creation time), parts put; an
+      attribute of ``derive`` that the existing item lacks takes the value of the attribute it names
+      (a run that gains a resource is ordered by its original creation time);
     - ``delete``: the record and its parts go (nothing is done if ``old`` is None)."""
 
     mode: Literal["put", "merge", "delete"]
     items: list[Item]
     old: Item | None = None
     once: Mapping[str, Any] = field(default_factory=dict)
+    derive: Mapping[str, str] = field(default_factory=dict)
 
     def actions(self, condition: str | None = None, values: dict[str, Any] | None = None) -> list[Item]:
         """The record's actions, the main item's first and conditional on ``old`` (or on
@@ -88,14 +91,17 @@ class Write:
             return [{"Put": _returning(body, values)}, *({"Put": {"Item": p}} for p in parts)]
         names: dict[str, str] = {}
         first = {**self.once, "c": main["c"]}
+        for k, source in self.derive.items():
+            if k in main and self.old is not None and k not in self.old and source in self.old:
+                first[k] = self.old[source]
         sets, i = [], 0
         for k, v in main.items():
             if k in ("pk", "sk", "v"):
                 continue
-            names[f"#a{i}"], values[f":a{i}"] = k, v
+            names[f"#a{i}"], values[f":a{i}"] = k, first.get(k, v)
             sets.append(f"#a{i} = if_not_exists(#a{i}, :a{i})" if k in first else f"#a{i} = :a{i}")
             i += 1
-        for k, v in self.once.items():
+        for k, v in first.items():
             if k not in main:
                 names[f"#a{i}"], values[f":a{i}"] = k, v
                 sets.append(f"#a{i} = if_not_exists(#a{i}, :a{i})")

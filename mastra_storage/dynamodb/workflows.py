@@ -63,15 +63,9 @@ class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
         # An existing run keeps its creation time (and its resource, if none is given): one
         # UpdateItem when this store wrote the run lately, else one transaction with the counters.
         once: dict[str, Any] = {key: main[key] for key in ("gsi1sk", "gsi2sk", "gsi3sk") if key in main}
-        write = Write("merge", [main], None, {"ca": s(iso(run.created_at)), **once})
+        # A run that gains a resource is ordered in that list by its original creation time.
+        write = Write("merge", [main], None, {"ca": s(iso(run.created_at)), **once}, derive={"gsi3sk": "gsi2sk"})
         await self.counting.save(write)
-        old = write.old
-        if old and "gsi3sk" in main and "gsi3sk" not in old:
-            # The run gained a resource: its by-resource order is its original creation time.
-            await self.conn.update(
-                Key={"pk": main["pk"], "sk": main["sk"]},
-                UpdateExpression="SET gsi3sk = gsi2sk",
-            )
 
     async def _replace(self, run: WorkflowRun) -> None:
         found = await self._run(run.workflow_name, run.run_id)
