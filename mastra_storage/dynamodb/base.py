@@ -120,8 +120,9 @@ class DynamoDomain(DomainStore):
 
     @property
     def migrations(self) -> tuple[StatementMigration, ...]:
-        """DynamoDB has no DDL per domain: a version is the item format the domain writes (the table,
-        its GSIs and TTL are checked — or created — by every ``init()``)."""
+        """DynamoDB has no DDL per domain: a version is the item format the domain writes (1), and
+        the list counters (2, backfilled from the items). The table and its GSIs are checked — or
+        created — before a pending version is applied."""
         return (
             StatementMigration(1, f"{self.domain} item format 1"),
             StatementMigration(2, f"{self.domain} list totals kept in counters"),
