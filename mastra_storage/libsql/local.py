@@ -346,11 +346,6 @@ class LocalConnection:
         """Several queries in one unit, on one snapshot (e.g. a page and its total)."""
         return self.engine.read(lambda db: [db.execute(s.sql, s.params).fetchall() for s in statements])
 
-    def read_as(self, statements: Sequence[Stmt], shape: Callable[[list[list[Row]]], T]) -> Awaitable[T]:
-        """``read``, with the results shaped (decoded into records) on the reader thread, while the
-        event loop and the other reader go on."""
-        return self.engine.read(lambda db: shape([db.execute(s.sql, s.params).fetchall() for s in statements]))
-
     def batch(self, statements: Sequence[Stmt]) -> Awaitable[None]:
         return self.engine.write(lambda db: _run_statements(db, statements))
 
