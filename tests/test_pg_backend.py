@@ -10,12 +10,20 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 
 from mastra_storage import BackendError, StorageInitError, ValidationError
 from mastra_storage.core.codec import utc_now
 from mastra_storage.pg import MemoryPG, PostgresStore, WorkflowsPG
-from mastra_storage.testing.samples import sample_score, sample_span, sample_thread, timed_messages
+from mastra_storage.testing.samples import (
+    sample_message,
+    sample_score,
+    sample_span,
+    sample_thread,
+    timed_messages,
+)
+from mastra_storage.types import AgentVersion
 
 from .pg_server import PG_URL, drop_schema, new_schema
 
@@ -110,6 +118,60 @@ async def test_batches_are_single_statements(schema: str) -> None:
             assert (await store.observability.list_traces(per_page=100)).total == 500
     finally:
         await pool.close()
+
+
+async def test_batched_rows_come_back_as_they_went_in(schema: str) -> None:
+    """Batches travel as one JSON document read by json_to_recordset: text that looks like JSON,
+    escapes, non-ASCII, empty JSON fields and encoded columns (instructions) all come back unchanged."""
+    texts = [
+        'quote " and \\ back\\slash',
+        "new\nline\ttab",
+        "é ü 😀 \u2028",
+        '{"looks": "like json"}',
+        "null",
+        "[1, 2]",
+        "",
+    ]
+    async with PostgresStore(id="rt", connection_string=PG_URL, schema_name=schema) as store:
+        thread = await store.memory.save_thread(thread=sample_thread(title='a "title"'))
+        messages = [sample_message(thread, text=text, metadata={"t": text}) for text in texts]
+        await store.memory.save_messages(messages=messages)
+        page = await store.memory.list_messages(thread_id=thread.id, per_page=False)
+        assert sorted(m.content["content"] for m in page.messages) == sorted(texts)
+        assert {m.id: m for m in page.messages} == {m.id: m for m in messages}
+
+        spans = [sample_span(name=text, attributes=None, input=None, output={"text": text}) for text in texts]
+        await store.observability.batch_create_spans(spans=spans)
+        for span in spans:
+            got = await store.observability.get_span(trace_id=span.trace_id, span_id=span.span_id)
+            assert got is not None and (got.name, got.attributes, got.input, got.output) == (
+                span.name, None, None, {"text": span.name},
+            )  # fmt: skip
+
+        agent = await store.agents.create(agent={"id": "json-batch", "name": "a", "instructions": "x", "model": {}})
+        versions = [
+            AgentVersion(
+                id=f"v{n}",
+                agent_id=agent.id,
+                version_number=n,
+                created_at=utc_now(),
+                name="a",
+                model={},
+                instructions=instructions,
+            )
+            for n, instructions in enumerate(
+                ["plain text", [{"role": "system", "content": "be brief"}], "[not json"], 2
+            )
+        ]
+        await store.agents.import_records(kind="versions", records=versions)
+        for version in versions:
+            assert await store.agents.get_version(id=version.id) == version
+
+        # input/output are NOT NULL jsonb columns: an absent one is stored as JSON null
+        score = await store.scores.save_score(score=sample_score(input=None, output=None))
+        copy = msgspec.structs.replace(score, id=f"{score.id}-copy")
+        await store.scores.import_records(kind="scores", records=[copy])
+        assert await store.scores.get_score_by_id(id=copy.id) == copy
 
 
 async def test_hot_queries_use_indexes(schema: str) -> None:

@@ -20,7 +20,7 @@ from ..core.transfer import decode_cursor, key_cursor
 from ..errors import BackendError, ValidationError
 from ..types import PruneResult
 from . import ddl
-from .codec import PGRowCodec, unnest_insert
+from .codec import PGRowCodec, json_insert
 from .ddl import object_name
 
 T = TypeVar("T")
@@ -379,9 +379,9 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
 
     async def _import(self, kind: str, records: list[Any]) -> None:
         codec = self.codec(kind)
-        sql, arrays = unnest_insert(codec, self.t(codec.table.name), records)
+        sql, args = json_insert(codec, self.t(codec.table.name), records)
         assign = ", ".join(f"{column} = EXCLUDED.{column}" for column in codec.columns.split(", "))
-        await self.execute(f"{sql} ON CONFLICT ({self.key_columns(kind)}) DO UPDATE SET {assign}", *arrays)
+        await self.execute(f"{sql} ON CONFLICT ({self.key_columns(kind)}) DO UPDATE SET {assign}", *args)
 
     async def _count(self, kind: str) -> int:
         rows = await self.fetch(f"SELECT COUNT(*) FROM {self.t(self.codec(kind).table.name)}")

@@ -22,7 +22,7 @@ from ..domains.memory_rules import (
 )
 from ..types import CloneThreadResult, DateRange, IncludeContext, Message, MessageUpdate, StorageResource, StorageThread
 from .base import PGDomain
-from .codec import PGRowCodec, unnest_insert
+from .codec import PGRowCodec, json_insert
 from .sqlfrag import bump, date_range, json_equals
 
 # Mastra keeps message content as JSON text; legacy rows hold a JSON string or plain text, which
@@ -149,14 +149,14 @@ class MemoryPG(PGDomain, MemoryStorage):
 
     async def _save_messages(self, messages: list[Message]) -> None:
         latest = list({m.id: m for m in messages}.values())  # one row per id: the last one given wins
-        insert, arrays = unnest_insert(MESSAGE, self.t("mastra_messages"), latest)
-        n = len(arrays)
+        insert, args = json_insert(MESSAGE, self.t("mastra_messages"), latest)
+        n = len(args)
         # One statement, one round trip: the upsert and the bump of every thread it touched.
         await self.execute(
             f"WITH saved AS ({insert}{_MESSAGE_CONFLICT} RETURNING thread_id) "
             f"UPDATE {self.t('mastra_threads')} SET {bump('updatedAt', f'${n + 1}')} "
             "WHERE id IN (SELECT thread_id FROM saved)",
-            *arrays,
+            *args,
             _naive(utc_now()),
         )
 
@@ -235,8 +235,8 @@ class MemoryPG(PGDomain, MemoryStorage):
             rows = await conn.fetch(f"SELECT {MESSAGE.select} FROM {table} WHERE id = ANY($1::text[]) FOR UPDATE", ids)
             changed, touched = apply_updates({m.id: m for m in MESSAGE.decode_all(rows)}, updates, ids)
             if changed:
-                insert, arrays = unnest_insert(MESSAGE, table, changed)
-                await conn.execute(insert + _MESSAGE_CONFLICT, *arrays)
+                insert, args = json_insert(MESSAGE, table, changed)
+                await conn.execute(insert + _MESSAGE_CONFLICT, *args)
                 await conn.execute(self._bump_threads(), touched, _naive(utc_now()))
             return changed
 
@@ -274,8 +274,8 @@ class MemoryPG(PGDomain, MemoryStorage):
             thread, copies, id_map = clone_plan(THREAD.decode(rows[0]), originals, req)
             await conn.execute(self._upsert_thread(), *THREAD.params(thread))
             if copies:
-                insert, arrays = unnest_insert(MESSAGE, messages, copies)
-                await conn.execute(insert, *arrays)
+                insert, args = json_insert(MESSAGE, messages, copies)
+                await conn.execute(insert, *args)
             return CloneThreadResult(thread=thread, cloned_messages=copies, message_id_map=id_map)
 
         return await self.transaction(body, idempotent=False)

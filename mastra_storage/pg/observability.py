@@ -11,7 +11,7 @@ from ..core.codec import dumps, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
 from ..types import SpanRecord, TraceSpan
 from .base import PGDomain
-from .codec import PGRowCodec, unnest_insert
+from .codec import PGRowCodec, json_insert
 from .sqlfrag import date_range, json_equals
 
 SPAN = PGRowCodec(SpanRecord, AI_SPANS)
@@ -32,8 +32,8 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
 
     async def _upsert(self, spans: list[SpanRecord]) -> None:
         latest = list({(s.trace_id, s.span_id): s for s in spans}.values())  # one row per key: the last wins
-        insert, arrays = unnest_insert(SPAN, self.t("mastra_ai_spans"), latest)
-        await self.execute(f'{insert} ON CONFLICT ("traceId", "spanId") DO UPDATE SET {_UPSERT_SET}', *arrays)
+        insert, args = json_insert(SPAN, self.t("mastra_ai_spans"), latest)
+        await self.execute(f'{insert} ON CONFLICT ("traceId", "spanId") DO UPDATE SET {_UPSERT_SET}', *args)
 
     async def _write_spans(self, spans: list[SpanRecord]) -> None:
         await self._upsert(spans)
