@@ -21,7 +21,6 @@ from mastra_storage._sql.schema import AI_SPANS
 from mastra_storage.core.codec import dumps, loads, utc_now
 from mastra_storage.pg import PostgresStore
 from mastra_storage.pg.observability import SPAN
-from mastra_storage.types import SpanRecord
 
 from .harness import Result, arguments, paired_ops_per_second, publish, table
 from .workload import Data, Operations, include_target, make_data, operations, ours, run_pairs, score_fields
@@ -48,13 +47,16 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
         'title = EXCLUDED.title, metadata = EXCLUDED.metadata, "updatedAt" = EXCLUDED."updatedAt", '
         '"updatedAtZ" = EXCLUDED."updatedAtZ"'
     )
+    # Batches as one JSON document through json_to_recordset, as mastra_storage sends them.
     messages_sql = (
         f'WITH saved AS (INSERT INTO {s}.mastra_messages (id, role, content, "createdAt", "createdAtZ", thread_id, '
-        '"resourceId", type) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamp[], '
-        "$5::timestamptz[], $6::text[], $7::text[], $8::text[]) ON CONFLICT (id) DO UPDATE SET "
+        '"resourceId", type) SELECT x.id, x.role, x.content::text, x."createdAt" AT TIME ZONE \'UTC\', '
+        'x."createdAt", x.thread_id, x."resourceId", x.type FROM json_to_recordset($1::text::json) AS x(id text, '
+        'role text, content json, "createdAt" timestamptz, thread_id text, "resourceId" text, type text) '
+        "ON CONFLICT (id) DO UPDATE SET "
         "thread_id = EXCLUDED.thread_id, content = EXCLUDED.content, role = EXCLUDED.role, type = EXCLUDED.type, "
         '"resourceId" = EXCLUDED."resourceId" RETURNING thread_id) '
-        f'UPDATE {s}.mastra_threads SET "updatedAt" = $9, "updatedAtZ" = $10 '
+        f'UPDATE {s}.mastra_threads SET "updatedAt" = $2, "updatedAtZ" = $3 '
         "WHERE id IN (SELECT thread_id FROM saved)"
     )
     page_sql = (
@@ -92,16 +94,20 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
     # Spans: every column of the table (as ours writes and reads them), built from Mastra's schema.
     span_columns = [c for c in AI_SPANS.columns]
     insert_names: list[str] = []
-    insert_types: list[str] = []
+    span_fields: list[str] = []
+    values: list[str] = []
     for c in span_columns:
         insert_names.append(f'"{c.name}"')
-        insert_types.append({"jsonb": "jsonb", "boolean": "bool", "timestamp": "timestamp"}.get(c.type, "text"))
+        kind = {"jsonb": "jsonb", "boolean": "bool", "timestamp": "timestamptz"}.get(c.type, "text")
+        span_fields.append(f'"{c.name}" {kind}')
+        values.append(f'x."{c.name}"')
         if c.type == "timestamp":
             insert_names.append(f'"{c.name}Z"')
-            insert_types.append("timestamptz")
-    unnest = ", ".join(f"${k}::{t}[]" for k, t in enumerate(insert_types, 1))
+            values[-1] += " AT TIME ZONE 'UTC'"
+            values.append(f'x."{c.name}"')
     spans_sql = (
-        f"INSERT INTO {s}.mastra_ai_spans ({', '.join(insert_names)}) SELECT * FROM unnest({unnest}) "
+        f"INSERT INTO {s}.mastra_ai_spans ({', '.join(insert_names)}) SELECT {', '.join(values)} "
+        f"FROM json_to_recordset($1::text::json) AS x({', '.join(span_fields)}) "
         'ON CONFLICT ("traceId", "spanId") DO UPDATE SET name = EXCLUDED.name'
     )
     select_names = [f'"{c.name}Z"' if c.type == "timestamp" else f'"{c.name}"' for c in span_columns]
@@ -109,7 +115,6 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
         f'SELECT {", ".join(select_names)} FROM {s}.mastra_ai_spans WHERE "traceId" = $1 ORDER BY "startedAt", "spanId"'
     )
     json_positions = [k for k, c in enumerate(span_columns) if c.type == "jsonb"]
-    attrs = {f.encode_name: f.name for f in msgspec.structs.fields(SpanRecord)}
 
     def decode_json(rows: list[Any], positions: range) -> None:
         for row in rows:
@@ -120,21 +125,13 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
         await pool.execute(thread_sql, f"t{i}", "r", "t", dumps({"i": i}), _naive(now), now, _naive(now), now)
 
     async def save_messages(i: int) -> None:
-        batch = d.batches[i]
         now = utc_now()
-        await pool.execute(
-            messages_sql,
-            [m["id"] for m in batch],
-            [m["role"] for m in batch],
-            [dumps(m["content"]) for m in batch],
-            [_naive(m["created_at"]) for m in batch],
-            [m["created_at"] for m in batch],
-            [m["thread_id"] for m in batch],
-            [m["resource_id"] for m in batch],
-            ["v2"] * len(batch),
-            _naive(now),
-            now,
-        )
+        rows = [
+            {"id": m["id"], "role": m["role"], "content": m["content"], "createdAt": m["created_at"],
+             "thread_id": m["thread_id"], "resourceId": m["resource_id"], "type": "v2"}
+            for m in d.batches[i]
+        ]  # fmt: skip
+        await pool.execute(messages_sql, dumps(rows), _naive(now), now)
 
     async def last20(i: int) -> None:
         async with pool.acquire() as conn:
@@ -170,18 +167,8 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
 
     async def create_spans(i: int) -> None:
         now = utc_now()
-        columns: list[list[Any]] = []
-        for c in span_columns:
-            values = [
-                now if c.name in ("createdAt", "updatedAt") else getattr(x, attrs[c.name]) for x in d.span_batches[i]
-            ]
-            if c.type == "jsonb":
-                columns.append([dumps(v) if v is not None else None for v in values])
-            elif c.type == "timestamp":
-                columns += [[_naive(v) if v else None for v in values], values]
-            else:
-                columns.append(values)
-        await pool.execute(spans_sql, *columns)
+        batch = [msgspec.structs.replace(x, created_at=now, updated_at=now) for x in d.span_batches[i]]
+        await pool.execute(spans_sql, dumps(batch))
 
     async def get_trace(i: int) -> None:
         rows = await pool.fetch(trace_sql, f"trace-{i % d.spans_n}")
