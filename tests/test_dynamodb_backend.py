@@ -526,3 +526,19 @@ async def test_a_list_page_reads_only_what_its_records_are_built_from(store: Dyn
     names = query["ExpressionAttributeNames"]
     projected = {names.get(ref, ref) for ref in query["ProjectionExpression"].split(", ")}
     assert projected == {"pk", "sk", "d", "z", "n", "u", "ca", "rid", "st", "gsi1sk"}
+
+
+async def test_every_request_carries_one_fixed_user_agent(store: DynamoDBStore) -> None:
+    # botocore rebuilds its structured User-Agent twice per request unless one is supplied.
+    client = await store.connection.client()
+    agents: list[str] = []
+
+    def remember(request: Any, **_: Any) -> None:
+        agents.append(request.headers["User-Agent"].decode())
+
+    client.meta.events.register("before-send.dynamodb.*", remember)
+    thread = await store.memory.save_thread(thread=sample_thread())
+    await store.memory.save_messages(messages=[sample_message(thread)])
+    await store.memory.list_messages(thread_id=thread.id)
+    assert len(agents) >= 3 and len(set(agents)) == 1
+    assert agents[0].startswith("mastra-storage/") and "ua/2.1" not in agents[0]

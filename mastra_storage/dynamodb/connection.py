@@ -398,8 +398,24 @@ def _prepare(settings: DynamoSettings) -> tuple[Any, Any]:
         # Requests are built by this package from values it has already validated; botocore's
         # model walk over every attribute of every item cost ~15% of a write's client time.
         parameter_validation=False,
+        # A fixed User-Agent: botocore otherwise rebuilds its structured one twice per request
+        # (~40% of a GetItem's client CPU, measured); a supplied one is sent as given.
+        user_agent=_user_agent(),
     )
     return aioboto3.Session(botocore_session=core), config
+
+
+def _user_agent() -> str:
+    import platform
+    from importlib.metadata import version
+
+    import aiobotocore
+    import botocore
+
+    return (
+        f"mastra-storage/{version('mastra-storage')} aiobotocore/{aiobotocore.__version__} "
+        f"botocore/{botocore.__version__} Python/{platform.python_version()}"
+    )
 
 
 class ConditionFailed(Exception):
