@@ -102,6 +102,19 @@ async def _logged_pool() -> tuple[Any, list[str]]:
     return pool, queries
 
 
+async def test_an_up_to_date_init_is_one_query_on_one_connection(schema: str) -> None:
+    async with PostgresStore(id="first", connection_string=PG_URL, schema_name=schema):
+        pass  # creates and records the schema
+    async with PostgresStore(id="again", connection_string=PG_URL, schema_name=schema) as store:
+        assert store.handle.pool.get_size() == 1  # five concurrent ledger checks opened five
+    pool, queries = await _logged_pool()
+    try:
+        async with PostgresStore(id="logged", pool=pool, schema_name=schema):
+            assert len(queries) == 1 and "mastra_storage_migrations" in queries[0], queries
+    finally:
+        await pool.close()
+
+
 async def test_batches_are_single_statements(schema: str) -> None:
     pool, queries = await _logged_pool()
     try:

@@ -170,6 +170,24 @@ class PGSettings:
         )
 
 
+class SharedLedgers:
+    """Every domain's migration ledger, read in one query for the domains of one ``PostgresStore``
+    initializing together. Five concurrent checks grew the pool to five connections at every
+    init (35 ms for an up-to-date database; 14 ms with one query on one connection)."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self._read: asyncio.Future[dict[str, dict[int, str]] | None] | None = None
+
+    async def of(self, domain: str, run: Callable[[Any], Awaitable[Any]]) -> dict[int, str] | None:
+        """``domain``'s ledger, or None before any ledger exists. The first caller's ``run`` reads
+        them all; the others wait for that read (shielded: a cancelled domain leaves it running)."""
+        if self._read is None:
+            self._read = asyncio.ensure_future(run(lambda conn: ddl.all_applied(conn, self.schema)))
+        ledgers = await asyncio.shield(self._read)
+        return None if ledgers is None else ledgers.get(domain, {})
+
+
 class PoolHandle:
     """The asyncpg pool of one ``PostgresStore`` (or of one standalone domain store), shared by its
     domain stores and closed with the last of them. A caller-owned pool is used as is, never closed.
@@ -187,6 +205,7 @@ class PoolHandle:
         self.calls = CallTracker()
         self._users = 0
         self._open = InitOnce(self._create)
+        self.ledgers: SharedLedgers | None = None  # set while a PostgresStore initializes its domains
 
     async def _create(self) -> None:
         if self.pool is None:
@@ -268,7 +287,11 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
         mechanism every write here uses: a cancel or failure rolls it back (or the connection is
         discarded), so a version is applied and recorded wholly or not at all."""
         args = (self.schema, self.prefix, self.domain, self.migrations)
-        recorded = await self.run(lambda conn: ddl.applied(conn, self.schema, self.domain))
+        shared = self._handle.ledgers
+        if shared is not None and shared.schema == self.schema:
+            recorded = await shared.of(self.domain, self.run)
+        else:
+            recorded = await self.run(lambda conn: ddl.applied(conn, self.schema, self.domain))
         if recorded is not None and not pending(self.domain, self.migrations, recorded):
             return []
         if dry_run:

@@ -121,11 +121,21 @@ def _ledger_ddl(schema: str) -> str:
 
 async def applied(conn: Any, schema: str, domain: str) -> dict[int, str] | None:
     """The ledger of ``domain`` (version -> checksum), or None when there is no ledger yet."""
+    ledgers = await all_applied(conn, schema)
+    return None if ledgers is None else ledgers.get(domain, {})
+
+
+async def all_applied(conn: Any, schema: str) -> dict[str, dict[int, str]] | None:
+    """Every domain's ledger in one query (the table holds a row per domain and version), or None
+    when there is no ledger yet."""
     try:
-        rows = await conn.fetch(f'SELECT version, checksum FROM "{schema}".{LEDGER_TABLE} WHERE domain = $1', domain)
+        rows = await conn.fetch(f'SELECT domain, version, checksum FROM "{schema}".{LEDGER_TABLE}')
     except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
         return None
-    return {int(r["version"]): str(r["checksum"]) for r in rows}
+    ledgers: dict[str, dict[int, str]] = {}
+    for r in rows:
+        ledgers.setdefault(str(r["domain"]), {})[int(r["version"])] = str(r["checksum"])
+    return ledgers
 
 
 async def _statements(conn: Any, schema: str, prefix: str, migration: Migration, planned: set[str]) -> list[str]:

@@ -6,7 +6,7 @@ from typing import Unpack
 
 from ..backend import BackendStore, Check
 from .agents import AgentsPG
-from .base import PGOptions, PGSettings, PoolHandle
+from .base import PGOptions, PGSettings, PoolHandle, SharedLedgers
 from .memory import MemoryPG
 from .observability import ObservabilityPG
 from .scores import ScoresPG
@@ -36,6 +36,14 @@ class PostgresStore(BackendStore):
         domains = (MemoryPG, WorkflowsPG, ScoresPG, ObservabilityPG, AgentsPG)
         stores = [cls(handle=self.handle, schema_name=schema_name, disable_init=disable_init) for cls in domains]
         super().__init__(id=id, stores=stores, disable_init=disable_init)
+
+    async def _initialize(self) -> None:
+        # The domains initializing together read every ledger in one query (see SharedLedgers).
+        self.handle.ledgers = SharedLedgers(self.memory.schema)
+        try:
+            await super()._initialize()
+        finally:
+            self.handle.ledgers = None
 
     async def _engine_checks(self) -> list[Check]:
         pool = await self.handle.acquire()
