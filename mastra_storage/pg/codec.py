@@ -79,6 +79,7 @@ class PGRowCodec(SqlCodec[T]):
                 insert_columns.append(f'"{column}Z"')
         self.columns = ", ".join(insert_columns)
         self.width = len(insert_columns)
+        self._placeholders = ", ".join(f"${i}" for i in range(1, self.width + 1))  # built once
         # row_to_json over a FROM-less subselect of aliased columns: one JSON object per row, under
         # the wire names, and cheaper for PostgreSQL to build than json_build_object.
         columns_sql = []
@@ -93,8 +94,9 @@ class PGRowCodec(SqlCodec[T]):
         columns_sql += [f'{expr} AS "{wire}"' for wire, expr in computed.items()]
         self._use("(SELECT row_to_json(_) FROM (SELECT " + ", ".join(columns_sql) + ") _)")
 
-    def placeholders(self, start: int = 1) -> str:
-        return ", ".join(f"${i}" for i in range(start, start + self.width))
+    def placeholders(self) -> str:
+        """``$1, $2, …``: one per column of ``columns``."""
+        return self._placeholders
 
     def insert_sql(self, table: str) -> str:
         return f"INSERT INTO {table} ({self.columns}) {self._recordset}"
