@@ -122,7 +122,9 @@ async def test_ten_thousand_spans_arrive_complete_and_the_loop_stays_free(store:
     baseline, _ = await longest_stall_while_tracing(NullExporter())
     stall, trace_ids = await longest_stall_while_tracing(StorageSpanExporter(store.observability))
     print(f"longest loop stall {stall * 1000:.1f} ms (no-op exporter: {baseline * 1000:.1f} ms)")
-    assert stall < baseline + 0.03, f"exporting held the loop up {stall * 1000:.0f} ms"
+    # 30 ms over the baseline, and a fifth more when the machine itself stalls (a 260 ms baseline
+    # was seen under a loaded CI run: the same pause then stretches both measurements).
+    assert stall < baseline * 1.2 + 0.03, f"exporting held the loop up {stall * 1000:.0f} ms"
     stored = 0
     for trace_id in trace_ids:
         trace = await store.observability.get_trace(trace_id=trace_id)

@@ -162,6 +162,7 @@ async def test_batched_rows_come_back_as_they_went_in(schema: str) -> None:
             )  # fmt: skip
 
         agent = await store.agents.create(agent={"id": "json-batch", "name": "a", "instructions": "x", "model": {}})
+        instruction_forms: list[str | list[Any]] = ["plain text", [{"role": "system", "content": "be brief"}], "[not"]
         versions = [
             AgentVersion(
                 id=f"v{n}",
@@ -172,9 +173,7 @@ async def test_batched_rows_come_back_as_they_went_in(schema: str) -> None:
                 model={},
                 instructions=instructions,
             )
-            for n, instructions in enumerate(
-                ["plain text", [{"role": "system", "content": "be brief"}], "[not json"], 2
-            )
+            for n, instructions in enumerate(instruction_forms, 2)
         ]
         await store.agents.import_records(kind="versions", records=versions)
         for version in versions:
