@@ -115,9 +115,9 @@ class BackendStore(StoreLookup):
         await self._init_once()
 
     async def close(self) -> None:
+        await self._init_once.stop()
         for store in _unique(self.stores.values()):
             await store.close()
-        self._init_once.reset()
 
     async def dangerously_clear_all(self) -> None:
         for store in _unique(self.stores.values()):

@@ -105,9 +105,9 @@ class MastraStorage(StoreLookup):
         return list(owned.values())
 
     async def close(self) -> None:
+        await self._init_once.stop()
         for resource in self._owned():
             await resource.close()
-        self._init_once.reset()
 
     async def dangerously_clear_all(self) -> None:
         """Deletes every row of every configured domain (tests use it)."""

@@ -214,9 +214,9 @@ class ClickhouseDomain(DomainStore):
         return await self.transport.query(sql, params)
 
     async def close(self) -> None:
+        await self._init_once.stop()
         if self._opened:
             self._opened = False
-            self._init_once.reset()
             if self._owns_transport:
                 await self.transport.close()
 

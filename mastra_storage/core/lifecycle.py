@@ -11,7 +11,7 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
-from ..errors import BackendError, NotSupportedError, StorageError, storage_error_id
+from ..errors import BackendError, NotSupportedError, StorageError, ValidationError, storage_error_id
 from ..types import PruneResult
 from .migrations import MigrationStep, Versioned
 from .retention import retention_plan
@@ -22,7 +22,11 @@ R = TypeVar("R")
 
 
 class InitOnce:
-    """Runs an async initializer at most once; concurrent callers share the run, failures are not cached."""
+    """Runs an async initializer at most once; concurrent callers share the run, failures are not cached.
+
+    The run is shielded: a cancelled caller leaves it to the others. ``stop()`` (every ``close()``
+    calls it first) cancels a run still in flight and waits for it, so no init outlives its store
+    (one running on would open a pool or client after ``close()``, and nobody would close it)."""
 
     def __init__(self, run: Callable[[], Awaitable[None]]) -> None:
         self._run = run
@@ -34,7 +38,15 @@ class InitOnce:
             return
         if self._task is None:
             self._task = asyncio.ensure_future(self._attempt())
-        await asyncio.shield(self._task)
+        task = self._task
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and (current is None or not current.cancelling()):
+                # Not this caller's cancel: the store was closed under it.
+                raise ValidationError("the store was closed while it initialized") from None
+            raise
 
     async def _attempt(self) -> None:
         try:
@@ -43,6 +55,16 @@ class InitOnce:
         finally:
             if not self.done:
                 self._task = None
+
+    async def stop(self) -> None:
+        """Cancels a run in flight and waits until it has unwound; then the next call runs again."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])  # the run unwinds (a cancel of close() itself still propagates)
+            if not task.cancelled():
+                task.exception()  # its failure is its callers' concern, not close()'s
+        self.reset()
 
     def reset(self) -> None:
         self.done = False

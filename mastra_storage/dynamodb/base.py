@@ -174,9 +174,9 @@ class DynamoDomain(DomainStore):
         return [MigrationStep(self.domain, m.version, m.name, m.statements, applied=not dry_run) for m in todo]
 
     async def close(self) -> None:
+        await self._init_once.stop()
         if self._owns:
             await self.conn.close()
-        self._init_once.reset()
 
     @maintenance
     async def rebuild_counters(self) -> dict[str, int]:

@@ -144,9 +144,9 @@ class LibSQLDomain(SqlSchema[RowCodec[Any]], DomainStore):
             await super()._ensure_ready()
 
     async def close(self) -> None:
+        await self._init_once.stop()
         if self._conn is not None:
             self._conn = None
-            self._init_once.reset()
             await self._handle.release()
 
     async def _export(self, kind: str, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:

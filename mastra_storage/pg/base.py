@@ -187,6 +187,11 @@ class SharedLedgers:
         ledgers = await asyncio.shield(self._read)
         return None if ledgers is None else ledgers.get(domain, {})
 
+    def discard(self) -> None:
+        """Ends a read nobody waits for any more (the init that started it was cancelled)."""
+        if self._read is not None and not self._read.done():
+            self._read.cancel()
+
 
 class PoolHandle:
     """The asyncpg pool of one ``PostgresStore`` (or of one standalone domain store), shared by its
@@ -212,18 +217,24 @@ class PoolHandle:
             self.pool = await self.settings.create_pool()
 
     async def acquire(self) -> Any:
-        await self._open()
-        self._users += 1
+        self._users += 1  # counted while the pool is being made: a cancelled acquire gives it back
+        try:
+            await self._open()
+        except BaseException:
+            await self.release()
+            raise
         return self.pool
 
     async def release(self) -> None:
         self._users -= 1
-        if self._users > 0 or self.pool is None:
+        if self._users > 0:
+            return
+        await self._open.stop()  # a pool still being made for nobody is abandoned (asyncpg closes it)
+        if self.pool is None:
             return
         pool = self.pool
         await self.calls.settle(self.close_timeout)
         self.pool = None
-        self._open.reset()
         if not self.owned:
             return
         try:
@@ -423,9 +434,9 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
         return [(row[1],) for row in rows if row[1] is not None], int(rows[0][0])
 
     async def close(self) -> None:
+        await self._init_once.stop()
         if self._pool is not None:
             self._pool = None
-            self._init_once.reset()
             await self._handle.release()
 
     @operation

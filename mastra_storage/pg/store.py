@@ -39,11 +39,12 @@ class PostgresStore(BackendStore):
 
     async def _initialize(self) -> None:
         # The domains initializing together read every ledger in one query (see SharedLedgers).
-        self.handle.ledgers = SharedLedgers(self.memory.schema)
+        self.handle.ledgers = shared = SharedLedgers(self.memory.schema)
         try:
             await super()._initialize()
         finally:
             self.handle.ledgers = None
+            shared.discard()
 
     async def _engine_checks(self) -> list[Check]:
         pool = await self.handle.acquire()

@@ -7,6 +7,7 @@ uninitialized backend store (two calls give two independent databases; the test 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -100,6 +101,26 @@ class CompositeConformance:
         await storage.init()
         assert await memory.get_thread_by_id(thread_id=thread.id) == thread
         await storage.close()
+
+    async def test_a_cancelled_init_leaves_nothing_running_after_close(self, make_backend: MakeBackend) -> None:
+        """``init()`` cancelled after 0, 5, 10, … turns of the loop (every await is a cancellation
+        point), then ``close()``: no task of the store is left running (a shielded init running on
+        would open a pool or client after close, and nobody would close it); the store still works."""
+        backend = await make_backend("default")
+        ours = asyncio.current_task()
+        for turns in range(0, 150, 5):
+            task = asyncio.ensure_future(backend.init())
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await backend.close()
+            left = [t for t in asyncio.all_tasks() if t is not ours and not t.done()]
+            assert left == [], f"after {turns} turns: {left}"
+        memory = backend.stores["memory"]
+        thread = await memory.save_thread(thread=sample_thread())
+        assert await memory.get_thread_by_id(thread_id=thread.id) == thread
 
     async def test_failed_init_names_the_domain_and_is_retried(self, make_backend: MakeBackend) -> None:
         backend = await make_backend("default")
