@@ -122,6 +122,19 @@ class CompositeConformance:
         thread = await memory.save_thread(thread=sample_thread())
         assert await memory.get_thread_by_id(thread_id=thread.id) == thread
 
+    async def test_close_during_init_fails_its_waiting_callers_with_validation_error(
+        self, make_backend: MakeBackend
+    ) -> None:
+        backend = await make_backend("default")
+        waiting = [asyncio.ensure_future(backend.init()) for _ in range(2)]
+        await asyncio.sleep(0)  # both now wait on the one shared run, which needs the database
+        assert not any(w.done() for w in waiting)
+        await backend.close()
+        for w in waiting:
+            with pytest.raises(ValidationError, match="closed while it initialized"):
+                await w
+        await backend.init()  # a later init runs again
+
     async def test_failed_init_names_the_domain_and_is_retried(self, make_backend: MakeBackend) -> None:
         backend = await make_backend("default")
         failing = _FailingStore()
