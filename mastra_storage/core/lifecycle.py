@@ -155,7 +155,8 @@ class DomainStore(abc.ABC):
     """Base of every domain store: the lifecycle every domain shares.
 
     ``init()`` creates what the store needs (tables, indexes) once: concurrent callers share one run
-    and a failure is not cached. Every public method initializes the store on first use unless
+    and a failure is not cached; ``close()`` stops a run still in flight (its waiting callers get
+    ``ValidationError``). Every public method initializes the store on first use unless
     ``disable_init`` (or ``MASTRA_DISABLE_STORAGE_INIT=true``) is set. A backend implements
     ``_initialize``, ``close`` and ``dangerously_clear_all``, and ``prune`` where it keeps data that ages.
     """
