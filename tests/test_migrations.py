@@ -5,7 +5,6 @@ a newer one, and processes migrating one database at once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from mastra_storage import SchemaVersionError, StorageInitError, connect
 from mastra_storage.backend import BackendStore
 from mastra_storage.core.migrations import LEDGER_TABLE
 from mastra_storage.pg import PostgresStore
+from mastra_storage.testing.cancel import cancel_after_turns
 
 from .pg_server import PG_URL, drop_schema, new_schema
 
@@ -221,12 +221,7 @@ async def test_a_cancelled_migration_leaves_whole_versions_and_the_next_run_fini
     # Turns to reach every stage: a SQLite migration is a few writer hops, a PostgreSQL one many round trips.
     for turns in range(0, 3000, 97) if db.kind == "libsql" else range(0, 16000, 797):
         store = PostgresStore(id="c", pool=pool, schema_name=db.target) if pool is not None else connect(db.url)
-        task = asyncio.ensure_future(store.migrate())
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_after_turns(store.migrate(), turns)
         await store.close()
         recorded = await db.ledger()
         assert len(recorded) == len(set(recorded))

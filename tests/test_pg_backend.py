@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -114,24 +113,6 @@ async def test_an_up_to_date_init_is_one_query_on_one_connection(schema: str) ->
             assert len(queries) == 1 and "mastra_storage_migrations" in queries[0], queries
     finally:
         await pool.close()
-
-
-async def test_a_cancelled_init_leaves_no_read_running_and_the_next_init_works(schema: str) -> None:
-    async with PostgresStore(id="first", connection_string=PG_URL, schema_name=schema):
-        pass
-    for turns in range(0, 120, 7):  # every stage: pool creation, the shared ledger read, the domains
-        store = PostgresStore(id="c", connection_string=PG_URL, schema_name=schema)
-        task = asyncio.ensure_future(store.init())
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await store.close()
-        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
-        assert left == [] and store.handle.ledgers is None, left
-    async with PostgresStore(id="after", connection_string=PG_URL, schema_name=schema) as store:
-        assert await store.memory.get_thread_by_id(thread_id="none") is None
 
 
 async def test_batches_are_single_statements(schema: str) -> None:

@@ -7,7 +7,6 @@ uninitialized backend store (two calls give two independent databases; the test 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from ..composite import MastraStorage
 from ..domains import DOMAINS, DomainStore
 from ..errors import StorageInitError, ValidationError
+from .cancel import cancel_after_turns
 from .samples import sample_message, sample_thread
 
 MakeBackend = Callable[[str], Awaitable[Any]]
@@ -109,12 +109,7 @@ class CompositeConformance:
         backend = await make_backend("default")
         ours = asyncio.current_task()
         for turns in range(0, 150, 5):
-            task = asyncio.ensure_future(backend.init())
-            for _ in range(turns):
-                await asyncio.sleep(0)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_after_turns(backend.init(), turns)
             await backend.close()
             left = [t for t in asyncio.all_tasks() if t is not ours and not t.done()]
             assert left == [], f"after {turns} turns: {left}"
