@@ -115,6 +115,15 @@ async def test_an_up_to_date_init_is_one_query_on_one_connection(schema: str) ->
         await pool.close()
 
 
+async def test_concurrent_first_calls_without_init_leave_the_pool_closable(schema: str) -> None:
+    async with PostgresStore(id="first", connection_string=PG_URL, schema_name=schema):
+        pass
+    store = PostgresStore(id="lazy", connection_string=PG_URL, schema_name=schema, disable_init=True)
+    await asyncio.gather(*(store.memory.get_thread_by_id(thread_id="none") for _ in range(10)))
+    await store.close()
+    assert store.handle.pool is None  # each first call attached once; close() released the pool
+
+
 async def test_batches_are_single_statements(schema: str) -> None:
     pool, queries = await _logged_pool()
     try:

@@ -282,7 +282,11 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
 
     async def _attach(self) -> None:
         if self._pool is None:
-            self._pool = await self._handle.acquire()
+            pool = await self._handle.acquire()
+            if self._pool is None:
+                self._pool = pool
+            else:  # concurrent first calls each acquired: one use is kept, so close() releases the pool
+                await self._handle.release()
 
     async def _initialize(self) -> None:
         await self._attach()
