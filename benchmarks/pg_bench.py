@@ -19,11 +19,13 @@ import msgspec
 
 from mastra_storage._sql.schema import AI_SPANS
 from mastra_storage.core.codec import dumps, loads, utc_now
+from mastra_storage.domains.scores import new_score
 from mastra_storage.pg import PostgresStore
 from mastra_storage.pg.observability import SPAN
+from mastra_storage.pg.scores import _UPDATE_ALL, SCORE
 
 from .harness import Result, arguments, paired_ops_per_second, publish, table
-from .workload import Data, Operations, include_target, make_data, operations, ours, run_pairs, score_fields
+from .workload import Data, Operations, include_target, make_data, operations, ours, run_pairs
 
 TARGET = 1.3
 _MESSAGE_COLUMNS = 'id, role, content, "createdAt", thread_id, "resourceId", type'
@@ -80,12 +82,14 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
         '"updatedAtZ" = EXCLUDED."updatedAtZ"'
     )
     load_sql = f"SELECT snapshot FROM {s}.mastra_workflow_snapshot WHERE workflow_name = $1 AND run_id = $2"
-    fields = score_fields(d)
+    # The store's own upsert of a score, its 38 columns, with the parameters laid out once.
     score_sql = (
-        f'INSERT INTO {s}.mastra_scorers (id, "scorerId", "entityId", "entityType", "runId", score, scorer, entity, '
-        'source, input, output, "createdAt", "createdAtZ", "updatedAt", "updatedAtZ") '
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        f"INSERT INTO {s}.mastra_scorers ({SCORE.columns}) VALUES ({SCORE.placeholders()}) "
+        f"ON CONFLICT (id) DO UPDATE SET {_UPDATE_ALL}"
     )
+    assert d.score is not None
+    score_params = SCORE.params(new_score(d.score))
+    where = {column.strip('"'): k for k, column in enumerate(SCORE.columns.split(", "))}
     list_scores_sql = (
         f'SELECT id, "scorerId", score, scorer, entity, input, output, "createdAtZ" FROM {s}.mastra_scorers '
         'WHERE "scorerId" = $1 ORDER BY "createdAt" DESC, ctid DESC LIMIT 20 OFFSET 0'
@@ -153,12 +157,11 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
 
     async def save_score(i: int) -> None:
         now = utc_now()
-        f = fields
-        await pool.execute(
-            score_sql, str(uuid.uuid4()), f["scorer_id"], f["entity_id"], f["entity_type"], f["run_id"], f["score"],
-            dumps(f["scorer"]), dumps(f["entity"]), f["source"], dumps(f["input"]), dumps(f["output"]),
-            _naive(now), now, _naive(now), now,
-        )  # fmt: skip
+        args = list(score_params)
+        args[where["id"]] = str(uuid.uuid4())
+        args[where["createdAt"]] = args[where["updatedAt"]] = _naive(now)
+        args[where["createdAtZ"]] = args[where["updatedAtZ"]] = now
+        await pool.execute(score_sql, *args)
 
     async def list_scores(i: int) -> None:
         async with pool.acquire() as conn:
