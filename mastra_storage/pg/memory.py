@@ -149,14 +149,13 @@ class MemoryPG(PGDomain, MemoryStorage):
 
     async def _save_messages(self, messages: list[Message]) -> None:
         latest = list({m.id: m for m in messages}.values())  # one row per id: the last one given wins
-        insert, args = json_insert(MESSAGE, self.t("mastra_messages"), latest)
-        n = len(args)
-        # One statement, one round trip: the upsert and the bump of every thread it touched.
+        insert, (rows,) = json_insert(MESSAGE, self.t("mastra_messages"), latest)
+        # One statement, one round trip: the upsert ($1, the rows) and the bump of every thread it touched.
         await self.execute(
             f"WITH saved AS ({insert}{_MESSAGE_CONFLICT} RETURNING thread_id) "
-            f"UPDATE {self.t('mastra_threads')} SET {bump('updatedAt', f'${n + 1}')} "
+            f"UPDATE {self.t('mastra_threads')} SET {bump('updatedAt', '$2')} "
             "WHERE id IN (SELECT thread_id FROM saved)",
-            *args,
+            rows,
             _naive(utc_now()),
         )
 
