@@ -119,12 +119,18 @@ async def longest_stall_while_tracing(exporter: SpanExporter) -> tuple[float, se
 async def test_ten_thousand_spans_arrive_complete_and_the_loop_stays_free(store: LibSQLStore) -> None:
     # The same tracing with an exporter that does nothing: what the SDK and the process (a full
     # garbage collection over the 10,000 queued spans takes ~35 ms here) cost the loop anyway.
-    baseline, _ = await longest_stall_while_tracing(NullExporter())
-    stall, trace_ids = await longest_stall_while_tracing(StorageSpanExporter(store.observability))
-    print(f"longest loop stall {stall * 1000:.1f} ms (no-op exporter: {baseline * 1000:.1f} ms)")
-    # 30 ms over the baseline, and a fifth more when the machine itself stalls (a 260 ms baseline
-    # was seen under a loaded CI run: the same pause then stretches both measurements).
-    assert stall < baseline * 1.2 + 0.03, f"exporting held the loop up {stall * 1000:.0f} ms"
+    # The machine itself pauses at random (344 ms once in a CI run whose baseline was 23 ms); an
+    # exporter that holds the loop does so on every run, so the best of three runs is judged.
+    runs = []
+    for _ in range(3):
+        baseline, _ = await longest_stall_while_tracing(NullExporter())
+        stall, trace_ids = await longest_stall_while_tracing(StorageSpanExporter(store.observability))
+        print(f"longest loop stall {stall * 1000:.1f} ms (no-op exporter: {baseline * 1000:.1f} ms)")
+        runs.append((stall - baseline * 1.2, stall))
+        if stall < baseline * 1.2 + 0.03:  # 30 ms over the baseline, and a fifth more for a slow machine
+            break
+    excess, stall = min(runs)
+    assert excess < 0.03, f"exporting held the loop up in each of {len(runs)} runs (best: {stall * 1000:.0f} ms)"
     stored = 0
     for trace_id in trace_ids:
         trace = await store.observability.get_trace(trace_id=trace_id)
