@@ -91,14 +91,14 @@ async def test_bad_configuration() -> None:
         PostgresStore(id="x", connection_string=PG_URL, min_size=5, max_size=2)
 
 
-async def _logged_pool() -> tuple[Any, list[str]]:
+async def _logged_pool(size: int = 1) -> tuple[Any, list[str]]:
     queries: list[str] = []
 
     async def log_queries(conn: Any) -> None:
         # Only the statements on our tables: asyncpg's own type introspection and reset are not ours.
         conn.add_query_logger(lambda record: queries.append(record.query) if "mastra_" in record.query else None)
 
-    pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=1, init=log_queries)
+    pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=size, init=log_queries)
     return pool, queries
 
 
@@ -111,6 +111,24 @@ async def test_an_up_to_date_init_is_one_query_on_one_connection(schema: str) ->
     try:
         async with PostgresStore(id="logged", pool=pool, schema_name=schema):
             assert len(queries) == 1 and "mastra_storage_migrations" in queries[0], queries
+    finally:
+        await pool.close()
+
+
+async def test_concurrent_point_reads_share_one_statement(schema: str) -> None:
+    pool, queries = await _logged_pool(size=16)
+    try:
+        async with PostgresStore(id="reads", pool=pool, schema_name=schema) as store:
+            threads = [await store.memory.save_thread(thread=sample_thread()) for _ in range(16)]
+            for t in threads:
+                await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id=t.id, snapshot={"n": t.id})
+            queries.clear()
+            got = await asyncio.gather(*(store.memory.get_thread_by_id(thread_id=t.id) for t in threads))
+            # The first read goes out alone, the 15 that arrive while it runs as one (16 without grouping).
+            assert got == threads and len(queries) == 2, queries
+            queries.clear()
+            loads = [store.workflows.load_workflow_snapshot(workflow_name="wf", run_id=t.id) for t in threads]
+            assert await asyncio.gather(*loads) == [{"n": t.id} for t in threads] and len(queries) == 2, queries
     finally:
         await pool.close()
 

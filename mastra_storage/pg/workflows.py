@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import WORKFLOW_SNAPSHOT
+from ..core.coalesce import Coalescer
 from ..core.codec import dumps, loads, utc_now
 from ..domains.workflow_rules import apply_step_result, empty_run, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
 from ..types import DateRange, WorkflowRun
-from .base import PGDomain
+from .base import COALESCE_LIMIT, PGDomain
 from .codec import PGRowCodec
 from .sqlfrag import bump, date_range
 
@@ -59,9 +61,26 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
     async def _persist(self, run: WorkflowRun) -> None:
         await self.execute(self._upsert(), *RUN.params(run))
 
+    @functools.cached_property
+    def _snapshot_reads(self) -> Coalescer[tuple[str, str], str]:
+        return Coalescer(self._snapshot_rows, limit=COALESCE_LIMIT)
+
+    async def _snapshot_rows(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        if len(keys) == 1:  # alone by equality: the array form costs a lone read ~10% more
+            rows = await self.fetch(self._load_sql(False), *keys[0])
+            return {keys[0]: rows[0][0]} if rows else {}
+        sql = (
+            f"SELECT w.workflow_name, w.run_id, w.snapshot FROM {self.t('mastra_workflow_snapshot')} AS w "
+            "JOIN unnest($1::text[], $2::text[]) AS k(workflow_name, run_id) "
+            "ON w.workflow_name = k.workflow_name AND w.run_id = k.run_id"
+        )
+        rows = await self.fetch(sql, [name for name, _ in keys], [run for _, run in keys])
+        return {(row[0], row[1]): row[2] for row in rows}
+
     async def _load(self, workflow_name: str, run_id: str) -> dict[str, Any] | None:
-        rows = await self.fetch(self._load_sql(False), workflow_name, run_id)
-        return loads(rows[0][0]) if rows else None
+        # Concurrent loads share one statement; each caller decodes its own snapshot from the text.
+        text = await self._snapshot_reads.get((workflow_name, run_id))
+        return None if text is None else loads(text)
 
     async def _update_results(
         self, workflow_name: str, run_id: str, step_id: str, result: dict[str, Any], request_context: dict[str, Any]

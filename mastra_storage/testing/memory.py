@@ -71,6 +71,34 @@ class MemoryConformance:
         assert await memory.get_thread_by_id(thread_id=thread.id, resource_id="") is None
         assert await memory.get_thread_by_id(thread_id=thread.id) == thread
 
+    async def test_concurrent_reads_each_get_their_own_thread(self, memory: MemoryStorage) -> None:
+        # Reads in flight together (a backend may fetch them in one request) answer as one by one.
+        threads = [await memory.save_thread(thread=sample_thread()) for _ in range(5)]
+        asks: list[tuple[str, str | None]] = [(t.id, None) for t in threads]
+        asks += [(threads[0].id, None)] * 3 + [
+            ("no-such-thread", None),
+            (threads[1].id, threads[1].resource_id),
+            (threads[2].id, "someone-else"),
+        ]
+        got = await asyncio.gather(*(memory.get_thread_by_id(thread_id=i, resource_id=r) for i, r in asks))
+        assert got == [*threads, threads[0], threads[0], threads[0], None, threads[1], None]
+        # Callers of the same thread own separate records: one caller's change is not another's.
+        first, second = got[0], got[5]
+        assert first is not None and second is not None and first is not second
+        first.title = "changed by one caller"
+        assert second.title == threads[0].title
+
+    async def test_a_cancelled_read_leaves_the_concurrent_ones_whole(self, memory: MemoryStorage) -> None:
+        threads = [await memory.save_thread(thread=sample_thread()) for _ in range(6)]
+        reads = [asyncio.ensure_future(memory.get_thread_by_id(thread_id=t.id)) for t in threads]
+        await asyncio.sleep(0)  # every read has started and is waiting
+        for read in reads[::2]:
+            read.cancel()
+        results = await asyncio.gather(*reads, return_exceptions=True)
+        assert all(isinstance(r, asyncio.CancelledError) for r in results[::2])
+        assert results[1::2] == threads[1::2]
+        assert await memory.get_thread_by_id(thread_id=threads[0].id) == threads[0]
+
     async def test_save_thread_upserts(self, memory: MemoryStorage) -> None:
         thread = await memory.save_thread(thread=sample_thread(title="first"))
         thread.title = "second"

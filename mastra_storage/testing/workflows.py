@@ -39,6 +39,21 @@ class WorkflowsConformance:
         await workflows.persist_workflow_snapshot(workflow_name="wf", run_id="run-2", snapshot=partial)
         assert await workflows.load_workflow_snapshot(workflow_name="wf", run_id="run-2") == partial
 
+    async def test_concurrent_loads_each_get_their_own_snapshot(self, workflows: WorkflowsStorage) -> None:
+        # Loads in flight together (a backend may fetch them in one request) answer as one by one;
+        # a run id under another workflow name is another run.
+        runs = [("wf-a", await self._persist(workflows, "wf-a")) for _ in range(3)]
+        runs.append(("wf-b", runs[0][1]))
+        await workflows.persist_workflow_snapshot(workflow_name="wf-b", run_id=runs[0][1], snapshot={"status": "b"})
+        expected = [await workflows.load_workflow_snapshot(workflow_name=w, run_id=r) for w, r in runs]
+        asks = [*runs, runs[0], ("wf-a", "missing"), ("wf-c", runs[1][1])]
+        got = await asyncio.gather(*(workflows.load_workflow_snapshot(workflow_name=w, run_id=r) for w, r in asks))
+        assert got == [*expected, expected[0], None, None]
+        assert expected[3] == {"status": "b"} and expected[0] != expected[3]
+        assert got[0] is not None and got[0] is not got[4]  # each caller owns its snapshot
+        got[0]["status"] = "changed by one caller"
+        assert got[4] == expected[0]
+
     async def test_persist_upserts_and_keeps_created_at_and_resource(self, workflows: WorkflowsStorage) -> None:
         created = utc_now() - timedelta(hours=1)
         await workflows.persist_workflow_snapshot(
