@@ -3,6 +3,7 @@ preserving keys — all against DynamoDB Local, counting the requests the client
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -102,6 +103,17 @@ async def test_ten_messages_are_one_request_and_large_batches_are_chunked(store:
     await store.memory.save_messages(messages=[sample_message(thread) for _ in range(250)])
     assert sent == Counter({"TransactWriteItems": 3})  # 99 actions per transaction with the thread's bump
     assert (await store.memory.list_messages(thread_id=thread.id, per_page=1)).total == 260
+
+
+async def test_concurrent_gets_go_out_together(store: DynamoDBStore) -> None:
+    threads = [await store.memory.save_thread(thread=sample_thread()) for _ in range(40)]
+    sent = await requests_sent(store)
+    got = await asyncio.gather(*(store.memory.get_thread_by_id(thread_id=t.id) for t in threads))
+    # The first alone, the 39 that arrived while it ran in groups of at most 25 keys (40 GetItems before).
+    assert got == threads and sent == Counter({"GetItem": 1, "BatchGetItem": 2}), sent
+    sent.clear()
+    assert await store.memory.get_thread_by_id(thread_id=threads[0].id) == threads[0]
+    assert sent == Counter({"GetItem": 1})
 
 
 async def test_persisting_a_snapshot_is_one_request_that_keeps_the_run_created_at(store: DynamoDBStore) -> None:

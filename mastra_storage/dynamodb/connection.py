@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, TypeVar
 
+from ..core.coalesce import Coalescer
 from ..core.lifecycle import CallTracker, InitOnce
 from ..errors import ValidationError
 
@@ -139,6 +140,12 @@ class Connection:
     calls: CallTracker = field(default_factory=CallTracker)
     # The table's check (or creation), once per TTL attribute for every domain sharing this client.
     _table_checks: dict[str | None, InitOnce] = field(default_factory=dict)
+    _gets: Coalescer[tuple[str, str], Item] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Up to 25 keys per group: 25 items of at most 400 KB stay under BatchGetItem's 16 MB,
+        # so a group is never cut short by size (unprocessed keys would wait out a backoff).
+        self._gets = Coalescer(self._get_many, limit=25)
 
     @property
     def table(self) -> str:
@@ -176,11 +183,21 @@ class Connection:
 
     # ------------------------------------------------------------ single items
 
-    async def get(self, key: Item, *, consistent: bool = True) -> Item | None:
+    async def get(self, key: Item) -> Item | None:
+        """One item by key (strongly consistent). Gets that arrive while another is in flight go
+        out together as one BatchGetItem (core/coalesce.py); the items are shared, never changed."""
+        return await self._gets.get((key["pk"]["S"], key["sk"]["S"]))
+
+    async def _get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Item]:
         client = await self.client()
-        response = await client.get_item(TableName=self.table, Key=key, ConsistentRead=consistent)
-        item: Item | None = response.get("Item")
-        return item
+        if len(keys) == 1:
+            (pk, sk), *_ = keys
+            key = {"pk": {"S": pk}, "sk": {"S": sk}}
+            response = await client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+            item = response.get("Item")
+            return {} if item is None else {(pk, sk): item}
+        found = await self.batch_get([{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys])
+        return {(item["pk"]["S"], item["sk"]["S"]): item for item in found}
 
     async def put(self, item: Item, **kwargs: Any) -> Item:
         client = await self.client()
