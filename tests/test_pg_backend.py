@@ -129,6 +129,12 @@ async def test_concurrent_point_reads_share_one_statement(schema: str) -> None:
             queries.clear()
             loads = [store.workflows.load_workflow_snapshot(workflow_name="wf", run_id=t.id) for t in threads]
             assert await asyncio.gather(*loads) == [{"n": t.id} for t in threads] and len(queries) == 2, queries
+            spans = [sample_span(trace_id=f"trace-{t.id}") for t in threads]
+            await store.observability.batch_create_spans(spans=spans)
+            queries.clear()
+            traces = await asyncio.gather(*(store.observability.get_trace(trace_id=s.trace_id) for s in spans))
+            assert [t.spans[0].span_id if t else None for t in traces] == [s.span_id for s in spans]
+            assert len(queries) == 2, queries
     finally:
         await pool.close()
 

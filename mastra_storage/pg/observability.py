@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import AI_SPANS
 from .._sql.traces import SPAN_STATUS, root_span_filters
+from ..core.coalesce import Coalescer
 from ..core.codec import dumps, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
 from ..types import SpanRecord, TraceSpan
-from .base import PGDomain
+from .base import COALESCE_LIMIT, PGDomain
 from .codec import PGRowCodec, json_insert
 from .sqlfrag import date_range, json_equals
 
@@ -88,13 +91,26 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
         )
         return SPAN.decode(rows[0]) if rows else None
 
-    async def _trace_spans(self, trace_id: str) -> list[SpanRecord]:
+    @functools.cached_property
+    def _trace_reads(self) -> Coalescer[str, list[str]]:
+        return Coalescer(self._trace_rows, limit=COALESCE_LIMIT)
+
+    async def _trace_rows(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        match, key = ("= $1", ids[0]) if len(ids) == 1 else ("= ANY($1::text[])", ids)
         rows = await self.fetch(
-            f'SELECT {SPAN.select} FROM {self.t("mastra_ai_spans")} WHERE "traceId" = $1 '
+            f'SELECT "traceId", {SPAN.select} FROM {self.t("mastra_ai_spans")} WHERE "traceId" {match} '
             'ORDER BY "startedAt", "spanId"',
-            trace_id,
+            key,
         )
-        return SPAN.decode_all(rows)
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            found.setdefault(row[0], []).append(row[1])
+        return found
+
+    async def _trace_spans(self, trace_id: str) -> list[SpanRecord]:
+        # Concurrent reads of traces share one statement; each caller decodes its own spans.
+        rows = await self._trace_reads.get(trace_id)
+        return [] if rows is None else [SPAN.decode((row,)) for row in rows]
 
     async def _trace_page(self, q: TraceQuery) -> tuple[list[TraceSpan], int]:
         f, dir_ = q.filters, q.direction

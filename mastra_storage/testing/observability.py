@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -77,6 +78,24 @@ class ObservabilityConformance:
         )
         await observability.batch_create_spans(spans=[*roots, child])
         return roots
+
+    async def test_concurrent_trace_reads_each_get_their_own_trace(self, observability: ObservabilityStorage) -> None:
+        # Reads in flight together (a backend may fetch them in one request) answer as one by one.
+        base = utc_now() - timedelta(minutes=5)
+        traces = [uid("trace") for _ in range(4)]
+        spans = [
+            sample_span(trace_id=t, started_at=base + timedelta(seconds=k), name=f"{t}-{k}")
+            for n, t in enumerate(traces)
+            for k in range(n + 1)
+        ]
+        await observability.batch_create_spans(spans=spans)
+        expected = [await observability.get_trace(trace_id=t) for t in traces]
+        asks = [*traces, traces[2], "no-such-trace"]
+        got = await asyncio.gather(*(observability.get_trace(trace_id=t) for t in asks))
+        assert got == [*expected, expected[2], None]
+        assert [len(t.spans) for t in expected if t is not None] == [1, 2, 3, 4]
+        first, again = got[2], got[4]
+        assert first is not None and again is not None and first.spans[0] is not again.spans[0]
 
     async def test_create_span_and_get_trace(self, observability: ObservabilityStorage) -> None:
         span = sample_span(input="plain string input", tags=["a", "b"], links=[{"traceId": "x"}])
