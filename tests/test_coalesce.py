@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from mastra_storage.core.coalesce import Coalescer
+from mastra_storage.core.coalesce import Coalescer, WriteGroups
 
 
 class Source:
@@ -121,3 +121,39 @@ def test_each_event_loop_sends_its_own_groups() -> None:
     assert asyncio.run(read()) == 1
     assert asyncio.run(read()) == 1  # the first loop is closed; nothing of it is reused
     assert source.asked == [["a"], ["a"]]
+
+
+class Sink:
+    """Records the writes it receives, alone or in groups."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[str]] = []
+
+    async def one(self, record: str) -> None:
+        self.sent.append([record])
+        await asyncio.sleep(0)
+
+    async def many(self, records: Sequence[str]) -> None:
+        self.sent.append(list(records))
+        await asyncio.sleep(0)
+
+
+async def test_writes_that_arrive_while_one_runs_are_one_group_with_each_key_once() -> None:
+    sink = Sink()
+    writes: WriteGroups[str, str] = WriteGroups(sink.one, sink.many, limit=10)
+    records = [("a", "a1"), ("b", "b1"), ("b", "b2"), ("c", "c1")]
+    await asyncio.gather(*(writes.write(key, record) for key, record in records))
+    # The first alone; a second write of "b" starts the next group (one row per key per statement).
+    assert sink.sent == [["a1"], ["b1"], ["b2", "c1"]]
+
+
+async def test_a_write_whose_caller_left_before_its_group_went_out_is_not_sent() -> None:
+    sink = Sink()
+    writes: WriteGroups[str, str] = WriteGroups(sink.one, sink.many, limit=10)
+    first = asyncio.ensure_future(writes.write("a", "a1"))
+    await asyncio.sleep(0)  # in flight alone
+    kept, dropped = asyncio.ensure_future(writes.write("b", "b1")), asyncio.ensure_future(writes.write("c", "c1"))
+    await asyncio.sleep(0)  # both wait for their group
+    dropped.cancel()
+    await asyncio.gather(first, kept)
+    assert sink.sent == [["a1"], ["b1"]]

@@ -23,7 +23,7 @@ from mastra_storage.testing.samples import (
     sample_thread,
     timed_messages,
 )
-from mastra_storage.types import AgentVersion
+from mastra_storage.types import AgentVersion, StorageThread
 
 from .pg_server import PG_URL, drop_schema, new_schema
 
@@ -137,6 +137,46 @@ async def test_concurrent_point_reads_share_one_statement(schema: str) -> None:
             assert len(queries) == 2, queries
     finally:
         await pool.close()
+
+
+async def test_concurrent_saves_share_one_statement(schema: str) -> None:
+    pool, queries = await _logged_pool(size=16)
+    try:
+        async with PostgresStore(id="writes", pool=pool, schema_name=schema) as store:
+            queries.clear()
+            threads = [sample_thread() for _ in range(16)]
+            await asyncio.gather(*(store.memory.save_thread(thread=t) for t in threads))
+            # The first save goes out alone, the 15 that arrive while it runs as one (16 without grouping).
+            assert len(queries) == 2, queries
+            queries.clear()
+            await asyncio.gather(*(store.scores.save_score(score=sample_score()) for _ in range(16)))
+            assert len(queries) == 2, queries
+            queries.clear()
+            wf = store.workflows
+            await asyncio.gather(
+                *(wf.persist_workflow_snapshot(workflow_name="w", run_id=t.id, snapshot={}) for t in threads)
+            )
+            assert len(queries) == 2, queries
+            assert (await store.memory.list_threads(per_page=False)).total == 16
+            assert (await wf.list_workflow_runs(workflow_name="w")).total == 16
+    finally:
+        await pool.close()
+
+
+async def test_a_failing_save_in_a_group_fails_alone(schema: str) -> None:
+    async with PostgresStore(id="isolated", connection_string=PG_URL, schema_name=schema) as store:
+        # A server-side rule the SDK does not know of: the statement holding the row fails.
+        async with store.handle.pool.acquire() as conn:
+            await conn.execute(
+                f"ALTER TABLE \"{schema}\".mastra_threads ADD CONSTRAINT no_reject CHECK (title <> 'reject')"
+            )
+        with pytest.raises(BackendError) as alone:
+            await store.memory.save_thread(thread=sample_thread(title="reject"))
+        threads = [sample_thread(title="reject" if i == 5 else f"t{i}") for i in range(12)]
+        results = await asyncio.gather(*(store.memory.save_thread(thread=t) for t in threads), return_exceptions=True)
+        assert [type(r) for r in results] == [StorageThread] * 5 + [type(alone.value)] + [StorageThread] * 6
+        listed = await store.memory.list_threads(per_page=False)
+        assert sorted(t.id for t in listed.threads) == sorted(t.id for i, t in enumerate(threads) if i != 5)
 
 
 async def test_concurrent_first_calls_without_init_leave_the_pool_closable(schema: str) -> None:

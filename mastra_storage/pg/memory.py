@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import MESSAGES, RESOURCES, THREADS
-from ..core.coalesce import Coalescer
+from ..core.coalesce import Coalescer, WriteGroups
 from ..core.codec import dumps, utc_now
 from ..core.paging import Window
 from ..domains.memory import MemoryStorage
@@ -66,13 +66,15 @@ class MemoryPG(PGDomain, MemoryStorage):
 
     codecs = (THREAD, MESSAGE, RESOURCE)
 
+    _UPSERT_THREAD = (
+        'ON CONFLICT (id) DO UPDATE SET "resourceId" = EXCLUDED."resourceId", title = EXCLUDED.title, '
+        'metadata = EXCLUDED.metadata, "createdAt" = EXCLUDED."createdAt", "createdAtZ" = EXCLUDED."createdAtZ", '
+        '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ"'
+    )
+
     def _upsert_thread(self) -> str:
-        return (
-            f"INSERT INTO {self.t('mastra_threads')} ({THREAD.columns}) VALUES ({THREAD.placeholders()}) "
-            'ON CONFLICT (id) DO UPDATE SET "resourceId" = EXCLUDED."resourceId", title = EXCLUDED.title, '
-            'metadata = EXCLUDED.metadata, "createdAt" = EXCLUDED."createdAt", "createdAtZ" = EXCLUDED."createdAtZ", '
-            '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ"'
-        )
+        table = self.t("mastra_threads")
+        return f"INSERT INTO {table} ({THREAD.columns}) VALUES ({THREAD.placeholders()}) {self._UPSERT_THREAD}"
 
     def _upsert_resource(self) -> str:
         return (
@@ -116,8 +118,20 @@ class MemoryPG(PGDomain, MemoryStorage):
         thread = None if row is None else THREAD.decode((row,))
         return None if thread is None or (resource_id is not None and thread.resource_id != resource_id) else thread
 
-    async def _save_thread(self, thread: StorageThread) -> None:
+    @functools.cached_property
+    def _thread_writes(self) -> WriteGroups[str, StorageThread]:
+        return WriteGroups(self._save_one_thread, self._save_threads, limit=COALESCE_LIMIT)
+
+    async def _save_one_thread(self, thread: StorageThread) -> None:
         await self.execute(self._upsert_thread(), *THREAD.params(thread))
+
+    async def _save_threads(self, threads: Sequence[StorageThread]) -> None:
+        sql, args = json_insert(THREAD, self.t("mastra_threads"), list(threads))
+        await self.execute(f"{sql} {self._UPSERT_THREAD}", *args)
+
+    async def _save_thread(self, thread: StorageThread) -> None:
+        # Concurrent saves of different threads go out as one statement (core/coalesce.py).
+        await self._thread_writes.write(thread.id, thread)
 
     async def _update_thread(self, id: str, title: str | None, patch: dict[str, Any] | None) -> StorageThread:
         # One statement, atomic on its own: the title replaced when given, metadata merged shallowly.

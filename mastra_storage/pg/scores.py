@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import SCORERS
+from ..core.coalesce import WriteGroups
 from ..core.paging import Window
 from ..domains.scores import ScoresStorage
 from ..types import ScoreRow
-from .base import PGDomain
-from .codec import PGRowCodec
+from .base import COALESCE_LIMIT, PGDomain
+from .codec import PGRowCodec, json_insert
 
 SCORE = PGRowCodec(ScoreRow, SCORERS)
 _UPDATE_ALL = ", ".join(
@@ -25,12 +28,24 @@ class ScoresPG(PGDomain, ScoresStorage):
 
     codecs = (SCORE,)
 
-    async def _save_score(self, row: ScoreRow) -> None:
+    @functools.cached_property
+    def _score_writes(self) -> WriteGroups[str, ScoreRow]:
+        return WriteGroups(self._save_one_score, self._save_scores, limit=COALESCE_LIMIT)
+
+    async def _save_one_score(self, row: ScoreRow) -> None:
         await self.execute(
             f"INSERT INTO {self.t('mastra_scorers')} ({SCORE.columns}) VALUES ({SCORE.placeholders()}) "
             f"ON CONFLICT (id) DO UPDATE SET {_UPDATE_ALL}",
             *SCORE.params(row),
         )
+
+    async def _save_scores(self, rows: Sequence[ScoreRow]) -> None:
+        sql, args = json_insert(SCORE, self.t("mastra_scorers"), list(rows))
+        await self.execute(f"{sql} ON CONFLICT (id) DO UPDATE SET {_UPDATE_ALL}", *args)
+
+    async def _save_score(self, row: ScoreRow) -> None:
+        # Concurrent saves of different scores go out as one statement (core/coalesce.py).
+        await self._score_writes.write(row.id, row)
 
     async def _get_score(self, id: str) -> ScoreRow | None:
         rows = await self.fetch(f"SELECT {SCORE.select} FROM {self.t('mastra_scorers')} WHERE id = $1", id)

@@ -9,13 +9,13 @@ from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import WORKFLOW_SNAPSHOT
-from ..core.coalesce import Coalescer
+from ..core.coalesce import Coalescer, WriteGroups
 from ..core.codec import dumps, loads, utc_now
 from ..domains.workflow_rules import apply_step_result, empty_run, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
 from ..types import DateRange, WorkflowRun
 from .base import COALESCE_LIMIT, PGDomain
-from .codec import PGRowCodec
+from .codec import PGRowCodec, json_insert
 from .sqlfrag import bump, date_range
 
 RUN = PGRowCodec(WorkflowRun, WORKFLOW_SNAPSHOT, columns={"workflow_name": "workflow_name", "run_id": "run_id"})
@@ -34,13 +34,11 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
 
     codecs = (RUN,)
 
-    def _upsert(self) -> str:
-        return (
-            f"INSERT INTO {self.t('mastra_workflow_snapshot')} ({RUN.columns}) VALUES ({RUN.placeholders()}) "
-            "ON CONFLICT (workflow_name, run_id) DO UPDATE SET snapshot = EXCLUDED.snapshot, "
-            '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ", '
-            '"resourceId" = COALESCE(EXCLUDED."resourceId", mastra_workflow_snapshot."resourceId")'
-        )
+    _UPSERT = (
+        "ON CONFLICT (workflow_name, run_id) DO UPDATE SET snapshot = EXCLUDED.snapshot, "
+        '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ", '
+        '"resourceId" = COALESCE(EXCLUDED."resourceId", mastra_workflow_snapshot."resourceId")'
+    )
 
     def _load_sql(self, lock: bool) -> str:
         return f"SELECT snapshot FROM {self.t('mastra_workflow_snapshot')} WHERE workflow_name = $1 AND run_id = $2" + (
@@ -58,8 +56,23 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
             _naive_now(),
         )
 
+    @functools.cached_property
+    def _run_writes(self) -> WriteGroups[tuple[str, str], WorkflowRun]:
+        return WriteGroups(self._persist_one, self._persist_many, limit=COALESCE_LIMIT)
+
+    async def _persist_one(self, run: WorkflowRun) -> None:
+        table = self.t("mastra_workflow_snapshot")
+        await self.execute(
+            f"INSERT INTO {table} ({RUN.columns}) VALUES ({RUN.placeholders()}) {self._UPSERT}", *RUN.params(run)
+        )
+
+    async def _persist_many(self, runs: Sequence[WorkflowRun]) -> None:
+        sql, args = json_insert(RUN, self.t("mastra_workflow_snapshot"), list(runs))
+        await self.execute(f"{sql} {self._UPSERT}", *args)
+
     async def _persist(self, run: WorkflowRun) -> None:
-        await self.execute(self._upsert(), *RUN.params(run))
+        # Concurrent persists of different runs go out as one statement (core/coalesce.py).
+        await self._run_writes.write((run.workflow_name, run.run_id), run)
 
     @functools.cached_property
     def _snapshot_reads(self) -> Coalescer[tuple[str, str], str]:

@@ -88,6 +88,23 @@ class MemoryConformance:
         first.title = "changed by one caller"
         assert second.title == threads[0].title
 
+    async def test_concurrent_saves_each_land_whole(self, memory: MemoryStorage) -> None:
+        # Saves in flight together (a backend may write them in one statement) land as one by one;
+        # two saves of one thread in flight together leave one of the two, whole.
+        threads = [
+            sample_thread(
+                title=f"quote ' \" \\ {i} 🎉 \u2028", metadata=None if i % 3 == 0 else {"i": i, "l": [1, None]}
+            )
+            for i in range(12)
+        ]
+        assert await asyncio.gather(*(memory.save_thread(thread=t) for t in threads)) == threads
+        for thread in threads:
+            assert await memory.get_thread_by_id(thread_id=thread.id) == thread
+        first = msgspec.structs.replace(threads[0], title="first")
+        second = msgspec.structs.replace(threads[0], title="second", metadata={"second": True})
+        await asyncio.gather(memory.save_thread(thread=first), memory.save_thread(thread=second))
+        assert await memory.get_thread_by_id(thread_id=threads[0].id) in (first, second)
+
     async def test_a_cancelled_read_leaves_the_concurrent_ones_whole(self, memory: MemoryStorage) -> None:
         threads = [await memory.save_thread(thread=sample_thread()) for _ in range(6)]
         reads = [asyncio.ensure_future(memory.get_thread_by_id(thread_id=t.id)) for t in threads]

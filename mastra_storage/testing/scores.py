@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -46,6 +47,27 @@ class ScoresConformance:
             if value is not None and name != "id":
                 assert stored[name] == pytest.approx(value) if name == "score" else stored[name] == value, name
         assert await scores.get_score_by_id(id="missing") is None
+
+    async def test_concurrent_saves_each_land_whole(self, scores: ScoresStorage) -> None:
+        # Saves in flight together (a backend may write them in one statement) land as one by one.
+        payloads = [
+            sample_score(
+                score=i / 7, reason=f"quote ' \" \\ {i} 🎉", metadata={"i": i, "nested": [None, True, 1.5]},
+                additional_context=None if i % 2 else {"k": "v\u2028"}, run_id=uid("run"), source="TEST",
+            )
+            for i in range(12)
+        ]  # fmt: skip
+        saved = await asyncio.gather(*(scores.save_score(score=p) for p in payloads))
+        assert len({s.id for s in saved}) == 12
+        for one in saved:
+            assert await scores.get_score_by_id(id=one.id) == one
+        rescored = [
+            {**msgspec.structs.asdict(p), "id": s.id, "score": 1.0} for p, s in zip(payloads, saved, strict=True)
+        ]
+        again = await asyncio.gather(*(scores.save_score(score=r) for r in rescored))
+        for one in again:
+            fetched = await scores.get_score_by_id(id=one.id)
+            assert fetched is not None and fetched.score == pytest.approx(1.0) and fetched.reason == one.reason
 
     async def test_save_score_accepts_a_mapping_and_upserts_a_given_id(self, scores: ScoresStorage) -> None:
         first = await scores.save_score(score={**msgspec.structs.asdict(sample_score()), "id": "fixed", "score": 0.2})

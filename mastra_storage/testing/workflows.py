@@ -54,6 +54,26 @@ class WorkflowsConformance:
         got[0]["status"] = "changed by one caller"
         assert got[4] == expected[0]
 
+    async def test_concurrent_persists_each_land_whole(self, workflows: WorkflowsStorage) -> None:
+        # Persists in flight together (a backend may write them in one statement) land as one by one.
+        runs = [(uid("run"), sample_snapshot("running")) for _ in range(12)]
+        for i, (_, snapshot) in enumerate(runs):
+            snapshot["context"]["text"] = f"quote ' \" \\ {i} 🎉 \u2028"
+        await asyncio.gather(*(
+            workflows.persist_workflow_snapshot(workflow_name="wf", run_id=r, snapshot=s, resource_id=f"user-{i % 2}")
+            for i, (r, s) in enumerate(runs)
+        ))  # fmt: skip
+        for i, (run_id, snapshot) in enumerate(runs):
+            run = await workflows.get_workflow_run_by_id(run_id=run_id, workflow_name="wf")
+            assert run is not None and run.snapshot == snapshot and run.resource_id == f"user-{i % 2}"
+        # Again without a resource: each run keeps its own.
+        done = {"status": "done"}
+        await asyncio.gather(
+            *(workflows.persist_workflow_snapshot(workflow_name="wf", run_id=r, snapshot=done) for r, _ in runs)
+        )
+        listed = await workflows.list_workflow_runs(workflow_name="wf", resource_id="user-1")
+        assert listed.total == 6 and all(run.snapshot == {"status": "done"} for run in listed.runs)
+
     async def test_persist_upserts_and_keeps_created_at_and_resource(self, workflows: WorkflowsStorage) -> None:
         created = utc_now() - timedelta(hours=1)
         await workflows.persist_workflow_snapshot(
