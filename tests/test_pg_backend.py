@@ -158,6 +158,12 @@ async def test_concurrent_saves_share_one_statement(schema: str) -> None:
             )
             assert len(queries) == 2, queries
             assert (await store.memory.list_threads(per_page=False)).total == 16
+            queries.clear()
+            batches = [[sample_message(t) for _ in range(10)] for t in threads]
+            await asyncio.gather(*(store.memory.save_messages(messages=b) for b in batches))
+            assert len(queries) == 2, queries
+            listed = await store.memory.list_messages(thread_id=[t.id for t in threads], per_page=False)
+            assert sorted(m.id for m in listed.messages) == sorted(m.id for b in batches for m in b)
             assert (await wf.list_workflow_runs(workflow_name="w")).total == 16
     finally:
         await pool.close()

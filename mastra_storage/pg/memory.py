@@ -172,7 +172,18 @@ class MemoryPG(PGDomain, MemoryStorage):
 
     # ------------------------------------------------------------ messages
 
+    @functools.cached_property
+    def _message_writes(self) -> WriteGroups[object, list[Message]]:
+        return WriteGroups(self._save_message_rows, self._save_message_groups, limit=COALESCE_LIMIT)
+
     async def _save_messages(self, messages: list[Message]) -> None:
+        # Concurrent saves go out as one statement (core/coalesce.py); each call is its own key.
+        await self._message_writes.write(object(), messages)
+
+    async def _save_message_groups(self, calls: Sequence[list[Message]]) -> None:
+        await self._save_message_rows([m for messages in calls for m in messages])
+
+    async def _save_message_rows(self, messages: list[Message]) -> None:
         latest = list({m.id: m for m in messages}.values())  # one row per id: the last one given wins
         insert, (rows,) = json_insert(MESSAGE, self.t("mastra_messages"), latest)
         # One statement, one round trip: the upsert ($1, the rows) and the bump of every thread it touched.

@@ -256,6 +256,34 @@ class MemoryConformance:
         assert (result.total, result.page, result.per_page, result.has_more) == (5, 0, 40, False)
         assert all(m.type == "v2" and m.content["format"] == 2 for m in result.messages)
 
+    async def test_concurrent_message_saves_each_land_whole(self, memory: MemoryStorage) -> None:
+        # Saves in flight together (a backend may write them in one statement) land as one by one,
+        # each thread's updated_at bumped; a message in two saves in flight together is one of the two.
+        threads = [
+            await memory.save_thread(thread=sample_thread(updated_at=utc_now() - timedelta(days=1))) for _ in range(3)
+        ]
+        start = utc_now()
+
+        def message(i: int, k: int) -> Message:
+            text, at = f"quote ' \" \\ {i}.{k} 🎉", start + timedelta(milliseconds=10 * i + k)
+            return sample_message(threads[i % 3], text=text, created_at=at)
+
+        batches = [[message(i, k) for k in range(4)] for i in range(9)]
+        shared = batches[0][0]
+        rewritten = msgspec.structs.replace(shared, content={**shared.content, "content": "rewritten"})
+        batches[1].append(rewritten)
+        await asyncio.gather(*(memory.save_messages(messages=b) for b in batches))
+        found = []
+        for n, thread in enumerate(threads):
+            listed = await memory.list_messages(thread_id=thread.id, per_page=False)
+            wanted = [m for i, b in enumerate(batches) if i % 3 == n for m in b if m.id != shared.id]
+            stored = [m for m in listed.messages if m.id != shared.id]
+            assert sorted(stored, key=lambda m: m.id) == sorted(wanted, key=lambda m: m.id)
+            found += [m for m in listed.messages if m.id == shared.id]
+            bumped = await memory.get_thread_by_id(thread_id=thread.id)
+            assert bumped is not None and bumped.updated_at > thread.updated_at
+        assert len(found) == 1 and found[0] in (shared, rewritten)
+
     async def test_save_messages_returns_input_and_accepts_mappings(self, memory: MemoryStorage) -> None:
         thread = await memory.save_thread(thread=sample_thread())
         raw = {
