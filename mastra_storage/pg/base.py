@@ -441,6 +441,9 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
     async def close(self) -> None:
         await self._init_once.stop()
         if self._pool is not None:
+            # Calls in flight finish on the pool first: a grouped write (core/coalesce.py) reaches
+            # the pool a loop turn after its call was accepted.
+            await self.calls.settle(self._handle.close_timeout)
             self._pool = None
             await self._handle.release()
 
