@@ -208,6 +208,26 @@ async def test_a_run_that_gains_a_resource_keeps_its_creation_order(store: Dynam
     assert (await audit(store))["WFRUNS#R#res"] == 2
 
 
+async def test_saves_in_flight_together_share_a_transaction_and_count_exactly(store: DynamoDBStore) -> None:
+    old = [await store.memory.save_thread(thread=sample_thread(resource_id="a")) for _ in range(5)]
+    sent = await requests_sent(store)
+    moved = [msgspec.structs.replace(t, resource_id="b") for t in old]  # re-saves that change lists
+    new = [sample_thread(resource_id="ab"[i % 2]) for i in range(20)]
+    runs = [f"run-{i}" for i in range(12)]
+    await asyncio.gather(
+        *(store.memory.save_thread(thread=t) for t in [*moved, *new]),
+        *(store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id=r, snapshot={}) for r in runs),
+        *(store.scores.save_score(score=sample_score(scorer_id="judge")) for _ in range(12)),
+    )
+    # One save of each kind alone, the rest in a transaction per domain, a second one where a
+    # re-save learned what its key held: far fewer than the 49 transactions of one per save.
+    assert sent["TransactWriteItems"] <= 10, sent
+    counts = await audit(store)
+    assert (counts["THREADS#R#a"], counts["THREADS#R#b"], counts["THREADS"]) == (10, 15, 25)
+    assert counts["WFRUNS#W#wf"] == 12
+    assert (await store.scores.list_scores_by_scorer_id(scorer_id="judge", per_page=1)).total == 12
+
+
 async def test_concurrent_writers_in_two_clients_count_each_record_once(table: str) -> None:
     one, two = _store(table, create_table=True), _store(table)
     await one.init()

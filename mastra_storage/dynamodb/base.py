@@ -251,7 +251,7 @@ class DynamoDomain(DomainStore):
         otherwise a transaction that also moves the counters of the lists it joins or leaves (two when
         the key was taken: the first learns what it held)."""
         if self.counting.groups(items[0]):
-            await self.counting.commit([Write("put", items)])
+            await self.counting.save(Write("put", items))
         elif len(items) == 1:
             await self.conn.put(items[0])
         else:

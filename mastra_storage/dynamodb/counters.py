@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ..core.coalesce import WriteGroups
 from ..errors import ConflictError
 from .connection import ConditionFailed, Connection, Item, backoff
 from .items import n, part_keys, s
@@ -30,6 +31,7 @@ SHARDS = 4
 TX_ACTIONS = 100  # TransactWriteItems' limit
 TX_BYTES = 3_500_000  # under its 4 MB limit, leaving room for keys and expressions
 ATTEMPTS = 60
+GROUP = 32  # records per grouped save; commit splits what one transaction cannot hold
 
 
 def counter_key(group: str, shard: int) -> Item:
@@ -139,6 +141,11 @@ class Write:
         return {**self.old, **main} if self.mode == "merge" and self.old is not None else main
 
 
+def _key(write: Write) -> tuple[str, str]:
+    main = write.items[0]
+    return main["pk"]["S"], main["sk"]["S"]
+
+
 def _returning(body: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     if values:
         body["ExpressionAttributeValues"] = values
@@ -158,23 +165,41 @@ class Counting:
         # Keys this store wrote lately: a hint (never trusted for correctness) that the next merge
         # of the same record updates it in place — a run's snapshot is persisted at every step.
         self.seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._saves: WriteGroups[tuple[str, str], Write] = WriteGroups(
+            self._save_alone, self._save_together, limit=GROUP
+        )
 
     async def save(self, write: Write) -> None:
-        """One record: a merge of a record this store wrote lately is first tried as one UpdateItem
-        that holds if it is still in the same groups; otherwise (or if that fails) ``commit``."""
-        main = write.items[0]
-        key = (main["pk"]["S"], main["sk"]["S"])
+        """One record with its counters. A merge of a record this store wrote lately is first tried
+        as one UpdateItem that holds if it is still in the same groups; otherwise (or if that fails)
+        ``commit``. Other saves that arrive while one is in flight share one ``commit`` — one
+        transaction for up to ~100 items, the counters of all of them added up (core/coalesce.py)."""
+        key = _key(write)
         if write.mode == "merge" and len(write.items) == 1 and key in self.seen:
             done, write.old = await self.conn.update_if(**write.in_place(self.attrs))
             if done:
                 self.seen.move_to_end(key)
                 return
+            await self._save_alone(write)
+            return
+        await self._saves.write(key, write)
+
+    async def _save_alone(self, write: Write) -> None:
         await self.commit([write])
-        if write.mode == "merge":
-            self.seen[key] = None
-            self.seen.move_to_end(key)
-            while len(self.seen) > self.SEEN:
-                self.seen.popitem(last=False)
+        self._remember([write])
+
+    async def _save_together(self, writes: Sequence[Write]) -> None:
+        await self.commit(writes)
+        self._remember(writes)
+
+    def _remember(self, writes: Sequence[Write]) -> None:
+        for write in writes:
+            if write.mode == "merge":
+                key = _key(write)
+                self.seen[key] = None
+                self.seen.move_to_end(key)
+        while len(self.seen) > self.SEEN:
+            self.seen.popitem(last=False)
 
     @property
     def entity(self) -> str:
