@@ -228,6 +228,22 @@ async def test_saves_in_flight_together_share_a_transaction_and_count_exactly(st
     assert (await store.scores.list_scores_by_scorer_id(scorer_id="judge", per_page=1)).total == 12
 
 
+async def test_cancelled_callers_of_a_shared_transaction_leave_the_counters_exact(store: DynamoDBStore) -> None:
+    kept: list[str] = []
+    for turns in range(0, 60, 4):  # every stage: waiting for the group, sent, committed
+        threads = [sample_thread(resource_id="r") for _ in range(8)]
+        calls = [asyncio.ensure_future(store.memory.save_thread(thread=t)) for t in threads]
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        for call in calls[1::2]:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        kept += [t.id for t, call in zip(threads, calls, strict=True) if not call.cancelled()]
+    counts = await audit(store)  # each cancelled save is wholly there (with its counters) or not at all
+    listed = await store.memory.list_threads(resource_id="r", per_page=False)
+    assert set(kept) <= {t.id for t in listed.threads} and counts["THREADS#R#r"] == listed.total
+
+
 async def test_concurrent_writers_in_two_clients_count_each_record_once(table: str) -> None:
     one, two = _store(table, create_table=True), _store(table)
     await one.init()
