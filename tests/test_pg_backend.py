@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -91,7 +92,9 @@ async def test_bad_configuration() -> None:
         PostgresStore(id="x", connection_string=PG_URL, min_size=5, max_size=2)
 
 
-async def _logged_pool(size: int = 1) -> tuple[Any, list[str]]:
+@contextlib.asynccontextmanager
+async def logged_store(schema: str, size: int = 1) -> AsyncIterator[tuple[PostgresStore, list[str]]]:
+    """An initialized store on a pool of ``size`` connections that logs every statement it sends."""
     queries: list[str] = []
 
     async def log_queries(conn: Any) -> None:
@@ -99,7 +102,11 @@ async def _logged_pool(size: int = 1) -> tuple[Any, list[str]]:
         conn.add_query_logger(lambda record: queries.append(record.query) if "mastra_" in record.query else None)
 
     pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=size, init=log_queries)
-    return pool, queries
+    try:
+        async with PostgresStore(id="logged", pool=pool, schema_name=schema) as store:
+            yield store, queries
+    finally:
+        await pool.close()
 
 
 async def test_an_up_to_date_init_is_one_query_on_one_connection(schema: str) -> None:
@@ -107,66 +114,54 @@ async def test_an_up_to_date_init_is_one_query_on_one_connection(schema: str) ->
         pass  # creates and records the schema
     async with PostgresStore(id="again", connection_string=PG_URL, schema_name=schema) as store:
         assert store.handle.pool.get_size() == 1  # five concurrent ledger checks opened five
-    pool, queries = await _logged_pool()
-    try:
-        async with PostgresStore(id="logged", pool=pool, schema_name=schema):
-            assert len(queries) == 1 and "mastra_storage_migrations" in queries[0], queries
-    finally:
-        await pool.close()
+    async with logged_store(schema) as (store, queries):
+        assert len(queries) == 1 and "mastra_storage_migrations" in queries[0], queries
 
 
 async def test_concurrent_point_reads_share_one_statement(schema: str) -> None:
-    pool, queries = await _logged_pool(size=16)
-    try:
-        async with PostgresStore(id="reads", pool=pool, schema_name=schema) as store:
-            threads = [await store.memory.save_thread(thread=sample_thread()) for _ in range(16)]
-            for t in threads:
-                await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id=t.id, snapshot={"n": t.id})
-            queries.clear()
-            got = await asyncio.gather(*(store.memory.get_thread_by_id(thread_id=t.id) for t in threads))
-            # The first read goes out alone, the 15 that arrive while it runs as one (16 without grouping).
-            assert got == threads and len(queries) == 2, queries
-            queries.clear()
-            loads = [store.workflows.load_workflow_snapshot(workflow_name="wf", run_id=t.id) for t in threads]
-            assert await asyncio.gather(*loads) == [{"n": t.id} for t in threads] and len(queries) == 2, queries
-            spans = [sample_span(trace_id=f"trace-{t.id}") for t in threads]
-            await store.observability.batch_create_spans(spans=spans)
-            queries.clear()
-            traces = await asyncio.gather(*(store.observability.get_trace(trace_id=s.trace_id) for s in spans))
-            assert [t.spans[0].span_id if t else None for t in traces] == [s.span_id for s in spans]
-            assert len(queries) == 2, queries
-    finally:
-        await pool.close()
+    async with logged_store(schema, size=16) as (store, queries):
+        threads = [await store.memory.save_thread(thread=sample_thread()) for _ in range(16)]
+        for t in threads:
+            await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id=t.id, snapshot={"n": t.id})
+        queries.clear()
+        got = await asyncio.gather(*(store.memory.get_thread_by_id(thread_id=t.id) for t in threads))
+        # The first read goes out alone, the 15 that arrive while it runs as one (16 without grouping).
+        assert got == threads and len(queries) == 2, queries
+        queries.clear()
+        loads = [store.workflows.load_workflow_snapshot(workflow_name="wf", run_id=t.id) for t in threads]
+        assert await asyncio.gather(*loads) == [{"n": t.id} for t in threads] and len(queries) == 2, queries
+        spans = [sample_span(trace_id=f"trace-{t.id}") for t in threads]
+        await store.observability.batch_create_spans(spans=spans)
+        queries.clear()
+        traces = await asyncio.gather(*(store.observability.get_trace(trace_id=s.trace_id) for s in spans))
+        assert [t.spans[0].span_id if t else None for t in traces] == [s.span_id for s in spans]
+        assert len(queries) == 2, queries
 
 
 async def test_concurrent_saves_share_one_statement(schema: str) -> None:
-    pool, queries = await _logged_pool(size=16)
-    try:
-        async with PostgresStore(id="writes", pool=pool, schema_name=schema) as store:
-            queries.clear()
-            threads = [sample_thread() for _ in range(16)]
-            await asyncio.gather(*(store.memory.save_thread(thread=t) for t in threads))
-            # The first save goes out alone, the 15 that arrive while it runs as one (16 without grouping).
-            assert len(queries) == 2, queries
-            queries.clear()
-            await asyncio.gather(*(store.scores.save_score(score=sample_score()) for _ in range(16)))
-            assert len(queries) == 2, queries
-            queries.clear()
-            wf = store.workflows
-            await asyncio.gather(
-                *(wf.persist_workflow_snapshot(workflow_name="w", run_id=t.id, snapshot={}) for t in threads)
-            )
-            assert len(queries) == 2, queries
-            assert (await store.memory.list_threads(per_page=False)).total == 16
-            queries.clear()
-            batches = [[sample_message(t) for _ in range(10)] for t in threads]
-            await asyncio.gather(*(store.memory.save_messages(messages=b) for b in batches))
-            assert len(queries) == 2, queries
-            listed = await store.memory.list_messages(thread_id=[t.id for t in threads], per_page=False)
-            assert sorted(m.id for m in listed.messages) == sorted(m.id for b in batches for m in b)
-            assert (await wf.list_workflow_runs(workflow_name="w")).total == 16
-    finally:
-        await pool.close()
+    async with logged_store(schema, size=16) as (store, queries):
+        queries.clear()
+        threads = [sample_thread() for _ in range(16)]
+        await asyncio.gather(*(store.memory.save_thread(thread=t) for t in threads))
+        # The first save goes out alone, the 15 that arrive while it runs as one (16 without grouping).
+        assert len(queries) == 2, queries
+        queries.clear()
+        await asyncio.gather(*(store.scores.save_score(score=sample_score()) for _ in range(16)))
+        assert len(queries) == 2, queries
+        queries.clear()
+        wf = store.workflows
+        await asyncio.gather(
+            *(wf.persist_workflow_snapshot(workflow_name="w", run_id=t.id, snapshot={}) for t in threads)
+        )
+        assert len(queries) == 2, queries
+        assert (await store.memory.list_threads(per_page=False)).total == 16
+        queries.clear()
+        batches = [[sample_message(t) for _ in range(10)] for t in threads]
+        await asyncio.gather(*(store.memory.save_messages(messages=b) for b in batches))
+        assert len(queries) == 2, queries
+        listed = await store.memory.list_messages(thread_id=[t.id for t in threads], per_page=False)
+        assert sorted(m.id for m in listed.messages) == sorted(m.id for b in batches for m in b)
+        assert (await wf.list_workflow_runs(workflow_name="w")).total == 16
 
 
 async def test_a_failing_save_in_a_group_fails_alone(schema: str) -> None:
@@ -195,21 +190,17 @@ async def test_concurrent_first_calls_without_init_leave_the_pool_closable(schem
 
 
 async def test_batches_are_single_statements(schema: str) -> None:
-    pool, queries = await _logged_pool()
-    try:
-        async with PostgresStore(id="rt", pool=pool, schema_name=schema) as store:
-            thread = await store.memory.save_thread(thread=sample_thread())
-            queries.clear()
-            await store.memory.save_messages(messages=timed_messages(thread, 10))
-            assert len(queries) == 1
-            fetched = await store.memory.get_thread_by_id(thread_id=thread.id)
-            assert fetched is not None and fetched.updated_at > thread.updated_at
-            queries.clear()
-            await store.observability.batch_create_spans(spans=[sample_span() for _ in range(500)])
-            assert len(queries) == 1
-            assert (await store.observability.list_traces(per_page=100)).total == 500
-    finally:
-        await pool.close()
+    async with logged_store(schema) as (store, queries):
+        thread = await store.memory.save_thread(thread=sample_thread())
+        queries.clear()
+        await store.memory.save_messages(messages=timed_messages(thread, 10))
+        assert len(queries) == 1
+        fetched = await store.memory.get_thread_by_id(thread_id=thread.id)
+        assert fetched is not None and fetched.updated_at > thread.updated_at
+        queries.clear()
+        await store.observability.batch_create_spans(spans=[sample_span() for _ in range(500)])
+        assert len(queries) == 1
+        assert (await store.observability.list_traces(per_page=100)).total == 500
 
 
 async def test_batched_rows_come_back_as_they_went_in(schema: str) -> None:
@@ -389,53 +380,45 @@ async def test_ssl_option_reaches_the_driver(schema: str) -> None:
 
 
 async def test_a_step_result_is_one_statement(schema: str) -> None:
-    pool, queries = await _logged_pool()
-    try:
-        async with PostgresStore(id="rt", pool=pool, schema_name=schema) as store:
-            queries.clear()
-            context = await store.workflows.update_workflow_results(
-                workflow_name="wf", run_id="r", step_id="a", result={"status": "success"}, request_context={"x": 1}
-            )
-            assert context == {"a": {"status": "success"}} and len(queries) == 1  # a new run, made by the upsert
-            queries.clear()
-            context = await store.workflows.update_workflow_results(
-                workflow_name="wf", run_id="r", step_id="b", result={"status": "failed"}, request_context={"y": 2}
-            )
-            assert context == {"a": {"status": "success"}, "b": {"status": "failed"}} and len(queries) == 1
-            snapshot = await store.workflows.load_workflow_snapshot(workflow_name="wf", run_id="r")
-            assert snapshot is not None and snapshot["requestContext"] == {"x": 1, "y": 2}
-            # A snapshot whose context is JSON null still takes the step (as apply_step_result does).
-            await store.workflows.persist_workflow_snapshot(
-                workflow_name="wf", run_id="n", snapshot={"runId": "n", "status": "running", "context": None}
-            )
-            context = await store.workflows.update_workflow_results(
-                workflow_name="wf", run_id="n", step_id="c", result={"status": "success"}, request_context={}
-            )
-            assert context == {"c": {"status": "success"}}
-    finally:
-        await pool.close()
+    async with logged_store(schema) as (store, queries):
+        queries.clear()
+        context = await store.workflows.update_workflow_results(
+            workflow_name="wf", run_id="r", step_id="a", result={"status": "success"}, request_context={"x": 1}
+        )
+        assert context == {"a": {"status": "success"}} and len(queries) == 1  # a new run, made by the upsert
+        queries.clear()
+        context = await store.workflows.update_workflow_results(
+            workflow_name="wf", run_id="r", step_id="b", result={"status": "failed"}, request_context={"y": 2}
+        )
+        assert context == {"a": {"status": "success"}, "b": {"status": "failed"}} and len(queries) == 1
+        snapshot = await store.workflows.load_workflow_snapshot(workflow_name="wf", run_id="r")
+        assert snapshot is not None and snapshot["requestContext"] == {"x": 1, "y": 2}
+        # A snapshot whose context is JSON null still takes the step (as apply_step_result does).
+        await store.workflows.persist_workflow_snapshot(
+            workflow_name="wf", run_id="n", snapshot={"runId": "n", "status": "running", "context": None}
+        )
+        context = await store.workflows.update_workflow_results(
+            workflow_name="wf", run_id="n", step_id="c", result={"status": "success"}, request_context={}
+        )
+        assert context == {"c": {"status": "success"}}
 
 
 async def test_a_message_page_with_its_total_and_includes_is_one_statement(schema: str) -> None:
-    pool, queries = await _logged_pool()
-    try:
-        async with PostgresStore(id="rt", pool=pool, schema_name=schema) as store:
-            thread = await store.memory.save_thread(thread=sample_thread())
-            messages = timed_messages(thread, 30)
-            await store.memory.save_messages(messages=messages)
-            queries.clear()
-            result = await store.memory.list_messages(
-                thread_id=thread.id,
-                per_page=5,
-                direction="DESC",
-                include=[{"id": messages[10].id, "with_previous_messages": 2, "with_next_messages": 1}],
-            )
-            assert len(queries) == 1
-            assert result.total == 30
-            ids = {m.id for m in result.messages}
-            assert ids == {m.id for m in messages[8:12] + messages[25:]}  # the window and the newest page
-    finally:
-        await pool.close()
+    async with logged_store(schema) as (store, queries):
+        thread = await store.memory.save_thread(thread=sample_thread())
+        messages = timed_messages(thread, 30)
+        await store.memory.save_messages(messages=messages)
+        queries.clear()
+        result = await store.memory.list_messages(
+            thread_id=thread.id,
+            per_page=5,
+            direction="DESC",
+            include=[{"id": messages[10].id, "with_previous_messages": 2, "with_next_messages": 1}],
+        )
+        assert len(queries) == 1
+        assert result.total == 30
+        ids = {m.id for m in result.messages}
+        assert ids == {m.id for m in messages[8:12] + messages[25:]}  # the window and the newest page
 
 
 async def test_the_last_messages_of_a_big_thread_walk_its_index(schema: str) -> None:
