@@ -17,6 +17,7 @@ failed read group fails each of its callers with the same exception.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
@@ -39,7 +40,7 @@ class _Group(Generic[K, A, V]):
         return [(key, f) for key, futures in self.waiters.items() for f in futures if not f.done()]
 
 
-class _Grouped(Generic[K, A, V]):
+class _Grouped(abc.ABC, Generic[K, A, V]):
     """The grouping: at most ``limit`` distinct keys per group; a group belongs to the loop its
     first caller ran on (a caller on another loop starts its own). Belongs to one store."""
 
@@ -51,11 +52,13 @@ class _Grouped(Generic[K, A, V]):
         self._running: set[asyncio.Task[None]] = set()  # strong references until each group ends
         self._direct = 0  # calls in flight on their own
 
+    @abc.abstractmethod
     async def _alone(self, key: K, arg: A) -> V | None:
-        raise NotImplementedError
+        """One call on its own."""
 
+    @abc.abstractmethod
     async def _together(self, group: _Group[K, A, V]) -> None:
-        raise NotImplementedError
+        """A group's calls as one request; answers every caller still waiting."""
 
     async def _submit(self, key: K, arg: A) -> V | None:
         if self._open is None and not self._running and not self._direct:
