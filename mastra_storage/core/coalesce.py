@@ -23,6 +23,12 @@ import functools
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Generic, TypeVar
 
+# Keys per request: a wave of callers (16 arriving at once) goes out as a few requests in parallel,
+# which the server works on several processes or threads at once. Measured with 16 callers,
+# persist snapshot: 100 keys per request 3,600-4,800/s, 8 keys 5,900-6,900/s on PostgreSQL;
+# 25 keys 800-980/s, 8 keys 1,090-1,270/s on DynamoDB Local (4 keys: less on both).
+GROUP_LIMIT = 8
+
 K = TypeVar("K", bound=Hashable)
 A = TypeVar("A")
 V = TypeVar("V")
@@ -46,7 +52,7 @@ class _Grouped(abc.ABC, Generic[K, A, V]):
 
     share = True  # callers of one key in one group share its answer (reads); else a key is once per group
 
-    def __init__(self, *, limit: int) -> None:
+    def __init__(self, *, limit: int = GROUP_LIMIT) -> None:
         self._limit = limit
         self._open: _Group[K, A, V] | None = None
         self._running: set[asyncio.Task[None]] = set()  # strong references until each group ends
@@ -102,7 +108,9 @@ class _Grouped(abc.ABC, Generic[K, A, V]):
 class Coalescer(_Grouped[K, None, V]):
     """``await get(key)`` → ``fetch_many([keys…])[key]`` or None."""
 
-    def __init__(self, fetch_many: Callable[[Sequence[K]], Awaitable[Mapping[K, V]]], *, limit: int) -> None:
+    def __init__(
+        self, fetch_many: Callable[[Sequence[K]], Awaitable[Mapping[K, V]]], *, limit: int = GROUP_LIMIT
+    ) -> None:
         super().__init__(limit=limit)
         self._fetch_many = fetch_many
 
@@ -134,7 +142,7 @@ class WriteGroups(_Grouped[K, A, None]):
         write_one: Callable[[A], Awaitable[None]],
         write_many: Callable[[Sequence[A]], Awaitable[None]],
         *,
-        limit: int,
+        limit: int = GROUP_LIMIT,
     ) -> None:
         super().__init__(limit=limit)
         self._write_one = write_one

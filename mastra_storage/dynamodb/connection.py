@@ -143,9 +143,9 @@ class Connection:
     _gets: Coalescer[tuple[str, str], Item] = field(init=False)
 
     def __post_init__(self) -> None:
-        # Up to 25 keys per group: 25 items of at most 400 KB stay under BatchGetItem's 16 MB,
-        # so a group is never cut short by size (unprocessed keys would wait out a backoff).
-        self._gets = Coalescer(self._get_many, limit=25)
+        # 8 keys per group (core/coalesce.GROUP_LIMIT): 8 items of at most 400 KB stay far under
+        # BatchGetItem's 16 MB, so a group is never cut short by size.
+        self._gets = Coalescer(self._get_many)
 
     @property
     def table(self) -> str:

@@ -31,7 +31,6 @@ SHARDS = 4
 TX_ACTIONS = 100  # TransactWriteItems' limit
 TX_BYTES = 3_500_000  # under its 4 MB limit, leaving room for keys and expressions
 ATTEMPTS = 60
-GROUP = 32  # records per grouped save; commit splits what one transaction cannot hold
 
 
 def counter_key(group: str, shard: int) -> Item:
@@ -165,9 +164,7 @@ class Counting:
         # Keys this store wrote lately: a hint (never trusted for correctness) that the next merge
         # of the same record updates it in place — a run's snapshot is persisted at every step.
         self.seen: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._saves: WriteGroups[tuple[str, str], Write] = WriteGroups(
-            self._save_alone, self._save_together, limit=GROUP
-        )
+        self._saves: WriteGroups[tuple[str, str], Write] = WriteGroups(self._save_alone, self._save_together)
 
     async def save(self, write: Write) -> None:
         """One record with its counters. A merge of a record this store wrote lately is first tried

@@ -25,7 +25,6 @@ from .ddl import object_name
 
 T = TypeVar("T")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-COALESCE_LIMIT = 100  # keys per coalesced point read (core/coalesce.py)
 _RECONNECT_ATTEMPTS = 8  # 0.05 s doubling: ~6 s of waiting in all while a server comes back
 
 

@@ -24,7 +24,7 @@ from ..domains.memory_rules import (
     thread_not_found,
 )
 from ..types import CloneThreadResult, DateRange, IncludeContext, Message, MessageUpdate, StorageResource, StorageThread
-from .base import COALESCE_LIMIT, PGDomain
+from .base import PGDomain
 from .codec import PGRowCodec, json_insert
 from .sqlfrag import bump, date_range, json_equals
 
@@ -104,7 +104,7 @@ class MemoryPG(PGDomain, MemoryStorage):
 
     @functools.cached_property
     def _thread_reads(self) -> Coalescer[str, str]:
-        return Coalescer(self._thread_rows, limit=COALESCE_LIMIT)
+        return Coalescer(self._thread_rows)
 
     async def _thread_rows(self, ids: Sequence[str]) -> dict[str, str]:
         # One key alone by equality: the array form costs a lone read ~10% more.
@@ -120,7 +120,7 @@ class MemoryPG(PGDomain, MemoryStorage):
 
     @functools.cached_property
     def _thread_writes(self) -> WriteGroups[str, StorageThread]:
-        return WriteGroups(self._save_one_thread, self._save_threads, limit=COALESCE_LIMIT)
+        return WriteGroups(self._save_one_thread, self._save_threads)
 
     async def _save_one_thread(self, thread: StorageThread) -> None:
         await self.execute(self._upsert_thread(), *THREAD.params(thread))
@@ -174,7 +174,7 @@ class MemoryPG(PGDomain, MemoryStorage):
 
     @functools.cached_property
     def _message_writes(self) -> WriteGroups[object, list[Message]]:
-        return WriteGroups(self._save_message_rows, self._save_message_groups, limit=COALESCE_LIMIT)
+        return WriteGroups(self._save_message_rows, self._save_message_groups)
 
     async def _save_messages(self, messages: list[Message]) -> None:
         # Concurrent saves go out as one statement (core/coalesce.py); each call is its own key.

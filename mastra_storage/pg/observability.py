@@ -13,7 +13,7 @@ from ..core.coalesce import Coalescer
 from ..core.codec import dumps, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
 from ..types import SpanRecord, TraceSpan
-from .base import COALESCE_LIMIT, PGDomain
+from .base import PGDomain
 from .codec import PGRowCodec, json_insert
 from .sqlfrag import date_range, json_equals
 
@@ -93,7 +93,7 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
 
     @functools.cached_property
     def _trace_reads(self) -> Coalescer[str, list[str]]:
-        return Coalescer(self._trace_rows, limit=COALESCE_LIMIT)
+        return Coalescer(self._trace_rows)
 
     async def _trace_rows(self, ids: Sequence[str]) -> dict[str, list[str]]:
         match, key = ("= $1", ids[0]) if len(ids) == 1 else ("= ANY($1::text[])", ids)

@@ -12,7 +12,7 @@ from ..core.coalesce import WriteGroups
 from ..core.paging import Window
 from ..domains.scores import ScoresStorage
 from ..types import ScoreRow
-from .base import COALESCE_LIMIT, PGDomain
+from .base import PGDomain
 from .codec import PGRowCodec, json_insert
 
 SCORE = PGRowCodec(ScoreRow, SCORERS)
@@ -30,7 +30,7 @@ class ScoresPG(PGDomain, ScoresStorage):
 
     @functools.cached_property
     def _score_writes(self) -> WriteGroups[str, ScoreRow]:
-        return WriteGroups(self._save_one_score, self._save_scores, limit=COALESCE_LIMIT)
+        return WriteGroups(self._save_one_score, self._save_scores)
 
     async def _save_one_score(self, row: ScoreRow) -> None:
         await self.execute(

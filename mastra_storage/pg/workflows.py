@@ -14,7 +14,7 @@ from ..core.codec import dumps, loads, utc_now
 from ..domains.workflow_rules import apply_step_result, empty_run, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
 from ..types import DateRange, WorkflowRun
-from .base import COALESCE_LIMIT, PGDomain
+from .base import PGDomain
 from .codec import PGRowCodec, json_insert
 from .sqlfrag import bump, date_range
 
@@ -58,7 +58,7 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
 
     @functools.cached_property
     def _run_writes(self) -> WriteGroups[tuple[str, str], WorkflowRun]:
-        return WriteGroups(self._persist_one, self._persist_many, limit=COALESCE_LIMIT)
+        return WriteGroups(self._persist_one, self._persist_many)
 
     async def _persist_one(self, run: WorkflowRun) -> None:
         table = self.t("mastra_workflow_snapshot")
@@ -76,7 +76,7 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
 
     @functools.cached_property
     def _snapshot_reads(self) -> Coalescer[tuple[str, str], str]:
-        return Coalescer(self._snapshot_rows, limit=COALESCE_LIMIT)
+        return Coalescer(self._snapshot_rows)
 
     async def _snapshot_rows(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
         if len(keys) == 1:  # alone by equality: the array form costs a lone read ~10% more
