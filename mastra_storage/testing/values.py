@@ -55,9 +55,9 @@ BAD_OBJECTS = st.one_of(
     st.builds(lambda good, bad: {**good, "bad": bad}, JSON_OBJECTS, BAD_LEAVES),
     st.builds(lambda good, bad: {"nested": [good, {"deeper": bad}]}, JSON_OBJECTS, BAD_LEAVES),
 )
-EXAMPLES = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
-)
+# The suite's tests run from one subclass per backend by design: differing executors are expected.
+SUPPRESSED = [HealthCheck.function_scoped_fixture, HealthCheck.differing_executors]
+EXAMPLES = settings(max_examples=25, deadline=None, suppress_health_check=[*SUPPRESSED, HealthCheck.too_slow])
 NEGATIVE_AGES: st.SearchStrategy[Any] = st.sampled_from(
     [-1, 0, "-1d", timedelta(days=-1), timedelta(0), {"max_age": -1}, None, "soon", []]
 )
@@ -137,7 +137,7 @@ class MemoryValues:
             await memory.save_thread(thread={"id": long_ok, "resource_id": long_ok, "title": "t"})
             assert await memory.get_thread_by_id(thread_id=long_ok) is not None
 
-    @settings(max_examples=9, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=9, deadline=None, suppress_health_check=SUPPRESSED)
     @given(age=NEGATIVE_AGES)
     async def test_prune_rejects_ages_that_are_not_positive(self, memory: MemoryStorage, age: Any) -> None:
         thread = await memory.save_thread(thread=sample_thread(created_at=utc_now() - timedelta(days=400)))
