@@ -164,6 +164,9 @@ async def test_concurrent_saves_share_statements(schema: str) -> None:
         batches = [[sample_message(t) for _ in range(10)] for t in threads]
         await asyncio.gather(*(store.memory.save_messages(messages=b) for b in batches))
         assert len(queries) == GROUPED, queries
+        queries.clear()
+        await asyncio.gather(*(store.observability.batch_create_spans(spans=[sample_span()]) for _ in range(16)))
+        assert len(queries) == GROUPED, queries
         listed = await store.memory.list_messages(thread_id=[t.id for t in threads], per_page=False)
         assert sorted(m.id for m in listed.messages) == sorted(m.id for b in batches for m in b)
         assert (await wf.list_workflow_runs(workflow_name="w")).total == 16

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from .._sql.params import Params, where
 from .._sql.schema import AI_SPANS
 from .._sql.traces import SPAN_STATUS, root_span_filters
-from ..core.coalesce import Coalescer
+from ..core.coalesce import Coalescer, WriteGroups
 from ..core.codec import dumps, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
 from ..types import SpanRecord, TraceSpan
@@ -38,8 +38,16 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
         insert, args = json_insert(SPAN, self.t("mastra_ai_spans"), latest)
         await self.execute(f'{insert} ON CONFLICT ("traceId", "spanId") DO UPDATE SET {_UPSERT_SET}', *args)
 
+    @functools.cached_property
+    def _span_writes(self) -> WriteGroups[object, list[SpanRecord]]:
+        return WriteGroups(self._upsert, self._upsert_calls)
+
+    async def _upsert_calls(self, calls: Sequence[list[SpanRecord]]) -> None:
+        await self._upsert([span for spans in calls for span in spans])
+
     async def _write_spans(self, spans: list[SpanRecord]) -> None:
-        await self._upsert(spans)
+        # Concurrent span writes go out as one statement (core/coalesce.py); each call is its own key.
+        await self._span_writes.write(object(), spans)
 
     def _update(self, trace_id: str, span_id: str, changes: dict[str, Any]) -> tuple[str, list[Any]]:
         p = Params("numeric")

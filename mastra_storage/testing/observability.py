@@ -97,6 +97,21 @@ class ObservabilityConformance:
         first, again = got[2], got[4]
         assert first is not None and again is not None and first.spans[0] is not again.spans[0]
 
+    async def test_concurrent_span_batches_each_land_whole(self, observability: ObservabilityStorage) -> None:
+        # Batches in flight together (a backend may write them in one statement) land as one by one.
+        base = utc_now() - timedelta(minutes=5)
+        batches = [
+            [sample_span(trace_id=f"batch-{uid('t')}", started_at=base + timedelta(seconds=k), name=f"quote ' {k} 🎉")]
+            for k in range(10)
+        ]
+        for k, batch in enumerate(batches):
+            batch += [sample_span(trace_id=batch[0].trace_id, parent_span_id=batch[0].span_id) for _ in range(k % 3)]
+        await asyncio.gather(*(observability.batch_create_spans(spans=b) for b in batches))
+        for batch in batches:
+            trace = await observability.get_trace(trace_id=batch[0].trace_id)
+            assert trace is not None and {s.span_id for s in trace.spans} == {s.span_id for s in batch}
+            assert trace.spans[0].name == batch[0].name
+
     async def test_create_span_and_get_trace(self, observability: ObservabilityStorage) -> None:
         span = sample_span(input="plain string input", tags=["a", "b"], links=[{"traceId": "x"}])
         before = utc_now()
