@@ -169,8 +169,8 @@ class Counting:
     async def save(self, write: Write) -> None:
         """One record with its counters. A merge of a record this store wrote lately is first tried
         as one UpdateItem that holds if it is still in the same groups; otherwise (or if that fails)
-        ``commit``. Other saves that arrive while one is in flight share one ``commit`` — one
-        transaction for up to ~100 items, the counters of all of them added up (core/coalesce.py)."""
+        ``commit``. Other saves that arrive while one is in flight share a ``commit`` per group of
+        up to 8 records — one transaction, the counters of all of them added up (core/coalesce.py)."""
         key = _key(write)
         if write.mode == "merge" and len(write.items) == 1 and key in self.seen:
             done, write.old = await self.conn.update_if(**write.in_place(self.attrs))
