@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, TypeVar, Unpack
 
 from .._sql.domain import SqlSchema
 from .._sql.schema import Index
 from ..backend import masked_url
+from ..core.coalesce import WriteGroups
 from ..core.lifecycle import CallTracker, DomainStore, InitOnce, maintenance, operation
 from ..core.migrations import MigrationStep, pending
 from ..core.paging import Window
@@ -424,6 +425,22 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
     async def _count(self, kind: str) -> int:
         rows = await self.fetch(f"SELECT COUNT(*) FROM {self.t(self.codec(kind).table.name)}")
         return int(rows[0][0])
+
+    def upserts(self, codec: PGRowCodec[Any], conflict: str) -> WriteGroups[Any, Any]:
+        """Upserts of ``codec``'s records (``conflict``: the ``ON CONFLICT …`` clause), grouped when
+        they arrive together (core/coalesce.py): one ``VALUES`` row alone, one ``json_insert`` for a
+        group. The caller writes ``(key, record)`` pairs; a key is once per group."""
+        table = self.t(codec.table.name)
+        one = f"INSERT INTO {table} ({codec.columns}) VALUES ({codec.placeholders()}) {conflict}"
+
+        async def write_one(record: Any) -> None:
+            await self.execute(one, *codec.params(record))
+
+        async def write_many(records: Sequence[Any]) -> None:
+            sql, args = json_insert(codec, table, list(records))
+            await self.execute(f"{sql} {conflict}", *args)
+
+        return WriteGroups(write_one, write_many)
 
     async def paged(self, page_sql: str, count_sql: str, args: list[Any], win: Window) -> tuple[list[Any], int]:
         """One page and the total in one statement (one round trip): the count joined LATERAL to the

@@ -121,14 +121,7 @@ class MemoryPG(PGDomain, MemoryStorage):
 
     @functools.cached_property
     def _thread_writes(self) -> WriteGroups[str, StorageThread]:
-        return WriteGroups(self._save_one_thread, self._save_threads)
-
-    async def _save_one_thread(self, thread: StorageThread) -> None:
-        await self.execute(self._upsert_thread(), *THREAD.params(thread))
-
-    async def _save_threads(self, threads: Sequence[StorageThread]) -> None:
-        sql, args = json_insert(THREAD, self.t("mastra_threads"), list(threads))
-        await self.execute(f"{sql} {self._UPSERT_THREAD}", *args)
+        return self.upserts(THREAD, self._UPSERT_THREAD)
 
     async def _save_thread(self, thread: StorageThread) -> None:
         # Concurrent saves of different threads go out as one statement (core/coalesce.py).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import ClassVar
 
 from .._sql.params import Params, where
@@ -13,7 +12,7 @@ from ..core.paging import Window
 from ..domains.scores import ScoresStorage
 from ..types import ScoreRow
 from .base import PGDomain
-from .codec import PGRowCodec, json_insert
+from .codec import PGRowCodec
 
 SCORE = PGRowCodec(ScoreRow, SCORERS)
 _UPDATE_ALL = ", ".join(
@@ -30,18 +29,7 @@ class ScoresPG(PGDomain, ScoresStorage):
 
     @functools.cached_property
     def _score_writes(self) -> WriteGroups[str, ScoreRow]:
-        return WriteGroups(self._save_one_score, self._save_scores)
-
-    async def _save_one_score(self, row: ScoreRow) -> None:
-        await self.execute(
-            f"INSERT INTO {self.t('mastra_scorers')} ({SCORE.columns}) VALUES ({SCORE.placeholders()}) "
-            f"ON CONFLICT (id) DO UPDATE SET {_UPDATE_ALL}",
-            *SCORE.params(row),
-        )
-
-    async def _save_scores(self, rows: Sequence[ScoreRow]) -> None:
-        sql, args = json_insert(SCORE, self.t("mastra_scorers"), list(rows))
-        await self.execute(f"{sql} ON CONFLICT (id) DO UPDATE SET {_UPDATE_ALL}", *args)
+        return self.upserts(SCORE, f"ON CONFLICT (id) DO UPDATE SET {_UPDATE_ALL}")
 
     async def _save_score(self, row: ScoreRow) -> None:
         # Concurrent saves of different scores go out as one statement (core/coalesce.py).

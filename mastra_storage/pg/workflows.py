@@ -15,7 +15,7 @@ from ..domains.workflow_rules import apply_step_result, empty_run, status_matche
 from ..domains.workflows import RunQuery, WorkflowsStorage
 from ..types import DateRange, WorkflowRun
 from .base import PGDomain
-from .codec import PGRowCodec, json_insert
+from .codec import PGRowCodec
 from .sqlfrag import bump, date_range
 
 RUN = PGRowCodec(WorkflowRun, WORKFLOW_SNAPSHOT, columns={"workflow_name": "workflow_name", "run_id": "run_id"})
@@ -58,17 +58,7 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
 
     @functools.cached_property
     def _run_writes(self) -> WriteGroups[tuple[str, str], WorkflowRun]:
-        return WriteGroups(self._persist_one, self._persist_many)
-
-    async def _persist_one(self, run: WorkflowRun) -> None:
-        table = self.t("mastra_workflow_snapshot")
-        await self.execute(
-            f"INSERT INTO {table} ({RUN.columns}) VALUES ({RUN.placeholders()}) {self._UPSERT}", *RUN.params(run)
-        )
-
-    async def _persist_many(self, runs: Sequence[WorkflowRun]) -> None:
-        sql, args = json_insert(RUN, self.t("mastra_workflow_snapshot"), list(runs))
-        await self.execute(f"{sql} {self._UPSERT}", *args)
+        return self.upserts(RUN, self._UPSERT)
 
     async def _persist(self, run: WorkflowRun) -> None:
         # Concurrent persists of different runs go out as one statement (core/coalesce.py).
