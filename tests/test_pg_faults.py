@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from mastra_storage import BackendError
 from mastra_storage.pg import PostgresStore
 from mastra_storage.testing.samples import sample_thread, timed_messages
 
@@ -155,6 +156,29 @@ async def test_close_timeout_ends_calls_that_outlast_it(schema: str) -> None:
     assert not isinstance(err.value, asyncio.CancelledError)
     # Nothing is left open on this side: every connection of the pool is closed.
     assert all(h._con is None or h._con.is_closed() for h in pool._holders)
+
+
+async def test_a_store_waits_out_its_close_timeout_once_not_once_per_domain(schema: str) -> None:
+    store = PostgresStore(id="stuck", connection_string=PG_URL, schema_name=schema, close_timeout=0.3)
+    await store.init()  # every domain holds the pool
+    thread = await store.memory.save_thread(thread=sample_thread())
+    blocker = await asyncpg.connect(PG_URL)
+    try:
+        # Another session holds the thread's row lock: the store's update_thread waits for it.
+        await blocker.execute("BEGIN")
+        await blocker.execute(f'SELECT 1 FROM "{schema}".mastra_threads WHERE id = $1 FOR UPDATE', thread.id)
+        stuck = asyncio.create_task(store.memory.update_thread(id=thread.id, title="t", metadata={}))
+        await asyncio.sleep(0)
+        assert store.memory.calls.count == 1  # the call has started
+        start = time.perf_counter()
+        await store.close()  # five domains close in turn over one pool
+        elapsed = time.perf_counter() - start
+        # 0.3 s for the calls, then 0.3 s for the pool to close; each domain waiting in turn made it 2.1 s
+        assert elapsed < 0.3 * 3, elapsed
+        with pytest.raises(BackendError):
+            await stuck
+    finally:
+        await blocker.close()
 
 
 def test_passwords_never_appear_in_a_repr() -> None:

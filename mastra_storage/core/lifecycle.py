@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import functools
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -77,14 +76,17 @@ class CallTracker:
     def __init__(self) -> None:
         self.count = 0
         self._idle: asyncio.Event | None = None
+        self._waited_out = False  # a settle already waited its full time for the calls in flight
 
     def enter(self) -> None:
         self.count += 1
 
     def leave(self) -> None:
         self.count -= 1
-        if self.count == 0 and self._idle is not None:
-            self._idle.set()
+        if self.count == 0:
+            self._waited_out = False
+            if self._idle is not None:
+                self._idle.set()
 
     async def drained(self) -> None:
         """Returns when no call is in flight (bound it with ``asyncio.timeout``)."""
@@ -94,10 +96,16 @@ class CallTracker:
 
     async def settle(self, seconds: float) -> None:
         """Waits up to ``seconds`` for the calls in flight; what is still running after that is left
-        to the caller to end (it closes the connection under them)."""
-        with contextlib.suppress(TimeoutError):
+        to the caller to end (it closes the connection under them). Once a settle has waited its full
+        time, later ones return at once until the calls are done: the domains of one store closing
+        in turn wait once, not once each."""
+        if self._waited_out:
+            return
+        try:
             async with asyncio.timeout(seconds):
                 await self.drained()
+        except TimeoutError:
+            self._waited_out = True
 
 
 S = TypeVar("S", bound="DomainStore")
