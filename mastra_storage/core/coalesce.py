@@ -158,7 +158,7 @@ class WriteGroups(_Grouped[K, A, None]):
         pending = group.pending()  # a write whose caller left before it went out is not sent
         try:
             await self._write_many([group.args[key] for key, _ in pending])
-        except Exception:  # nothing of the statement was written: each write again alone
+        except Exception:  # each write again alone: its own outcome (one that landed is an upsert, idempotent)
             await asyncio.gather(*(self._retry(group.args[key], future) for key, future in pending))
             return
         for _, future in pending:

@@ -191,7 +191,7 @@ class Connection:
     async def _get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Item]:
         client = await self.client()
         if len(keys) == 1:
-            (pk, sk), *_ = keys
+            ((pk, sk),) = keys
             key = {"pk": {"S": pk}, "sk": {"S": sk}}
             response = await client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
             item = response.get("Item")
