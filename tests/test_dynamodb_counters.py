@@ -247,6 +247,67 @@ async def test_cancelled_callers_of_a_shared_transaction_leave_the_counters_exac
     assert set(kept) <= {t.id for t in listed.threads} and counts["THREADS#R#r"] == listed.total
 
 
+async def test_message_saves_in_flight_together_share_transactions(store: DynamoDBStore) -> None:
+    mem = store.memory
+    busy = await mem.save_thread(thread=sample_thread(resource_id="r"))
+    batches = [[sample_message(busy) for _ in range(10)] for _ in range(16)]
+    sent = await requests_sent(store)
+    await asyncio.gather(*(mem.save_messages(messages=b) for b in batches))
+    # The first alone, the other 15 in groups of GROUP_LIMIT calls: 80 messages, two counters and
+    # the bump in one transaction.
+    assert sent == Counter({"TransactWriteItems": 1 + math.ceil(15 / GROUP_LIMIT)}), sent
+    listed = await mem.list_messages(thread_id=busy.id, per_page=False)
+    assert {m.id for m in listed.messages} == {m.id for b in batches for m in b} and listed.total == 160
+    assert (await mem.get_thread_by_id(thread_id=busy.id)).updated_at > busy.updated_at  # type: ignore[union-attr]
+    # Calls that do not fit one transaction together are split between transactions, each call's
+    # messages whole in one: 15 actions each (12 messages, two counters, a bump), 6 per transaction.
+    threads = [await mem.save_thread(thread=sample_thread(resource_id=f"r{i}")) for i in range(9)]
+    sent.clear()
+    await asyncio.gather(*(mem.save_messages(messages=[sample_message(t) for _ in range(12)]) for t in threads))
+    assert sent == Counter({"TransactWriteItems": 1 + math.ceil(8 / 6)}), sent
+    counts = await audit(store)
+    assert [counts["MSGS#T#" + t.id] for t in threads] == [12] * 9 and counts["MSGS#T#" + busy.id] == 160
+
+
+async def test_a_shared_message_transaction_the_service_refuses_is_retried_call_by_call(store: DynamoDBStore) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread(resource_id="r"))
+    shared = sample_message(thread)
+    # Two calls of one group write the same message: one transaction may not touch an item twice.
+    batches = [[sample_message(thread)], *([shared, sample_message(thread)] for _ in range(2))]
+    batches += [[sample_message(thread)] for _ in range(5)]
+    sent = await requests_sent(store)
+    await asyncio.gather(*(store.memory.save_messages(messages=b) for b in batches))
+    # The first alone, the refused group, each of its calls alone, and the later of the two saves of
+    # the shared message once more (it guessed the message new, and learns it is not).
+    assert sent == Counter({"TransactWriteItems": 1 + 1 + 7 + 1}), sent
+    listed = await store.memory.list_messages(thread_id=thread.id, per_page=False)
+    assert {m.id for m in listed.messages} == {m.id for b in batches for m in b} and listed.total == 9
+    assert (await audit(store))["MSGS#T#" + thread.id] == 9
+
+
+async def test_cancelled_callers_of_a_shared_message_transaction_land_whole_or_not_at_all(
+    store: DynamoDBStore,
+) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread(resource_id="r"))
+    kept: list[list[str]] = []
+    gone: list[list[str]] = []
+    for turns in range(0, 60, 4):  # every stage: waiting for the group, sent, committed
+        batches = [[sample_message(thread) for _ in range(5)] for _ in range(8)]
+        calls = [asyncio.ensure_future(store.memory.save_messages(messages=b)) for b in batches]
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        for call in calls[1::2]:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        for batch, call in zip(batches, calls, strict=True):
+            (gone if call.cancelled() else kept).append([m.id for m in batch])
+    listed = await store.memory.list_messages(thread_id=thread.id, per_page=False)
+    present = {m.id for m in listed.messages}
+    assert all(set(ids) <= present for ids in kept)
+    assert all(set(ids) <= present or not set(ids) & present for ids in gone)  # a cancelled call: all or nothing
+    assert (await audit(store))["MSGS#T#" + thread.id] == listed.total == len(present)
+
+
 async def test_concurrent_writers_in_two_clients_count_each_record_once(table: str) -> None:
     one, two = _store(table, create_table=True), _store(table)
     await one.init()

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from ..core.coalesce import WriteGroups
 from ..core.codec import ONE_MS, from_iso, iso, utc_now
 from ..core.paging import Window
 from ..domains.memory import MemoryStorage
@@ -27,7 +29,7 @@ from ..domains.memory_rules import (
 from ..types import CloneThreadResult, IncludeContext, Message, MessageUpdate, StorageResource, StorageThread
 from .base import DynamoDomain, Kept, Partition, optimistic, read_page
 from .connection import ConditionFailed, Item, gather_all
-from .counters import Write
+from .counters import TX_ACTIONS, TX_BYTES, Counting, Write, size_of
 from .items import Expr, esc, expired, n, s, scalar_map, time_bounds, when
 
 
@@ -97,6 +99,27 @@ def _bump(thread_id: str, moment: datetime) -> Item:
     }
 
 
+@dataclass
+class _Batch:
+    """One ``save_messages`` call's writes and the threads they bump."""
+
+    writes: list[Write]
+    threads: list[str]
+
+    @staticmethod
+    def join(batches: Sequence[_Batch]) -> _Batch:
+        return _Batch([w for b in batches for w in b.writes], [t for b in batches for t in b.threads])
+
+    def fits(self, counting: Counting) -> bool:
+        """Whether it takes one transaction: its writes, the counters they move, its bumps."""
+        actions, size, groups = 0, 0, set()
+        for write in self.writes:
+            actions += len(write.items)
+            size += sum(size_of({"Put": {"Item": item}}) for item in write.items)
+            groups |= counting.groups(write.old) | counting.groups(write.after())
+        return actions + len(groups) + len(set(self.threads)) <= TX_ACTIONS and size <= TX_BYTES
+
+
 class MemoryDynamoDB(DynamoDomain, MemoryStorage):
     """Threads, messages and resources on DynamoDB: no Scan on any list, messages saved in
     transactions, read-modify-writes guarded by a version attribute."""
@@ -114,6 +137,7 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
     }
 
     _locks: weakref.WeakValueDictionary[str, asyncio.Lock] | None = None  # per thread id, while in use
+    _message_saves: WriteGroups[object, _Batch] | None = None
 
     async def _import(self, kind: str, records: list[Any]) -> None:
         if kind == "messages":
@@ -221,13 +245,14 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
     async def _commit(self, writes: list[Write], threads: Sequence[str], *, learn: bool = True) -> None:
         """``writes`` (with their counters) plus a bump of every thread in ``threads``, in as few
         transactions as the service limits allow (the bumps ride with the last)."""
-        bumps = _Bumps(threads)
         async with contextlib.AsyncExitStack() as held:
             # Writers of one thread in this process take turns: transactions touching the same item
             # conflict, and queueing costs far less than the service's conflict-and-retry.
-            for owner in sorted(bumps.moments):
+            for owner in sorted(set(threads)):
                 await held.enter_async_context(self._thread_lock(owner))
-            await self.counting.commit(writes, learn=learn, tail=bumps)
+            # Timed once its turn has come: later than the bump of the writer before it, which a bump
+            # timed on arrival would not be (a failed condition, and a transaction sent again).
+            await self.counting.commit(writes, learn=learn, tail=_Bumps(threads))
 
     def _thread_lock(self, thread_id: str) -> asyncio.Lock:
         if self._locks is None:
@@ -238,8 +263,35 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
         return lock
 
     async def _save_messages(self, messages: list[Message]) -> None:
+        """Saves that arrive while one is in flight share transactions (``_save_together``); a save
+        too large for one transaction goes alone, in as many as it needs."""
         latest = list({m.id: m for m in messages}.values())  # one item per id: the last one given wins
-        await self._commit([await self._message_write(m) for m in latest], [str(m.thread_id) for m in latest])
+        batch = _Batch([await self._message_write(m) for m in latest], [str(m.thread_id) for m in latest])
+        if not batch.fits(self.counting):
+            await self._save_alone(batch)
+        else:
+            if self._message_saves is None:
+                self._message_saves = WriteGroups(self._save_alone, self._save_together)
+            await self._message_saves.write(object(), batch)
+
+    async def _save_alone(self, batch: _Batch) -> None:
+        await self._commit(batch.writes, batch.threads)
+
+    async def _save_together(self, batches: Sequence[_Batch]) -> None:
+        """Batches in as few transactions as fit, each batch whole in one (a caller's messages land
+        together): writers of one thread queue for its ``updatedAt`` bump, so ten callers' messages
+        in one transaction cost about what two callers' transactions cost one after the other."""
+        parts: list[list[_Batch]] = []
+        for batch in batches:
+            if parts and _Batch.join([*parts[-1], batch]).fits(self.counting):
+                parts[-1].append(batch)
+            else:
+                parts.append([batch])
+        joined = [_Batch.join(part) for part in parts]
+        outcomes = await asyncio.gather(*(self._save_alone(b) for b in joined), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _messages(self, items: list[Item]) -> list[Message]:
         return await self.decode(items, Message, _message_kept)
