@@ -210,6 +210,31 @@ async def test_a_run_that_gains_a_resource_keeps_its_creation_order(store: Dynam
     assert (await audit(store))["WFRUNS#R#res"] == 2
 
 
+async def test_merges_of_records_written_elsewhere_go_in_place_once_one_is_found(table: str) -> None:
+    one, two = _store(table, create_table=True), _store(table)
+    await one.init()
+    await two.init()
+    for i in range(5):
+        await one.workflows.persist_workflow_snapshot(workflow_name="wf", run_id=f"r{i}", snapshot={})
+    sent = await requests_sent(two)
+    await two.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="r0", snapshot={"s": 1})
+    assert sent == Counter({"TransactWriteItems": 2}), sent  # guessed new; learned it is not
+    sent.clear()
+    for i in range(1, 5):  # runs it never wrote, now first tried in place
+        await two.workflows.persist_workflow_snapshot(workflow_name="wf", run_id=f"r{i}", snapshot={"s": 1})
+    assert sent == Counter({"UpdateItem": 4}), sent
+    sent.clear()
+    await two.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="new-1", snapshot={})
+    await two.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="new-2", snapshot={})
+    # The first new run: the in-place try learns it is absent; the next is guessed new again.
+    assert sent == Counter({"UpdateItem": 1, "TransactWriteItems": 2}), sent
+    runs = await one.workflows.list_workflow_runs(workflow_name="wf")
+    assert runs.total == 7 and all(r.snapshot == {"s": 1} for r in runs.runs if r.run_id.startswith("r"))
+    assert (await audit(two))["WFRUNS#W#wf"] == 7
+    await one.close()
+    await two.close()
+
+
 async def test_saves_in_flight_together_share_a_transaction_and_count_exactly(store: DynamoDBStore) -> None:
     old = [await store.memory.save_thread(thread=sample_thread(resource_id="a")) for _ in range(5)]
     sent = await requests_sent(store)

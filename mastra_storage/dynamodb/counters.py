@@ -164,22 +164,33 @@ class Counting:
         # Keys this store wrote lately: a hint (never trusted for correctness) that the next merge
         # of the same record updates it in place — a run's snapshot is persisted at every step.
         self.seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # How the last merge of a key not seen turned out: existing records (another process wrote
+        # them, or this one before a restart) are then first tried in place too, new ones not.
+        self.existing = False
         self._saves: WriteGroups[tuple[str, str], Write] = WriteGroups(self._save_alone, self._save_together)
 
     async def save(self, write: Write) -> None:
         """One record with its counters. A merge of a record this store wrote lately is first tried
-        as one UpdateItem that holds if it is still in the same groups; otherwise (or if that fails)
-        ``commit``. Other saves that arrive while one is in flight share a ``commit`` per group of
-        up to 8 records — one transaction, the counters of all of them added up (core/coalesce.py)."""
+        as one UpdateItem that holds if it is still in the same groups — and so is a merge of any
+        record while the last record new to this store turned out to exist already (a run written
+        before a restart, or by another process); otherwise (or if that fails) ``commit``. Other
+        saves that arrive while one is in flight share a ``commit`` per group of up to 8 records —
+        one transaction, the counters of all of them added up (core/coalesce.py)."""
         key = _key(write)
-        if write.mode == "merge" and len(write.items) == 1 and key in self.seen:
+        merge = write.mode == "merge" and len(write.items) == 1
+        seen = key in self.seen
+        if merge and (seen or self.existing):
             done, write.old = await self.conn.update_if(**write.in_place(self.attrs))
+            if not seen:
+                self.existing = done or write.old is not None
             if done:
-                self.seen.move_to_end(key)
+                self._remember([write])
                 return
             await self._save_alone(write)
             return
         await self._saves.write(key, write)
+        if merge:
+            self.existing = write.old is not None  # learned by the commit when the guess was wrong
 
     async def _save_alone(self, write: Write) -> None:
         await self.commit([write])
