@@ -118,6 +118,29 @@ async def test_concurrent_gets_go_out_together(store: DynamoDBStore) -> None:
     assert sent == Counter({"GetItem": 1})
 
 
+async def test_concurrent_read_modify_writes_share_transactions_and_lose_nothing(store: DynamoDBStore) -> None:
+    mem = store.memory
+    ids = [f"res-{i}" for i in range(16)]
+    for rid in ids:
+        await mem.update_resource(resource_id=rid, working_memory="start")
+    sent = await requests_sent(store)
+    await asyncio.gather(*(mem.update_resource(resource_id=rid, working_memory=f"wm {rid}") for rid in ids))
+    # Reads grouped as before; the writes too: the first alone, the rest GROUP_LIMIT to a transaction.
+    groups = 1 + math.ceil(15 / GROUP_LIMIT)
+    assert sent == Counter({"GetItem": 1, "BatchGetItem": groups - 1, "TransactWriteItems": groups}), sent
+    assert [(await mem.get_resource_by_id(resource_id=rid)).working_memory for rid in ids] == [  # type: ignore[union-attr]
+        f"wm {rid}" for rid in ids
+    ]
+    # Four writers to each of four resources: groups fail where an item changed since its read, and
+    # only those writes read again — every merge lands.
+    await asyncio.gather(
+        *(mem.update_resource(resource_id=ids[r], metadata={f"k{k}": k}) for k in range(4) for r in range(4))
+    )
+    for rid in ids[:4]:
+        found = await mem.get_resource_by_id(resource_id=rid)
+        assert found is not None and found.metadata == {"k0": 0, "k1": 1, "k2": 2, "k3": 3} and found.working_memory
+
+
 async def test_persisting_a_snapshot_is_one_request_that_keeps_the_run_created_at(store: DynamoDBStore) -> None:
     created = utc_now() - timedelta(days=2)
     wf = store.workflows

@@ -260,7 +260,7 @@ class DynamoDomain(DomainStore):
     async def replace(self, items: list[Item], old: Item | None) -> None:
         """A read-modify-write's write: the record's items, only if its main item is still ``old``
         (raises ``ConditionFailed`` otherwise, for ``optimistic`` to read again), with its counters."""
-        await self.counting.commit([Write("put", items, old)], learn=False)
+        await self.counting.replace(Write("put", items, old))
 
     async def write_all(self, records: list[list[Item]]) -> None:
         """Many records' items in place of what their keys hold, in transactions of up to 100 items

@@ -168,6 +168,7 @@ class Counting:
         # them, or this one before a restart) are then first tried in place too, new ones not.
         self.existing = False
         self._saves: WriteGroups[tuple[str, str], Write] = WriteGroups(self._save_alone, self._save_together)
+        self._replaces: WriteGroups[tuple[str, str], Write] = WriteGroups(self._replace_one, self._replace_many)
 
     async def save(self, write: Write) -> None:
         """One record with its counters. A merge of a record this store wrote lately is first tried
@@ -199,6 +200,22 @@ class Counting:
     async def _save_together(self, writes: Sequence[Write]) -> None:
         await self.commit(writes)
         self._remember(writes)
+
+    async def replace(self, write: Write) -> None:
+        """A read-modify-write's write, conditional on ``write.old`` (``ConditionFailed`` if the item
+        changed). One of a single item shares a transaction with others in flight (up to 8 items
+        and their counters: always one transaction); in a group that fails, each is sent again on
+        its own, so only a write whose item changed fails."""
+        if len(write.items) == 1:
+            await self._replaces.write(_key(write), write)
+        else:
+            await self._replace_one(write)
+
+    async def _replace_one(self, write: Write) -> None:
+        await self.commit([write], learn=False)
+
+    async def _replace_many(self, writes: Sequence[Write]) -> None:
+        await self.commit(writes, learn=False)
 
     def _remember(self, writes: Sequence[Write]) -> None:
         for write in writes:
