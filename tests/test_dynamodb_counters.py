@@ -210,6 +210,21 @@ async def test_a_run_that_gains_a_resource_keeps_its_creation_order(store: Dynam
     assert (await audit(store))["WFRUNS#R#res"] == 2
 
 
+async def test_a_merge_guessed_new_is_a_put_of_what_the_update_would_create(store: DynamoDBStore) -> None:
+    thread = await store.memory.save_thread(thread=sample_thread(resource_id="r"))
+    message = sample_message(thread, metadata={"k": "v"})
+    write = await store.memory._message_write(message)
+    (action,) = write.actions()
+    assert list(action) == ["Put"]
+    await store.memory.conn.transact([action])
+    put_made = await store.memory.conn.get(write.items[0])
+    await store.memory.conn.transact([{"Delete": {"Key": {k: put_made[k] for k in ("pk", "sk")}}}])  # type: ignore[index]
+    (update,) = write.actions("attribute_not_exists(pk)", {})  # the merge as an Update on an absent item
+    assert list(update) == ["Update"]
+    await store.memory.conn.transact([update])
+    assert await store.memory.conn.get(write.items[0]) == put_made
+
+
 async def test_merges_of_records_written_elsewhere_go_in_place_once_one_is_found(table: str) -> None:
     one, two = _store(table, create_table=True), _store(table)
     await one.init()
