@@ -452,3 +452,34 @@ async def test_the_last_messages_of_a_big_thread_walk_its_index(schema: str) -> 
         assert "Index Scan" in page and "Seq Scan" not in page and "top-N" not in page, plan
     finally:
         await pool.close()
+
+
+def _subplan_loops(node: dict[str, Any]) -> list[int]:
+    """How many times each SubPlan of an EXPLAIN (ANALYZE, FORMAT JSON) plan ran."""
+    loops = [node["Actual Loops"]] if node.get("Parent Relationship") == "SubPlan" else []
+    for child in node.get("Plans", []):
+        loops += _subplan_loops(child)
+    return loops
+
+
+async def test_a_page_builds_the_json_of_its_own_rows_only(schema: str) -> None:
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def log(conn: Any) -> None:
+        conn.add_query_logger(lambda q: sent.append((q.query, q.args)) if "LATERAL" in q.query else None)
+
+    pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=1, init=log)
+    async with PostgresStore(id="plan", pool=pool, schema_name=schema) as store:
+        table = f'"{schema}".mastra_workflow_snapshot'
+        await store.workflows.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")  # no statistics
+        snapshot = {"context": {f"step-{k}": {"output": "x" * 300} for k in range(20)}}
+        for i in range(200):
+            await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id=f"run-{i}", snapshot=snapshot)
+        page = await store.workflows.list_workflow_runs(workflow_name="wf", page=1, per_page=20)
+        assert page.total == 200 and len(page.runs) == 20
+        ((sql, args),) = sent
+        plan = await store.workflows.fetch(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+        # A snapshot's JSON is built for the 20 rows of the page, not for the 200 the sort went through.
+        loops = _subplan_loops(msgspec.json.decode(plan[0][0])[0]["Plan"])
+        assert loops and max(loops) <= 20, loops
+    await pool.close()

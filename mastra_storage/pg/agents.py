@@ -102,12 +102,8 @@ class AgentsPG(PGDomain, AgentsStorage):
         clauses = [f"{column} = {p(value)}" for column, value in equal.items() if value is not None]
         clauses += json_equals("metadata", q.metadata, p)
         table = self.t("mastra_agents")
-        rows, total = await self.paged(
-            f'SELECT {AGENT.select} FROM {table}{where(clauses)} ORDER BY "{q.column}" {q.direction}, id ASC',
-            f"SELECT COUNT(*) FROM {table}{where(clauses)}",
-            p.values,
-            q.win,
-        )
+        order = f'"{q.column}" {q.direction}, id ASC'
+        rows, total = await self.paged(AGENT.select, table, where(clauses), order, p.values, q.win)
         return AGENT.decode_all(rows), total
 
     async def _create_version(
@@ -147,12 +143,8 @@ class AgentsPG(PGDomain, AgentsStorage):
 
     async def _version_page(self, agent_id: str, win: Window, direction: str) -> tuple[list[AgentVersion], int]:
         table = self.t("mastra_agent_versions")
-        rows, total = await self.paged(
-            f'SELECT {VERSION.select} FROM {table} WHERE "agentId" = $1 ORDER BY "versionNumber" {direction}',
-            f'SELECT COUNT(*) FROM {table} WHERE "agentId" = $1',
-            [agent_id],
-            win,
-        )
+        order = f'"versionNumber" {direction}'
+        rows, total = await self.paged(VERSION.select, table, ' WHERE "agentId" = $1', order, [agent_id], win)
         return VERSION.decode_all(rows), total
 
     async def _delete_version(self, version_id: str) -> None:

@@ -442,17 +442,29 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
 
         return WriteGroups(write_one, write_many)
 
-    async def paged(self, page_sql: str, count_sql: str, args: list[Any], win: Window) -> tuple[list[Any], int]:
-        """One page and the total in one statement (one round trip): the count joined LATERAL to the
-        page, so an empty page still brings the total (as one row with a NULL record)."""
-        n = len(args)
+    async def paged(
+        self, select: str, table: str, where: str, order: str, args: list[Any], win: Window, *, alias: str = "page"
+    ) -> tuple[list[Any], int]:
+        """One page of ``SELECT {select} FROM {table} AS {alias}{where} ORDER BY {order}`` and the
+        total, in one statement (one round trip): the count joined LATERAL to the page, so an empty
+        page still brings the total (as one row with a NULL record).
+
+        The page's rows are picked first and their JSON built after: PostgreSQL rates a select list's
+        ``row_to_json`` as cheap and builds it below a sort for every matching row (list workflow
+        runs without table statistics: 200 snapshots rendered for a page of 20, 2.6 ms -> 0.5 ms)."""
+        source = f"{table} AS {alias}{where}"
+        count = f"SELECT COUNT(*) FROM {source}"
         extra: list[Any] = []
-        if win.limit is not None:
-            page_sql += f" LIMIT ${n + 1} OFFSET ${n + 2}"
+        if win.limit is None:
+            page = f"SELECT {select} FROM {source} ORDER BY {order}"
+        else:
+            n = len(args)
+            picked = f"SELECT {alias}.*, {alias}.ctid FROM {source} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}"
+            page = f"SELECT {select} FROM ({picked}) AS {alias} ORDER BY {order}"
             extra = [win.limit, win.offset]
-        sql = f"SELECT c.total, p.* FROM ({count_sql}) AS c(total) LEFT JOIN LATERAL ({page_sql}) AS p ON true"
-        rows = await self.fetch(sql, *args, *extra)
-        return [(row[1],) for row in rows if row[1] is not None], int(rows[0][0])
+        sql = f"SELECT c.total, p.* FROM ({count}) AS c(total) LEFT JOIN LATERAL ({page}) AS p ON true"
+        found = await self.fetch(sql, *args, *extra)
+        return [(row[1],) for row in found if row[1] is not None], int(found[0][0])
 
     async def close(self) -> None:
         await self._init_once.stop()

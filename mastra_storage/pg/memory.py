@@ -156,12 +156,8 @@ class MemoryPG(PGDomain, MemoryStorage):
             clauses.append(f'"resourceId" = {p(resource_id)}')
         clauses += json_equals("metadata", metadata, p)
         table = self.t("mastra_threads")
-        rows, total = await self.paged(
-            f'SELECT {THREAD.select} FROM {table}{where(clauses)} ORDER BY "{column}" {dir_}, id {dir_}',
-            f"SELECT COUNT(*) FROM {table}{where(clauses)}",
-            p.values,
-            win,
-        )
+        order = f'"{column}" {dir_}, id {dir_}'
+        rows, total = await self.paged(THREAD.select, table, where(clauses), order, p.values, win)
         return THREAD.decode_all(rows), total
 
     # ------------------------------------------------------------ messages

@@ -132,12 +132,8 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
             clauses.append(f"r.tags @> {p(dumps(f.tags))}::jsonb")
         nulls = "NULLS FIRST" if dir_ == "DESC" else "NULLS LAST"
         order = f'r."{column}" {dir_} {nulls if column == "endedAt" else ""}, r."spanId" {dir_}'
-        rows, total = await self.paged(
-            f"SELECT {TRACE_SPAN.select_from('r')} FROM {table} r{where(clauses)} ORDER BY {order}",
-            f"SELECT COUNT(*) FROM {table} r{where(clauses)}",
-            p.values,
-            q.win,
-        )
+        select = TRACE_SPAN.select_from("r")
+        rows, total = await self.paged(select, table, where(clauses), order, p.values, q.win, alias="r")
         return TRACE_SPAN.decode_all(rows), total
 
     async def _delete_traces(self, trace_ids: list[str]) -> None:

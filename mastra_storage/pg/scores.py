@@ -43,10 +43,6 @@ class ScoresPG(PGDomain, ScoresStorage):
         p = Params("numeric")
         clauses = [f'"{column}" = {p(value)}' for column, value in equals.items()]
         table = self.t("mastra_scorers")
-        rows, total = await self.paged(
-            f'SELECT {SCORE.select} FROM {table}{where(clauses)} ORDER BY "createdAt" DESC, ctid DESC',
-            f"SELECT COUNT(*) FROM {table}{where(clauses)}",
-            p.values,
-            win,
-        )
+        order = '"createdAt" DESC, ctid DESC'
+        rows, total = await self.paged(SCORE.select, table, where(clauses), order, p.values, win)
         return SCORE.decode_all(rows), total

@@ -158,11 +158,12 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
         clauses = [f"{column} = {p(value)}" for column, value in equal.items() if value is not None]
         clauses += date_range('"createdAt"', DateRange(start=q.start, end=q.end), p)
         table = self.t("mastra_workflow_snapshot")
-        sql = f'SELECT {RUN.select} FROM {table}{where(clauses)} ORDER BY "createdAt" DESC, run_id DESC'
         if q.win is None:
+            sql = f'SELECT {RUN.select} FROM {table}{where(clauses)} ORDER BY "createdAt" DESC, run_id DESC'
             runs = RUN.decode_all(await self.fetch(sql, *p.values))
             return runs, len(runs)
-        rows, total = await self.paged(sql, f"SELECT COUNT(*) FROM {table}{where(clauses)}", p.values, q.win)
+        order = '"createdAt" DESC, run_id DESC'
+        rows, total = await self.paged(RUN.select, table, where(clauses), order, p.values, q.win)
         return RUN.decode_all(rows), total
 
     async def _get_run(self, run_id: str, workflow_name: str | None) -> WorkflowRun | None:
