@@ -43,7 +43,13 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 def _suspicious(encoded: bytes) -> bool:
     """What the JSON text alone can flag cheaply (it may be inside a string: the walk decides): a NUL,
     or more brackets than MAX_JSON_DEPTH (only then can a value be nested too deep)."""
-    return b"\\u0000" in encoded or _brackets(encoded) > MAX_JSON_DEPTH
+    return _has_nul(encoded) or _brackets(encoded) > MAX_JSON_DEPTH
+
+
+def _has_nul(encoded: bytes) -> bool:
+    """A NUL character, which msgspec writes as ``\\u0000``. Searched from the end: the reverse
+    search skips on the rare backslash, the forward one on the common ``0`` (5.5 KB: 1.9 -> 0.65 µs)."""
+    return encoded.rfind(b"\\u0000") >= 0
 
 
 def _brackets(encoded: bytes) -> int:
@@ -120,7 +126,7 @@ def check_json_items(values: list[Any], path: str) -> None:
     try:
         encoded = _ENCODER.encode(values)
         with _gc_paused():  # thousands of new containers, no cycles
-            clean = _DECODER.decode(encoded) == values and b"\\u0000" not in encoded
+            clean = _DECODER.decode(encoded) == values and not _has_nul(encoded)
         clean = clean and not (_brackets(encoded) > MAX_JSON_DEPTH and _too_deep(encoded))
     except (TypeError, ValueError, RecursionError, msgspec.EncodeError):
         clean = False
@@ -261,7 +267,7 @@ def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
                     chunk = values[i : i + _CHUNK]
                     encoded = _ENCODER.encode(chunk)
                     decoded = decoder.decode(encoded)
-                    suspicious = b"\\u0000" in encoded
+                    suspicious = _has_nul(encoded)
                     if not suspicious and _brackets(encoded) > MAX_JSON_DEPTH:  # many records: count each
                         suspicious = _too_deep(encoded)
                     if suspicious or decoded != list(chunk):
