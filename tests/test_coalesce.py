@@ -5,11 +5,11 @@ against their real servers in the conformance suite and the backend tests.)"""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pytest
 
-from mastra_storage.core.coalesce import Coalescer, WriteGroups
+from mastra_storage.core.coalesce import Coalescer, UpdateGroups, WriteGroups
 
 
 class Source:
@@ -157,3 +157,36 @@ async def test_a_write_whose_caller_left_before_its_group_went_out_is_not_sent()
     dropped.cancel()
     await asyncio.gather(first, kept)
     assert sink.sent == [["a1"], ["b1"]]
+
+
+async def test_updates_answer_each_caller_and_a_key_once_per_group() -> None:
+    counts: dict[str, int] = {}
+    sent: list[list[str]] = []
+
+    async def one(key: str) -> int:
+        sent.append([key])
+        await asyncio.sleep(0)
+        if key == "bad":
+            raise ValueError("refused")
+        counts[key] = counts.get(key, 0) + 1
+        return counts[key]
+
+    async def many(args: Mapping[str, str]) -> dict[str, int]:
+        sent.append(list(args))
+        await asyncio.sleep(0)
+        if "bad" in args:
+            raise ValueError("refused")
+        for key in args:
+            counts[key] = counts.get(key, 0) + 1
+        return {key: counts[key] for key in args}
+
+    updates: UpdateGroups[str, str, int] = UpdateGroups(one, many, limit=8)
+    got = await asyncio.gather(*(updates.update(k, k) for k in ["a", "b", "a", "c", "b"]))
+    # Every call counted once, in order, each answered with its own result: a key's second call
+    # went in the next group.
+    assert got == [1, 1, 2, 1, 2] and sent == [["a"], ["b", "a", "c"], ["b"]]
+    sent.clear()
+    results = await asyncio.gather(*(updates.update(k, k) for k in ["d", "e", "bad", "f"]), return_exceptions=True)
+    # The failed group's calls are sent again one by one: only the bad one fails.
+    assert results[:2] == [1, 1] and isinstance(results[2], ValueError) and results[3] == 1
+    assert sent == [["d"], ["e", "bad", "f"], ["e"], ["bad"], ["f"]]

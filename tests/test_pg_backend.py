@@ -172,6 +172,55 @@ async def test_concurrent_saves_share_statements(schema: str) -> None:
         assert (await wf.list_workflow_runs(workflow_name="w")).total == 16
 
 
+async def test_concurrent_resource_updates_share_statements_and_merge(schema: str) -> None:
+    async with logged_store(schema, size=16) as (store, queries):
+        mem = store.memory
+        ids = [f"res-{i}" for i in range(16)]
+        await mem.update_resource(resource_id=ids[0], working_memory="old", metadata={"keep": 1})
+        queries.clear()
+        got = await asyncio.gather(
+            *(mem.update_resource(resource_id=rid, working_memory=f"wm {rid}", metadata={"n": rid}) for rid in ids)
+        )
+        # The first alone, the 15 that arrive while it runs in groups; each caller gets its own row.
+        assert len(queries) == GROUPED, queries
+        assert [(r.id, r.working_memory, r.metadata) for r in got] == [
+            (rid, f"wm {rid}", {"keep": 1, "n": rid} if rid == ids[0] else {"n": rid}) for rid in ids
+        ]
+        assert [await mem.get_resource_by_id(resource_id=rid) for rid in ids] == got
+        # Updates of one resource at once never share a statement: each merge lands, in order.
+        await asyncio.gather(*(mem.update_resource(resource_id=ids[1], metadata={f"k{k}": k}) for k in range(6)))
+        merged = await mem.get_resource_by_id(resource_id=ids[1])
+        assert merged is not None and merged.metadata == {"n": ids[1], **{f"k{k}": k for k in range(6)}}
+        assert merged.working_memory == f"wm {ids[1]}" and merged.updated_at > got[1].updated_at
+
+
+async def test_a_group_writes_its_rows_in_key_order(schema: str) -> None:
+    batches: list[list[str]] = []
+
+    def record(q: Any) -> None:
+        if "recordset" in q.query:  # a group's statement: its rows are the JSON array in $1
+            batches.append([row["id"] for row in msgspec.json.decode(q.args[0])])
+
+    async def log(conn: Any) -> None:
+        conn.add_query_logger(record)
+
+    pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=4, init=log)
+    async with PostgresStore(id="order", pool=pool, schema_name=schema) as store:
+        mem = store.memory
+        ids = [f"t{i}" for i in range(9, 0, -1)]  # calls arrive in descending order
+        await asyncio.gather(*(mem.save_thread(thread=sample_thread(id=i)) for i in ids))
+        await asyncio.gather(*(mem.update_resource(resource_id=i, working_memory="w") for i in ids))
+        thread = await mem.get_thread_by_id(thread_id="t1")
+        assert thread is not None
+        messages = [msgspec.structs.replace(sample_message(thread), id=i) for i in ids]
+        await asyncio.gather(*(mem.save_messages(messages=[m]) for m in messages))
+    await pool.close()
+    # Rows that lock as they are written go in key order, whatever order the calls came in: two
+    # statements in flight that share rows take their locks in the same order and cannot deadlock.
+    grouped = [batch for batch in batches if len(batch) > 1]  # (a lone call's messages go as a batch of one)
+    assert grouped == [sorted(ids[1:])] * 3, batches
+
+
 async def test_a_failing_save_in_a_group_fails_alone(schema: str) -> None:
     async with PostgresStore(id="isolated", connection_string=PG_URL, schema_name=schema) as store:
         # A server-side rule the SDK does not know of: the statement holding the row fails.

@@ -131,11 +131,59 @@ class Coalescer(_Grouped[K, None, V]):
             future.set_result(found.get(key))
 
 
-class WriteGroups(_Grouped[K, A, None]):
-    """``await write(key, record)``: ``write_one(record)`` alone, or ``write_many([records…])`` for a
-    group (one record per key: a second write of a key goes in the next group)."""
+class UpdateGroups(_Grouped[K, A, V]):
+    """``await update(key, arg)`` → ``update_one(arg)`` alone, or ``update_many({key: arg, …})[key]``
+    for a group. One call per key per group (a second call of a key goes in the next group, after
+    the first): each is a write whose answer is its own."""
 
     share = False
+
+    def __init__(
+        self,
+        update_one: Callable[[A], Awaitable[V]],
+        update_many: Callable[[Mapping[K, A]], Awaitable[Mapping[K, V]]],
+        *,
+        limit: int = GROUP_LIMIT,
+    ) -> None:
+        super().__init__(limit=limit)
+        self._update_one = update_one
+        self._update_many = update_many
+
+    async def update(self, key: K, arg: A) -> V:
+        return await self._submit(key, arg)  # type: ignore[return-value]  # a group answers every key
+
+    async def _alone(self, key: K, arg: A) -> V:
+        return await self._update_one(arg)
+
+    async def _together(self, group: _Group[K, A, V]) -> None:
+        pending = group.pending()  # a call whose caller left before it went out is not sent
+        try:
+            answers = await self._update_many({key: group.args[key] for key, _ in pending})
+        except Exception:  # each call again alone: its own outcome (one that landed is an upsert, idempotent)
+            await asyncio.gather(*(self._retry(group.args[key], future) for key, future in pending))
+            return
+        for key, future in pending:
+            if not future.done():
+                future.set_result(answers[key])
+
+    async def _retry(self, arg: A, future: asyncio.Future[V | None]) -> None:
+        if future.done():
+            return
+        try:
+            answer = await self._update_one(arg)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(answer)
+
+
+class WriteGroups(UpdateGroups[K, A, None]):
+    """``await write(key, record)``: ``write_one(record)`` alone, or ``write_many([records…])`` for a
+    group (one record per key: a second write of a key goes in the next group). ``ordered``: a
+    group's records in key order (keys must be orderable) — statements that lock rows as they
+    write them then take their locks in one order, so two groups in flight cannot deadlock."""
 
     def __init__(
         self,
@@ -143,36 +191,14 @@ class WriteGroups(_Grouped[K, A, None]):
         write_many: Callable[[Sequence[A]], Awaitable[None]],
         *,
         limit: int = GROUP_LIMIT,
+        ordered: bool = False,
     ) -> None:
-        super().__init__(limit=limit)
-        self._write_one = write_one
-        self._write_many = write_many
+        async def many(records: Mapping[K, A]) -> Mapping[K, None]:
+            keys = sorted(records) if ordered else records  # type: ignore[type-var]  # orderable when asked
+            await write_many([records[key] for key in keys])
+            return dict.fromkeys(records)
+
+        super().__init__(write_one, many, limit=limit)
 
     async def write(self, key: K, record: A) -> None:
-        await self._submit(key, record)
-
-    async def _alone(self, key: K, arg: A) -> None:
-        await self._write_one(arg)
-
-    async def _together(self, group: _Group[K, A, None]) -> None:
-        pending = group.pending()  # a write whose caller left before it went out is not sent
-        try:
-            await self._write_many([group.args[key] for key, _ in pending])
-        except Exception:  # each write again alone: its own outcome (one that landed is an upsert, idempotent)
-            await asyncio.gather(*(self._retry(group.args[key], future) for key, future in pending))
-            return
-        for _, future in pending:
-            if not future.done():
-                future.set_result(None)
-
-    async def _retry(self, record: A, future: asyncio.Future[None]) -> None:
-        if future.done():
-            return
-        try:
-            await self._write_one(record)
-        except Exception as exc:
-            if not future.done():
-                future.set_exception(exc)
-            return
-        if not future.done():
-            future.set_result(None)
+        await self.update(key, record)

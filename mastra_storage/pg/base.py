@@ -429,7 +429,8 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
     def upserts(self, codec: PGRowCodec[Any], conflict: str) -> WriteGroups[Any, Any]:
         """Upserts of ``codec``'s records (``conflict``: the ``ON CONFLICT …`` clause), grouped when
         they arrive together (core/coalesce.py): one ``VALUES`` row alone, one ``json_insert`` for a
-        group. The caller writes ``(key, record)`` pairs; a key is once per group."""
+        group, its rows in key order (two groups in flight lock shared rows in the same order: no
+        deadlock). The caller writes ``(key, record)`` pairs; a key is once per group."""
         table = self.t(codec.table.name)
         one = f"INSERT INTO {table} ({codec.columns}) VALUES ({codec.placeholders()}) {conflict}"
 
@@ -440,7 +441,7 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
             sql, args = json_insert(codec, table, list(records))
             await self.execute(f"{sql} {conflict}", *args)
 
-        return WriteGroups(write_one, write_many)
+        return WriteGroups(write_one, write_many, ordered=True)
 
     async def paged(
         self, select: str, table: str, where: str, order: str, args: list[Any], win: Window, *, alias: str = "page"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import operator
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
 from .._sql.schema import MESSAGES, RESOURCES, THREADS
-from ..core.coalesce import Coalescer, WriteGroups
+from ..core.coalesce import Coalescer, UpdateGroups, WriteGroups
 from ..core.codec import dumps, utc_now
 from ..core.paging import Window
 from ..domains.memory import MemoryStorage
@@ -56,6 +57,13 @@ def _naive(moment: datetime) -> datetime:
     return moment.replace(tzinfo=None)
 
 
+_ResourceUpdate = tuple[str, str | None, dict[str, Any] | None]  # id, working memory, metadata patch
+_first = operator.itemgetter(0)
+
+
+_message_id = operator.attrgetter("id")
+
+
 class MemoryPG(PGDomain, MemoryStorage):
     """Threads, messages and resources on PostgreSQL."""
 
@@ -85,21 +93,38 @@ class MemoryPG(PGDomain, MemoryStorage):
             '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ"'
         )
 
-    def _update_resource_sql(self) -> str:
-        now = "$4::timestamp"
+    def _update_resource_sql(self, many: bool) -> str:
+        """Insert, or merge into the row: working memory replaced when given, metadata merged
+        shallowly with ``||``, ``updatedAt`` strictly later. One resource from ``$1``-``$3``, or many
+        from ``$1``, a JSON array of ``{id, wm, patch}`` (returning each one's id first)."""
+        if many:
+            now = "$2::timestamp"
+            rows = (
+                f"SELECT x.id, x.wm, COALESCE(x.patch, '{{}}'::jsonb), {now}, {now} AT TIME ZONE 'UTC', {now}, "
+                f"{now} AT TIME ZONE 'UTC' FROM jsonb_to_recordset($1::text::jsonb) AS x(id text, wm text, patch jsonb)"
+            )
+        else:
+            now = "$4::timestamp"
+            rows = (
+                f"VALUES ($1, $2, COALESCE($3::jsonb, '{{}}'::jsonb), {now}, {now} AT TIME ZONE 'UTC', {now}, "
+                f"{now} AT TIME ZONE 'UTC')"
+            )
         return (
             f"INSERT INTO {self.t('mastra_resources')} AS r "
-            '(id, "workingMemory", metadata, "createdAt", "createdAtZ", "updatedAt", "updatedAtZ") '
-            f"VALUES ($1, $2, COALESCE($3::jsonb, '{{}}'::jsonb), {now}, {now} AT TIME ZONE 'UTC', {now}, "
-            f"{now} AT TIME ZONE 'UTC') "
-            'ON CONFLICT (id) DO UPDATE SET "workingMemory" = COALESCE($2, r."workingMemory"), '
-            "metadata = COALESCE(r.metadata, '{}'::jsonb) || COALESCE($3::jsonb, '{}'::jsonb), "
-            f"{bump('updatedAt', now, 'r')} RETURNING {RESOURCE.select_from('r')}"
+            f'(id, "workingMemory", metadata, "createdAt", "createdAtZ", "updatedAt", "updatedAtZ") {rows} '
+            'ON CONFLICT (id) DO UPDATE SET "workingMemory" = COALESCE(EXCLUDED."workingMemory", r."workingMemory"), '
+            "metadata = COALESCE(r.metadata, '{}'::jsonb) || EXCLUDED.metadata, "
+            f"{bump('updatedAt', now, 'r')} RETURNING {'r.id, ' if many else ''}{RESOURCE.select_from('r')}"
         )
 
     def _bump_threads(self) -> str:
         """Bumps ``updatedAt`` of the threads in ``$1`` (a text[]) to ``$2`` or just past it."""
-        return f"UPDATE {self.t('mastra_threads')} SET {bump('updatedAt', '$2')} WHERE id = ANY($1::text[])"
+        locked = self._locked_threads("SELECT unnest($1::text[])")
+        return f"UPDATE {self.t('mastra_threads')} SET {bump('updatedAt', '$2')} WHERE id IN ({locked})"
+
+    def _locked_threads(self, ids: str) -> str:
+        """The threads whose ids ``ids`` selects, locked in id order."""
+        return f"SELECT id FROM {self.t('mastra_threads')} WHERE id IN ({ids}) ORDER BY id FOR UPDATE"
 
     # ------------------------------------------------------------ threads
 
@@ -174,13 +199,15 @@ class MemoryPG(PGDomain, MemoryStorage):
         await self._save_message_rows([m for messages in calls for m in messages])
 
     async def _save_message_rows(self, messages: list[Message]) -> None:
-        latest = list({m.id: m for m in messages}.values())  # one row per id: the last one given wins
+        # One row per id, the last one given winning; in id order, and the threads locked in id
+        # order too: two statements in flight lock shared rows in one order (no deadlock).
+        latest = sorted({m.id: m for m in messages}.values(), key=_message_id)
         insert, (rows,) = json_insert(MESSAGE, self.t("mastra_messages"), latest)
         # One statement, one round trip: the upsert ($1, the rows) and the bump of every thread it touched.
         await self.execute(
             f"WITH saved AS ({insert}{_MESSAGE_CONFLICT} RETURNING thread_id) "
             f"UPDATE {self.t('mastra_threads')} SET {bump('updatedAt', '$2')} "
-            "WHERE id IN (SELECT thread_id FROM saved)",
+            f"WHERE id IN ({self._locked_threads('SELECT thread_id FROM saved')})",
             rows,
             _naive(utc_now()),
         )
@@ -319,10 +346,26 @@ class MemoryPG(PGDomain, MemoryStorage):
     async def _update_resource(
         self, resource_id: str, working_memory: str | None, patch: dict[str, Any] | None
     ) -> StorageResource:
-        # One statement, atomic on its own: insert, or merge into the row (working memory replaced
-        # when given, metadata merged shallowly with ||, updatedAt strictly later).
+        # One statement, atomic on its own; concurrent updates of different resources share one
+        # (core/coalesce.py), each caller decoding its own row.
+        row = await self._resource_updates.update(resource_id, (resource_id, working_memory, patch))
+        return RESOURCE.decode((row,))
+
+    @functools.cached_property
+    def _resource_updates(self) -> UpdateGroups[str, _ResourceUpdate, str]:
+        return UpdateGroups(self._update_resource_one, self._update_resources)
+
+    async def _update_resource_one(self, update: _ResourceUpdate) -> str:
+        resource_id, working_memory, patch = update
         rows = await self.fetch(
-            self._update_resource_sql(), resource_id, working_memory, dumps(patch) if patch is not None else None,
+            self._update_resource_sql(False), resource_id, working_memory, dumps(patch) if patch is not None else None,
             _naive(utc_now()),
         )  # fmt: skip
-        return RESOURCE.decode(rows[0])
+        return str(rows[0][0])
+
+    async def _update_resources(self, updates: Mapping[str, _ResourceUpdate]) -> dict[str, str]:
+        # In key order: two groups in flight lock shared rows in the same order (no deadlock).
+        ordered = sorted(updates.values(), key=_first)
+        batch = dumps([{"id": rid, "wm": wm, "patch": patch} for rid, wm, patch in ordered])
+        rows = await self.fetch(self._update_resource_sql(True), batch, _naive(utc_now()))
+        return {row[0]: row[1] for row in rows}
