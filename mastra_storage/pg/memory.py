@@ -93,7 +93,15 @@ class MemoryPG(PGDomain, MemoryStorage):
             '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ"'
         )
 
-    def _update_resource_sql(self, many: bool) -> str:
+    @functools.cached_property
+    def _update_resource_one_sql(self) -> str:
+        return self._update_resource_sql(many=False)
+
+    @functools.cached_property
+    def _update_resources_sql(self) -> str:
+        return self._update_resource_sql(many=True)
+
+    def _update_resource_sql(self, *, many: bool) -> str:
         """Insert, or merge into the row: working memory replaced when given, metadata merged
         shallowly with ``||``, ``updatedAt`` strictly later. One resource from ``$1``-``$3``, or many
         from ``$1``, a JSON array of ``{id, wm, patch}`` (returning each one's id first)."""
@@ -358,7 +366,7 @@ class MemoryPG(PGDomain, MemoryStorage):
     async def _update_resource_one(self, update: _ResourceUpdate) -> str:
         resource_id, working_memory, patch = update
         rows = await self.fetch(
-            self._update_resource_sql(False), resource_id, working_memory, dumps(patch) if patch is not None else None,
+            self._update_resource_one_sql, resource_id, working_memory, dumps(patch) if patch is not None else None,
             _naive(utc_now()),
         )  # fmt: skip
         return str(rows[0][0])
@@ -367,5 +375,5 @@ class MemoryPG(PGDomain, MemoryStorage):
         # In key order: two groups in flight lock shared rows in the same order (no deadlock).
         ordered = sorted(updates.values(), key=_first)
         batch = dumps([{"id": rid, "wm": wm, "patch": patch} for rid, wm, patch in ordered])
-        rows = await self.fetch(self._update_resource_sql(True), batch, _naive(utc_now()))
+        rows = await self.fetch(self._update_resources_sql, batch, _naive(utc_now()))
         return {row[0]: row[1] for row in rows}
