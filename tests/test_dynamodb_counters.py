@@ -271,17 +271,24 @@ async def test_saves_in_flight_together_share_a_transaction_and_count_exactly(st
     assert (await store.scores.list_scores_by_scorer_id(scorer_id="judge", per_page=1)).total == 12
 
 
+async def _cancel_every_other(calls: list[Awaitable[Any]], turns: int) -> list[bool]:
+    """Starts ``calls``, lets the loop run ``turns`` turns, then cancels every other one (the
+    first goes out alone, the rest share groups); whether each call ended cancelled."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    for task in tasks[1::2]:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return [task.cancelled() for task in tasks]
+
+
 async def test_cancelled_callers_of_a_shared_transaction_leave_the_counters_exact(store: DynamoDBStore) -> None:
     kept: list[str] = []
     for turns in range(0, 60, 4):  # every stage: waiting for the group, sent, committed
         threads = [sample_thread(resource_id="r") for _ in range(8)]
-        calls = [asyncio.ensure_future(store.memory.save_thread(thread=t)) for t in threads]
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        for call in calls[1::2]:
-            call.cancel()
-        await asyncio.gather(*calls, return_exceptions=True)
-        kept += [t.id for t, call in zip(threads, calls, strict=True) if not call.cancelled()]
+        cancelled = await _cancel_every_other([store.memory.save_thread(thread=t) for t in threads], turns)
+        kept += [t.id for t, gone in zip(threads, cancelled, strict=True) if not gone]
     counts = await audit(store)  # each cancelled save is wholly there (with its counters) or not at all
     listed = await store.memory.list_threads(resource_id="r", per_page=False)
     assert set(kept) <= {t.id for t in listed.threads} and counts["THREADS#R#r"] == listed.total
@@ -333,14 +340,9 @@ async def test_cancelled_callers_of_a_shared_message_transaction_land_whole_or_n
     gone: list[list[str]] = []
     for turns in range(0, 60, 4):  # every stage: waiting for the group, sent, committed
         batches = [[sample_message(thread) for _ in range(5)] for _ in range(8)]
-        calls = [asyncio.ensure_future(store.memory.save_messages(messages=b)) for b in batches]
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        for call in calls[1::2]:
-            call.cancel()
-        await asyncio.gather(*calls, return_exceptions=True)
-        for batch, call in zip(batches, calls, strict=True):
-            (gone if call.cancelled() else kept).append([m.id for m in batch])
+        cancelled = await _cancel_every_other([store.memory.save_messages(messages=b) for b in batches], turns)
+        for batch, was_cancelled in zip(batches, cancelled, strict=True):
+            (gone if was_cancelled else kept).append([m.id for m in batch])
     listed = await store.memory.list_messages(thread_id=thread.id, per_page=False)
     present = {m.id for m in listed.messages}
     assert all(set(ids) <= present for ids in kept)
