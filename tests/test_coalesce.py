@@ -178,7 +178,7 @@ async def test_updates_answer_each_caller_and_a_key_once_per_group() -> None:
             raise ValueError("refused")
         for key in args:
             counts[key] = counts.get(key, 0) + 1
-        return {key: counts[key] for key in args}
+        return {key: counts[key] for key in args if key != "skipped"}  # "skipped": left unanswered
 
     updates: UpdateGroups[str, str, int] = UpdateGroups(one, many, limit=8)
     got = await asyncio.gather(*(updates.update(k, k) for k in ["a", "b", "a", "c", "b"]))
@@ -190,3 +190,7 @@ async def test_updates_answer_each_caller_and_a_key_once_per_group() -> None:
     # The failed group's calls are sent again one by one: only the bad one fails.
     assert results[:2] == [1, 1] and isinstance(results[2], ValueError) and results[3] == 1
     assert sent == [["d"], ["e", "bad", "f"], ["e"], ["bad"], ["f"]]
+    sent.clear()
+    # A call the group left unanswered is sent again alone rather than left hanging.
+    assert await asyncio.gather(*(updates.update(k, k) for k in ["g", "h", "skipped"])) == [1, 1, 2]
+    assert sent == [["g"], ["h", "skipped"], ["skipped"]]

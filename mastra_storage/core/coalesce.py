@@ -163,8 +163,10 @@ class UpdateGroups(_Grouped[K, A, V]):
             await asyncio.gather(*(self._retry(group.args[key], future) for key, future in pending))
             return
         for key, future in pending:
-            if not future.done():
+            if key in answers and not future.done():
                 future.set_result(answers[key])
+        # A call the group left unanswered is sent again alone (its own answer, or its own error).
+        await asyncio.gather(*(self._retry(group.args[key], future) for key, future in pending if key not in answers))
 
     async def _retry(self, arg: A, future: asyncio.Future[V | None]) -> None:
         if future.done():
