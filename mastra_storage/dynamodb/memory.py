@@ -102,23 +102,30 @@ def _bump(thread_id: str, moment: datetime) -> Item:
 
 @dataclass
 class _Batch:
-    """One ``save_messages`` call's writes and the threads they bump."""
+    """``save_messages`` writes and the threads they bump, with what one transaction of them would
+    hold (counted once per call, added up when calls are joined)."""
 
     writes: list[Write]
-    threads: list[str]
+    threads: set[str]
+    actions: int  # the writes' items
+    size: int  # their bytes, as size_of counts them
+    groups: set[str]  # the counters they move
 
-    @staticmethod
-    def join(batches: Sequence[_Batch]) -> _Batch:
-        return _Batch([w for b in batches for w in b.writes], [t for b in batches for t in b.threads])
+    @classmethod
+    def of(cls, writes: list[Write], threads: set[str], counting: Counting) -> _Batch:
+        items = [item for write in writes for item in write.items]
+        groups = set().union(*(counting.groups(w.old) | counting.groups(w.after()) for w in writes))
+        return cls(writes, threads, len(items), sum(size_of({"Put": {"Item": i}}) for i in items), groups)
 
-    def fits(self, counting: Counting) -> bool:
+    def join(self, other: _Batch) -> _Batch:
+        return _Batch(
+            [*self.writes, *other.writes], self.threads | other.threads, self.actions + other.actions,
+            self.size + other.size, self.groups | other.groups,
+        )  # fmt: skip
+
+    def fits(self) -> bool:
         """Whether it takes one transaction: its writes, the counters they move, its bumps."""
-        actions, size, groups = 0, 0, set()
-        for write in self.writes:
-            actions += len(write.items)
-            size += sum(size_of({"Put": {"Item": item}}) for item in write.items)
-            groups |= counting.groups(write.old) | counting.groups(write.after())
-        return actions + len(groups) + len(set(self.threads)) <= TX_ACTIONS and size <= TX_BYTES
+        return self.actions + len(self.groups) + len(self.threads) <= TX_ACTIONS and self.size <= TX_BYTES
 
 
 class MemoryDynamoDB(DynamoDomain, MemoryStorage):
@@ -266,8 +273,9 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
         """Saves that arrive while one is in flight share transactions (``_save_together``); a save
         too large for one transaction goes alone, in as many as it needs."""
         latest = list({m.id: m for m in messages}.values())  # one item per id: the last one given wins
-        batch = _Batch([await self._message_write(m) for m in latest], [str(m.thread_id) for m in latest])
-        if batch.fits(self.counting):
+        writes = [await self._message_write(m) for m in latest]
+        batch = _Batch.of(writes, {str(m.thread_id) for m in latest}, self.counting)
+        if batch.fits():
             await self._message_saves.write(object(), batch)
         else:
             await self._save_alone(batch)
@@ -277,19 +285,19 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
         return WriteGroups(self._save_alone, self._save_together)
 
     async def _save_alone(self, batch: _Batch) -> None:
-        await self._commit(batch.writes, batch.threads)
+        await self._commit(batch.writes, sorted(batch.threads))
 
     async def _save_together(self, batches: Sequence[_Batch]) -> None:
         """Batches in as few transactions as fit, each batch whole in one (a caller's messages land
         together). Writers of one thread queue for its ``updatedAt`` bump; on DynamoDB Local eight
         callers' 80 messages in one transaction take about as long as five transactions of ten."""
-        parts: list[list[_Batch]] = []
+        joined: list[_Batch] = []
         for batch in batches:
-            if parts and _Batch.join([*parts[-1], batch]).fits(self.counting):
-                parts[-1].append(batch)
+            both = joined[-1].join(batch) if joined else None
+            if both is not None and both.fits():
+                joined[-1] = both
             else:
-                parts.append([batch])
-        joined = [_Batch.join(part) for part in parts]
+                joined.append(batch)
         outcomes = await asyncio.gather(*(self._save_alone(b) for b in joined), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
