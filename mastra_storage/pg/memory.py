@@ -58,9 +58,6 @@ def _naive(moment: datetime) -> datetime:
 
 
 _ResourceUpdate = tuple[str, str | None, dict[str, Any] | None]  # id, working memory, metadata patch
-_first = operator.itemgetter(0)
-
-
 _message_id = operator.attrgetter("id")
 
 
@@ -377,7 +374,7 @@ class MemoryPG(PGDomain, MemoryStorage):
 
     async def _update_resources(self, updates: Mapping[str, _ResourceUpdate]) -> dict[str, str]:
         # In key order: two groups in flight lock shared rows in the same order (no deadlock).
-        ordered = sorted(updates.values(), key=_first)
+        ordered = (updates[key] for key in sorted(updates))
         batch = dumps([{"id": rid, "wm": wm, "patch": patch} for rid, wm, patch in ordered])
         rows = await self.fetch(self._update_resources_sql, batch, _naive(utc_now()))
         return {row[0]: row[1] for row in rows}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ SPAN = PGRowCodec(SpanRecord, AI_SPANS)
 # A trace's status from its root span: an error wins, then no end means still running.
 TRACE_SPAN = PGRowCodec(TraceSpan, AI_SPANS, computed={"status": SPAN_STATUS})
 _KEYS = ("traceId", "spanId", "createdAt", "createdAtZ")
+_span_key = operator.itemgetter(0)
 _UPSERT_SET = ", ".join(
     f'"{c}" = EXCLUDED."{c}"' for c in (col.strip('"') for col in SPAN.columns.split(", ")) if c not in _KEYS
 )
@@ -34,7 +36,9 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
     codecs = (SPAN,)
 
     async def _upsert(self, spans: list[SpanRecord]) -> None:
-        latest = list({(s.trace_id, s.span_id): s for s in spans}.values())  # one row per key: the last wins
+        # One row per key, the last one given winning; in key order, so two statements in flight
+        # lock shared rows in one order (no deadlock).
+        latest = [s for _, s in sorted({(s.trace_id, s.span_id): s for s in spans}.items(), key=_span_key)]
         insert, args = json_insert(SPAN, self.t("mastra_ai_spans"), latest)
         await self.execute(f'{insert} ON CONFLICT ("traceId", "spanId") DO UPDATE SET {_UPSERT_SET}', *args)
 
