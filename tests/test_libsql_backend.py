@@ -34,6 +34,7 @@ from mastra_storage.libsql import (
     ScoresLibSQL,
     WorkflowsLibSQL,
 )
+from mastra_storage.libsql.checkpointer import RESTART_FRAMES
 from mastra_storage.libsql.local import LocalConnection
 from mastra_storage.testing.samples import sample_message, sample_span, sample_thread, timed_messages
 
@@ -86,6 +87,7 @@ import asyncio, sys
 from datetime import timedelta
 from mastra_storage.core.codec import utc_now
 from mastra_storage.libsql import MemoryLibSQL
+from mastra_storage.libsql.checkpointer import RESTART_FRAMES
 from mastra_storage.libsql.local import LocalConnection
 from mastra_storage.testing.samples import sample_thread, timed_messages
 
@@ -151,6 +153,39 @@ async def test_domain_stores_of_one_file_share_one_connection(tmp_path: Path) ->
     await other.init()
     assert isinstance(other.db, LocalConnection) and other.db.engine is not engine
     await other.close()
+
+
+async def test_checkpoints_run_beside_the_writer_and_the_log_stays_bounded(tmp_path: Path) -> None:
+    """The writer never checkpoints on commit; a thread of the engine does, while writes go on. Under
+    writes that never pause, with readers on the log, the log stays within its bound (a PASSIVE
+    checkpoint alone never restarts it: it grew past 280 MB for 165 MB of rows when tried), and
+    every acknowledged write is in the file after close and reopen."""
+    path = tmp_path / "wal.db"
+    big = {"status": "suspended", "context": {f"step-{k}": {"output": "x" * 1000} for k in range(20)}}  # ~21 KB
+    n, largest = 2000, 0
+    async with LibSQLStore(id="wal", url=f"file:{path}") as store:
+        workflows = store.workflows
+        assert isinstance(workflows.db, LocalConnection)
+        engine = workflows.db.engine
+
+        async def writer(k: int) -> None:
+            nonlocal largest
+            for i in range(k, n, 16):
+                await workflows.persist_workflow_snapshot(workflow_name="wf", run_id=f"r{i}", snapshot=big)
+                largest = max(largest, (path.parent / "wal.db-wal").stat().st_size)
+
+        async def reader() -> None:
+            for _ in range(100):
+                await workflows.list_workflow_runs(workflow_name="wf", page=0, per_page=5)
+
+        await asyncio.gather(*(writer(k) for k in range(16)), reader(), reader())
+        assert await engine.write(lambda db: db.execute("PRAGMA wal_autocheckpoint").fetchall()) == [(0,)]
+        assert engine.checkpointer is not None and engine.checkpointer.runs > 0
+    page = 4096 + 24  # a log frame: a page and its header
+    assert n * len(json.dumps(big)) > 2 * RESTART_FRAMES * page  # enough to pass the bound twice over
+    assert largest <= 1.25 * RESTART_FRAMES * page
+    assert _raw(path, "PRAGMA integrity_check") == [("ok",)]
+    assert _raw(path, "SELECT COUNT(*) FROM mastra_workflow_snapshot") == [(n,)]
 
 
 async def test_reads_rows_written_by_mastra(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from .checkpointer import WalCheckpointer
 from .connection import RetryPolicy, Row, Stmt, is_lock_error
 
 T = TypeVar("T")
@@ -116,6 +117,7 @@ class LocalEngine:
         self.retry = retry
         self.users = 0  # stores attached (see ``open_engine``)
         self._closed = False
+        self.checkpointer: WalCheckpointer | None = None  # a file's, made by the writer when it connects
         self._writes: queue.SimpleQueue[_Unit[Any]] = queue.SimpleQueue()
         self._reads: queue.SimpleQueue[_Unit[Any]] | None = None if path == ":memory:" else queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._writer, name="mastra-sqlite-writer", daemon=True)]
@@ -181,6 +183,9 @@ class LocalEngine:
             pragmas += ["PRAGMA synchronous = NORMAL", "PRAGMA cache_size = -16000"]
         for pragma in pragmas:
             self.retry.run_sync(lambda p=pragma: db.execute(p), is_lock_error)  # type: ignore[misc]
+        if not reader and self.path != ":memory:":
+            self.checkpointer = self.checkpointer or WalCheckpointer(self.path)
+            self.checkpointer.attach(db)
         return db
 
     def _serve(self, q: queue.SimpleQueue[_Unit[Any]], *, reader: bool) -> None:
@@ -204,6 +209,8 @@ class LocalEngine:
                     if writes:
                         outcomes += self._run_writes(db, writes)
             if stop:
+                if self.checkpointer is not None and not reader:
+                    self.checkpointer.stop()
                 if db is not None:
                     db.close()
                     db = None
