@@ -155,37 +155,67 @@ async def test_domain_stores_of_one_file_share_one_connection(tmp_path: Path) ->
     await other.close()
 
 
+_BIG_SNAPSHOT = {"status": "suspended", "context": {f"step-{k}": {"output": "x" * 1000} for k in range(20)}}  # 21 KB
+_FRAME = 4096 + 24  # a log frame: a page and its header
+
+
+async def _persist_many(workflows: WorkflowsStorage, runs: range, wal: Path) -> int:
+    """Persists a big snapshot per run id with 16 callers; the largest size the log file reached."""
+    largest = 0
+
+    async def writer(k: int) -> None:
+        nonlocal largest
+        for i in runs[k::16]:
+            await workflows.persist_workflow_snapshot(workflow_name="wf", run_id=f"r{i}", snapshot=_BIG_SNAPSHOT)
+            largest = max(largest, wal.stat().st_size)  # noqa: ASYNC240  # sampled right after each write, on purpose
+
+    await asyncio.gather(*(writer(k) for k in range(16)))
+    return largest
+
+
 async def test_checkpoints_run_beside_the_writer_and_the_log_stays_bounded(tmp_path: Path) -> None:
     """The writer never checkpoints on commit; a thread of the engine does, while writes go on. Under
     writes that never pause, with readers on the log, the log stays within its bound (a PASSIVE
     checkpoint alone never restarts it: it grew past 280 MB for 165 MB of rows when tried), and
     every acknowledged write is in the file after close and reopen."""
-    path = tmp_path / "wal.db"
-    big = {"status": "suspended", "context": {f"step-{k}": {"output": "x" * 1000} for k in range(20)}}  # ~21 KB
-    n, largest = 2000, 0
+    path, n = tmp_path / "wal.db", 2000
+    assert n * len(json.dumps(_BIG_SNAPSHOT)) > 2 * RESTART_FRAMES * _FRAME  # enough to pass the bound twice over
     async with LibSQLStore(id="wal", url=f"file:{path}") as store:
         workflows = store.workflows
         assert isinstance(workflows.db, LocalConnection)
         engine = workflows.db.engine
 
-        async def writer(k: int) -> None:
-            nonlocal largest
-            for i in range(k, n, 16):
-                await workflows.persist_workflow_snapshot(workflow_name="wf", run_id=f"r{i}", snapshot=big)
-                largest = max(largest, (path.parent / "wal.db-wal").stat().st_size)
-
         async def reader() -> None:
             for _ in range(100):
                 await workflows.list_workflow_runs(workflow_name="wf", page=0, per_page=5)
 
-        await asyncio.gather(*(writer(k) for k in range(16)), reader(), reader())
+        largest, *_ = await asyncio.gather(
+            _persist_many(workflows, range(n), tmp_path / "wal.db-wal"), reader(), reader()
+        )
         assert await engine.write(lambda db: db.execute("PRAGMA wal_autocheckpoint").fetchall()) == [(0,)]
         assert engine.checkpointer is not None and engine.checkpointer.runs > 0
-    page = 4096 + 24  # a log frame: a page and its header
-    assert n * len(json.dumps(big)) > 2 * RESTART_FRAMES * page  # enough to pass the bound twice over
-    assert largest <= 1.25 * RESTART_FRAMES * page
+    assert largest <= 1.25 * RESTART_FRAMES * _FRAME
     assert _raw(path, "PRAGMA integrity_check") == [("ok",)]
     assert _raw(path, "SELECT COUNT(*) FROM mastra_workflow_snapshot") == [(n,)]
+
+
+async def test_a_reader_holding_the_log_does_not_stop_writes(tmp_path: Path) -> None:
+    """A long read (another connection's open transaction) keeps the log from restarting: writes go
+    on past the bound instead of waiting for it, and once the reader is done the log restarts
+    (its file stops growing)."""
+    path, wal, n = tmp_path / "pinned.db", tmp_path / "pinned.db-wal", 1000
+    async with LibSQLStore(id="pinned", url=f"file:{path}") as store:
+        await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="first", snapshot={})
+        reader = apsw.Connection(str(path))
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT COUNT(*) FROM mastra_workflow_snapshot").fetchall() == [(1,)]
+        pinned = await _persist_many(store.workflows, range(n), wal)
+        assert pinned > 1.25 * RESTART_FRAMES * _FRAME  # held past the bound, every write acknowledged
+        reader.execute("COMMIT")
+        reader.close()
+        after = await _persist_many(store.workflows, range(n, 3 * n), wal)
+        assert after <= pinned + 1.25 * RESTART_FRAMES * _FRAME  # restarted within one more bound's worth
+        assert (await store.workflows.list_workflow_runs(workflow_name="wf", page=0, per_page=1)).total == 3 * n + 1
 
 
 async def test_reads_rows_written_by_mastra(tmp_path: Path) -> None:
