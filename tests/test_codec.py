@@ -1,0 +1,34 @@
+"""Timestamps as every backend writes them: JavaScript ``Date.toISOString()`` text at the millisecond."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
+from mastra_storage.core.codec import iso, to_utc_ms, utc_now
+
+
+def _reference(value: datetime) -> str:
+    return to_utc_ms(value).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def test_iso_text_is_javascripts_at_the_millisecond() -> None:
+    rng = random.Random(7)
+    start, span_ms = datetime(1000, 1, 1, tzinfo=UTC), 9000 * 365 * 86_400_000
+    moments = [start + timedelta(milliseconds=rng.randrange(span_ms)) for _ in range(20_000)]
+    moments += [m.replace(microsecond=0) for m in moments[:2_000]]  # whole seconds: ".000Z"
+    moments += [
+        datetime(2024, 5, 1, 12, 0, 0, 123_456, tzinfo=timezone(timedelta(hours=2))),  # offset, microseconds
+        datetime(2024, 5, 1, 12, 0, 0, 999_999),  # naive: taken as UTC
+        datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC),
+        datetime(1000, 1, 1, tzinfo=UTC),
+    ]
+    assert [iso(m) for m in moments] == [_reference(m) for m in moments]
+    assert iso(datetime(2024, 5, 1, 12, 0, tzinfo=UTC)) == "2024-05-01T12:00:00.000Z"
+
+
+def test_now_is_utc_at_the_millisecond() -> None:
+    before = datetime.now(UTC) - timedelta(milliseconds=1)
+    now = utc_now()
+    assert now.tzinfo is UTC and now.microsecond % 1000 == 0
+    assert before <= now <= datetime.now(UTC)
