@@ -23,6 +23,7 @@ from typing import Any
 
 CHECKPOINT_FRAMES = 1000  # SQLite's own autocheckpoint threshold
 RESTART_FRAMES = 4000  # the log's bound: 16 MB at SQLite's default 4 KB pages
+BACKSTOP_FRAMES = 2 * RESTART_FRAMES  # the writer's own checkpoints start past this
 RESTART_WAIT_MS = 250  # the longest a restart holds writes back waiting for a reader
 
 
@@ -41,8 +42,10 @@ class WalCheckpointer:
         self._thread.start()
 
     def attach(self, db: Any) -> None:
-        """Turns the writer connection's own checkpoints off and has its commits report the log size."""
-        db.wal_autocheckpoint(0)
+        """Moves the writer connection's own checkpoints out of the way and has its commits report
+        the log size. They stay as a backstop past twice the bound: should this thread ever fall
+        behind, the log is still checkpointed as SQLite would."""
+        db.wal_autocheckpoint(BACKSTOP_FRAMES)
         db.set_wal_hook(self._committed)
 
     def _committed(self, db: Any, name: str, frames: int) -> int:
