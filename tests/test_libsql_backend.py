@@ -191,8 +191,7 @@ async def test_checkpoints_run_beside_the_writer_and_the_log_stays_bounded(tmp_p
         largest, *_ = await asyncio.gather(
             _persist_many(workflows, range(n), tmp_path / "wal.db-wal"), reader(), reader()
         )
-        autocheckpoint = await engine.write(lambda db: db.execute("PRAGMA wal_autocheckpoint").fetchall())
-        assert autocheckpoint == [(BACKSTOP_FRAMES,)]  # the writer's own: only a backstop past the bound
+        assert await engine.write(lambda db: db.execute("PRAGMA wal_autocheckpoint").fetchall()) == [(0,)]
         assert engine.checkpointer is not None and engine.checkpointer.runs > 0
     assert largest <= 1.25 * RESTART_FRAMES * _FRAME
     assert _raw(path, "PRAGMA integrity_check") == [("ok",)]
@@ -216,6 +215,20 @@ async def test_a_reader_holding_the_log_does_not_stop_writes(tmp_path: Path) -> 
         after = await _persist_many(store.workflows, range(n, 3 * n), wal)
         assert after <= pinned + 1.25 * RESTART_FRAMES * _FRAME  # restarted within one more bound's worth
         assert (await store.workflows.list_workflow_runs(workflow_name="wf", page=0, per_page=1)).total == 3 * n + 1
+
+
+async def test_without_the_checkpoint_thread_the_writer_bounds_the_log(tmp_path: Path) -> None:
+    """Should the checkpoint thread die, the writer checkpoints the log itself past BACKSTOP_FRAMES."""
+    path, n = tmp_path / "backstop.db", 2500
+    assert n * len(json.dumps(_BIG_SNAPSHOT)) > 1.5 * BACKSTOP_FRAMES * _FRAME
+    async with LibSQLStore(id="backstop", url=f"file:{path}") as store:
+        workflows = store.workflows
+        await workflows.persist_workflow_snapshot(workflow_name="wf", run_id="first", snapshot={})
+        assert isinstance(workflows.db, LocalConnection) and workflows.db.engine.checkpointer is not None
+        await asyncio.to_thread(workflows.db.engine.checkpointer.stop)
+        largest = await _persist_many(workflows, range(n), tmp_path / "backstop.db-wal")
+    assert largest <= 1.25 * BACKSTOP_FRAMES * _FRAME
+    assert _raw(path, "SELECT COUNT(*) FROM mastra_workflow_snapshot") == [(n + 1,)]
 
 
 async def test_reads_rows_written_by_mastra(tmp_path: Path) -> None:

@@ -18,12 +18,13 @@ once the log has grown as much again. Durability is unchanged: commits are not s
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
 CHECKPOINT_FRAMES = 1000  # SQLite's own autocheckpoint threshold
 RESTART_FRAMES = 4000  # the log's bound: 16 MB at SQLite's default 4 KB pages
-BACKSTOP_FRAMES = 2 * RESTART_FRAMES  # the writer's own checkpoints start past this
+BACKSTOP_FRAMES = 2 * RESTART_FRAMES  # the writer checkpoints past this if the thread is gone
 RESTART_WAIT_MS = 250  # the longest a restart holds writes back waiting for a reader
 
 
@@ -42,11 +43,18 @@ class WalCheckpointer:
         self._thread.start()
 
     def attach(self, db: Any) -> None:
-        """Moves the writer connection's own checkpoints out of the way and has its commits report
-        the log size. They stay as a backstop past twice the bound: should this thread ever fall
-        behind, the log is still checkpointed as SQLite would."""
-        db.wal_autocheckpoint(BACKSTOP_FRAMES)
+        """Has the writer connection's commits report the log size here (a WAL hook replaces SQLite's
+        own checkpoint-on-commit, which is one)."""
         db.set_wal_hook(self._committed)
+
+    def backstop(self, db: Any) -> None:
+        """On the writer, between groups: should the thread have died, checkpoints the log there
+        once it passes ``BACKSTOP_FRAMES``, as SQLite would have on commit."""
+        if self._frames >= BACKSTOP_FRAMES and not self._thread.is_alive():
+            import apsw
+
+            with contextlib.suppress(apsw.Error):  # busy: the next group tries again
+                db.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
 
     def _committed(self, db: Any, name: str, frames: int) -> int:
         # Runs inside the writer's COMMIT: it only notes the size and wakes the thread.

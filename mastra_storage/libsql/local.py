@@ -218,6 +218,8 @@ class LocalEngine:
             _deliver(outcomes)
             if stop:
                 return
+            if self.checkpointer is not None and db is not None and not reader:
+                self.checkpointer.backstop(db)
 
     def _writer(self) -> None:
         self._serve(self._writes, reader=False)
