@@ -34,7 +34,7 @@ from mastra_storage.libsql import (
     ScoresLibSQL,
     WorkflowsLibSQL,
 )
-from mastra_storage.libsql.checkpointer import BACKSTOP_FRAMES, RESTART_FRAMES
+from mastra_storage.libsql.checkpointer import BOUND_FRAMES, RESTART_FRAMES
 from mastra_storage.libsql.local import LocalConnection
 from mastra_storage.testing.samples import sample_message, sample_span, sample_thread, timed_messages
 
@@ -175,10 +175,11 @@ async def _persist_many(workflows: WorkflowsStorage, runs: range, wal: Path) -> 
 async def test_checkpoints_run_beside_the_writer_and_the_log_stays_bounded(tmp_path: Path) -> None:
     """The writer does not checkpoint on commit; a thread of the engine does, while writes go on. Under
     writes that never pause, with readers on the log, the log stays within its bound (a PASSIVE
-    checkpoint alone never restarts it: it grew past 280 MB for 165 MB of rows when tried), and
+    checkpoint alone never restarts it: it grew past 280 MB for 165 MB of rows when tried; the
+    thread alone let it double its bound when a sync was slow), and
     every acknowledged write is in the file after close and reopen."""
-    path, n = tmp_path / "wal.db", 2000
-    assert n * len(json.dumps(_BIG_SNAPSHOT)) > 2 * RESTART_FRAMES * _FRAME  # enough to pass the bound twice over
+    path, n = tmp_path / "wal.db", 3500
+    assert n * len(json.dumps(_BIG_SNAPSHOT)) > 2 * BOUND_FRAMES * _FRAME  # enough to pass the bound twice over
     async with LibSQLStore(id="wal", url=f"file:{path}") as store:
         workflows = store.workflows
         assert isinstance(workflows.db, LocalConnection)
@@ -193,7 +194,7 @@ async def test_checkpoints_run_beside_the_writer_and_the_log_stays_bounded(tmp_p
         )
         assert await engine.write(lambda db: db.execute("PRAGMA wal_autocheckpoint").fetchall()) == [(0,)]
         assert engine.checkpointer is not None and engine.checkpointer.runs > 0
-    assert largest <= 1.25 * RESTART_FRAMES * _FRAME
+    assert largest <= 1.1 * BOUND_FRAMES * _FRAME
     assert _raw(path, "PRAGMA integrity_check") == [("ok",)]
     assert _raw(path, "SELECT COUNT(*) FROM mastra_workflow_snapshot") == [(n,)]
 
@@ -218,16 +219,16 @@ async def test_a_reader_holding_the_log_does_not_stop_writes(tmp_path: Path) -> 
 
 
 async def test_without_the_checkpoint_thread_the_writer_bounds_the_log(tmp_path: Path) -> None:
-    """Should the checkpoint thread die, the writer checkpoints the log itself past BACKSTOP_FRAMES."""
+    """Should the checkpoint thread die, the writer checkpoints the log itself past BOUND_FRAMES."""
     path, n = tmp_path / "backstop.db", 2500
-    assert n * len(json.dumps(_BIG_SNAPSHOT)) > 1.5 * BACKSTOP_FRAMES * _FRAME
+    assert n * len(json.dumps(_BIG_SNAPSHOT)) > 1.5 * BOUND_FRAMES * _FRAME
     async with LibSQLStore(id="backstop", url=f"file:{path}") as store:
         workflows = store.workflows
         await workflows.persist_workflow_snapshot(workflow_name="wf", run_id="first", snapshot={})
         assert isinstance(workflows.db, LocalConnection) and workflows.db.engine.checkpointer is not None
         await asyncio.to_thread(workflows.db.engine.checkpointer.stop)
         largest = await _persist_many(workflows, range(n), tmp_path / "backstop.db-wal")
-    assert largest <= 1.25 * BACKSTOP_FRAMES * _FRAME
+    assert largest <= 1.25 * BOUND_FRAMES * _FRAME
     assert _raw(path, "SELECT COUNT(*) FROM mastra_workflow_snapshot") == [(n + 1,)]
 
 
@@ -260,6 +261,10 @@ async def test_reads_rows_written_by_mastra(tmp_path: Path) -> None:
         assert [t.id for t in (await store.memory.list_threads(metadata={"n": 1})).threads] == ["t-ts"]
         (message,) = (await store.memory.list_messages(thread_id="t-ts")).messages
         assert message.content["parts"] == [{"type": "text", "text": "plain legacy text"}]
+        # A page mixing such a row with rows this SDK wrote decodes every row of it.
+        await store.memory.save_messages(messages=[sample_message(thread, text="new", created_at=utc_now())])
+        listed = (await store.memory.list_messages(thread_id="t-ts")).messages
+        assert [m.content["parts"][0]["text"] for m in listed] == ["plain legacy text", "new"]
         snapshot = await store.workflows.load_workflow_snapshot(workflow_name="wf", run_id="run-ts")
         assert snapshot == {"status": "suspended", "context": {}}
         context = await store.workflows.update_workflow_results(

@@ -75,4 +75,10 @@ class SqlCodec(Generic[T]):
             ) from exc
 
     def decode_all(self, rows: list[Any]) -> list[T]:
-        return [self.decode(row) for row in rows]
+        # The common case in one comprehension over the decoder: the calls around it per row cost
+        # a third of a page's decoding (20 workflow runs of 5.5 KB: 382 -> 263 µs).
+        decode = self._decoder.decode
+        try:
+            return [decode(row[0]) for row in rows]
+        except msgspec.ValidationError:  # a row Mastra wrote (JSON kept as a string), or a bad one
+            return [self.decode(row) for row in rows]

@@ -102,10 +102,18 @@ class RowCodec(SqlCodec[T]):
 
     def decode(self, row: Any) -> T:
         record = super().decode(row)
+        self._set_floats(record, row)
+        return record
+
+    def decode_all(self, rows: list[Any]) -> list[T]:
+        if not self._floats:
+            return super().decode_all(rows)
+        return [self.decode(row) for row in rows]
+
+    def _set_floats(self, record: T, row: Any) -> None:
         for i, (attr, _) in enumerate(self._floats, 1):
             value = row[i]
             setattr(record, attr, float(value) if isinstance(value, int) else value)
-        return record
 
     def params(self, record: T) -> list[Any]:
         values = list(self._values(record)) if len(self.fields) > 1 else [self._values(record)]

@@ -219,7 +219,7 @@ class LocalEngine:
             if stop:
                 return
             if self.checkpointer is not None and db is not None and not reader:
-                self.checkpointer.backstop(db)
+                self.checkpointer.bound(db)
 
     def _writer(self) -> None:
         self._serve(self._writes, reader=False)
