@@ -20,6 +20,7 @@ unchanged: commits are not synced (``synchronous = NORMAL``) and checkpoints are
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -67,7 +68,7 @@ class WalCheckpointer:
             return
         import apsw
 
-        with self._busy:
+        with self._busy, contextlib.suppress(apsw.Error):  # e.g. another process's checkpoint: later
             self._checkpoint(db, apsw.SQLITE_CHECKPOINT_TRUNCATE)
         self._bound_at = self._frames + RESTART_FRAMES  # back to BOUND_FRAMES once the log restarts
 
