@@ -10,12 +10,13 @@ synced (persisting 5.5 KB snapshots with 16 callers, the writer's groups took 2.
 A PASSIVE checkpoint cannot restart the log while writes keep coming, so past ``RESTART_FRAMES``
 the thread runs a RESTART checkpoint instead: it waits for the writer's group in progress, holds
 new writes back while it copies what is left and syncs, waits for readers still on the log, and
-the next write starts the log from the beginning. Writes faster than the disk syncs can outrun the thread, so past
-``BOUND_FRAMES`` the writer waits for the thread's checkpoint in progress and truncates the log
-itself between groups (also what keeps the log bounded should the thread die). A reader that holds
-on longer than ``RESTART_WAIT_MS`` (a long read in another process) lets writes go on; either
-restart is tried again once the log has grown by ``RESTART_FRAMES`` more. Durability is
-unchanged: commits are not synced (``synchronous = NORMAL``) and checkpoints are, as before.
+the next write starts the log from the beginning. Writes faster than the disk syncs can outrun the
+thread, so past ``BOUND_FRAMES`` the writer waits for the thread's checkpoint in progress and
+truncates the log itself between groups (also what keeps the log bounded should the thread die).
+A reader that holds on longer than ``RESTART_WAIT_MS`` (a long read in another process) lets
+writes go on; either restart is tried again once the log has grown by ``RESTART_FRAMES`` more.
+Durability is unchanged: commits are not synced (``synchronous = NORMAL``) and checkpoints are,
+as before.
 """
 
 from __future__ import annotations

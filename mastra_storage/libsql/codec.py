@@ -106,9 +106,11 @@ class RowCodec(SqlCodec[T]):
         return record
 
     def decode_all(self, rows: list[Any]) -> list[T]:
-        if not self._floats:
-            return super().decode_all(rows)
-        return [self.decode(row) for row in rows]
+        records = super().decode_all(rows)
+        if self._floats:  # (rows decoded one by one have theirs already: setting again changes nothing)
+            for record, row in zip(records, rows, strict=True):
+                self._set_floats(record, row)
+        return records
 
     def _set_floats(self, record: T, row: Any) -> None:
         for i, (attr, _) in enumerate(self._floats, 1):

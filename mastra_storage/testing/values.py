@@ -196,9 +196,12 @@ class ScoresValues:
     @EXAMPLES
     @given(output=JSON_VALUES, score=st.floats(allow_nan=False, allow_infinity=False))
     async def test_scores_round_trip(self, scores: ScoresStorage, output: Any, score: float) -> None:
-        saved = await scores.save_score(score=sample_score(output=output, score=score))
+        scorer = f"scorer-{uuid.uuid4()}"
+        saved = await scores.save_score(score=sample_score(scorer_id=scorer, output=output, score=score))
         read = await scores.get_score_by_id(id=saved.id)
         assert read is not None and same(read.output, output) and read.score == score
+        (listed,) = (await scores.list_scores_by_scorer_id(scorer_id=scorer)).scores
+        assert listed == read  # a page decodes its rows as a read by id does
 
     @EXAMPLES
     @given(bad=BAD_LEAVES, where=st.sampled_from(["output", "metadata", "score"]))
