@@ -4,8 +4,10 @@ For each backend, ``mastra_side.mjs`` (``@mastra/libsql``, ``@mastra/pg``, ``@ma
 versions pinned in ``package.json``, installed by this script into ``.cache/vs_mastra``) and
 ``python_side.py`` run the same operations on the same records with 16 concurrent callers, in
 separate processes, alternating (Mastra, ours, ours, Mastra, ...). Each figure is the best of the
-rounds; ``ratio`` = our ops/s ÷ Mastra's (above 1: this package is faster). An operation is timed
-over its call count or 3 seconds, whichever ends first.
+rounds; ``ratio`` = our ops/s ÷ Mastra's (above 1: this package is faster). The last column gives
+the lowest and highest ratio within one round (the two sides' runs back to back): how far a single
+run moves it on a noisy machine. An operation is timed over its call count or 3 seconds, whichever
+ends first.
 
 Run: ``make bench-mastra`` (or ``python -m benchmarks.vs_mastra.run --backends libsql --quick``).
 """
@@ -21,7 +23,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..harness import arguments, publish
 
@@ -122,10 +124,18 @@ async def run_side(side: str, plan: dict[str, Any]) -> dict[str, float | None]:
     return result
 
 
-async def compare(backend: str, rounds: int, scale: float) -> dict[str, tuple[float | None, float]]:
-    """Per operation: (Mastra's best ops/s or None where Mastra lacks the operation, ours)."""
+class Row(NamedTuple):
+    """One operation's figures: each side's best round, and the ratio of each round's pair."""
+
+    theirs: float | None  # Mastra's best ops/s, None where Mastra lacks the operation
+    ours: float
+    round_ratios: list[float]  # ours ÷ Mastra within each round (the two runs back to back)
+
+
+async def compare(backend: str, rounds: int, scale: float) -> dict[str, Row]:
+    """Per operation: both sides' figures over ``rounds`` alternating rounds."""
     target = await prepare(backend)
-    best: dict[str, dict[str, float | None]] = {"mastra": {}, "ours": {}}
+    seen: dict[str, dict[str, list[float | None]]] = {"mastra": {}, "ours": {}}
     for r in range(rounds):
         for side in ("mastra", "ours") if r % 2 == 0 else ("ours", "mastra"):
             plan = {
@@ -138,9 +148,14 @@ async def compare(backend: str, rounds: int, scale: float) -> dict[str, tuple[fl
             if side == "ours" and "py_table" in target:
                 plan["table"] = target["py_table"]
             for op, value in (await run_side(side, plan)).items():
-                seen = best[side].get(op)
-                best[side][op] = None if value is None else max(value, seen or 0.0)
-    return {op: (best["mastra"].get(op), float(best["ours"][op] or 0.0)) for op in OPERATIONS}
+                seen[side].setdefault(op, []).append(value)
+    rows = {}
+    for op in OPERATIONS:
+        theirs, ours = seen["mastra"].get(op, [None]), [v or 0.0 for v in seen["ours"][op]]
+        pairs = [o / t for t, o in zip(theirs, ours, strict=False) if t]
+        best = None if any(t is None for t in theirs) else max(t or 0.0 for t in theirs)
+        rows[op] = Row(best, max(ours), pairs)
+    return rows
 
 
 def engine_limit(path: Path) -> str:
@@ -182,27 +197,28 @@ def geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
-def table(backend: str, label: str, rows: dict[str, tuple[float | None, float]]) -> tuple[str, float]:
+def table(backend: str, label: str, rows: dict[str, Row]) -> tuple[str, float]:
     lines = [
         f"### {label}",
         "",
-        "| operation | Mastra ops/s | mastra_storage ops/s | ratio (ours ÷ Mastra) |",
-        "|---|---:|---:|---:|",
+        "| operation | Mastra ops/s | mastra_storage ops/s | ratio (ours ÷ Mastra) | ratio within each round |",
+        "|---|---:|---:|---:|---:|",
     ]
     ratios = []
-    for op, (theirs, ours) in rows.items():
+    for op, row in rows.items():
         name = OPERATIONS[op][0]
-        if theirs is None:
-            lines.append(f"| {name} | not supported | {ours:,.0f} | — |")
+        if row.theirs is None:
+            lines.append(f"| {name} | not supported | {row.ours:,.0f} | — | — |")
             continue
-        ratios.append(ours / theirs)
-        lines.append(f"| {name} | {theirs:,.0f} | {ours:,.0f} | {ours / theirs:.2f}x |")
+        ratios.append(row.ours / row.theirs)
+        spread = f"{min(row.round_ratios):.2f}x to {max(row.round_ratios):.2f}x"
+        lines.append(f"| {name} | {row.theirs:,.0f} | {row.ours:,.0f} | {row.ours / row.theirs:.2f}x | {spread} |")
     mean = geomean(ratios)
     lines += ["", f"Geometric mean ({backend}, {len(ratios)} operations): **{mean:.2f}x**"]
     return "\n".join(lines), mean
 
 
-def chart(path: str, results: dict[str, dict[str, tuple[float | None, float]]]) -> None:
+def chart(path: str, results: dict[str, dict[str, Row]]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -214,10 +230,10 @@ def chart(path: str, results: dict[str, dict[str, tuple[float | None, float]]]) 
     for k, (backend, rows) in enumerate(results.items()):
         xs, ys = [], []
         for i, op in enumerate(ops):
-            theirs, ours = rows[op]
-            if theirs:
+            row = rows[op]
+            if row.theirs:
                 xs.append(i + k * width)
-                ys.append(ours / theirs)
+                ys.append(row.ours / row.theirs)
         ax.bar(xs, ys, width, label=backend)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
@@ -241,7 +257,7 @@ async def main() -> None:
     args = arguments(__doc__ or "", backends="libsql,pg,dynamodb", rounds="3", chart="")
     install_mastra()
     scale = 0.1 if args.quick else 1.0
-    results: dict[str, dict[str, tuple[float | None, float]]] = {}
+    results: dict[str, dict[str, Row]] = {}
     sections = []
     for backend in args.backends.split(","):
         results[backend] = await compare(backend, int(args.rounds), scale)
