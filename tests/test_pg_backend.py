@@ -324,6 +324,54 @@ async def test_batched_rows_come_back_as_they_went_in(schema: str) -> None:
         assert await store.scores.get_score_by_id(id=copy.id) == copy
 
 
+async def test_message_content_as_older_mastra_versions_kept_it(schema: str) -> None:
+    """Rows of older Mastra versions hold content as a JSON string or as plain text (and no
+    ``createdAtZ``): they read back as a v2 text part — in a page beside this SDK's rows, in an include
+    window and by id. Content that is not JSON is a BackendError naming the row."""
+    async with PostgresStore(id="legacy", connection_string=PG_URL, schema_name=schema) as store:
+        thread = await store.memory.save_thread(thread=sample_thread())
+        start = utc_now()
+        legacy = [
+            ("m-quoted", '"quoted \\"legacy\\" text"', 'quoted "legacy" text'),
+            ("m-plain", "plain {text}", "plain {text}"),
+        ]
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            for n, (id, stored, _) in enumerate(legacy):
+                await conn.execute(
+                    f'INSERT INTO "{schema}".mastra_messages (id, thread_id, content, role, type, "createdAt", '
+                    '"createdAtZ", "resourceId") VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)',
+                    id, thread.id, stored, "user", "v2", (start + timedelta(milliseconds=n)).replace(tzinfo=None),
+                )  # fmt: skip
+            await store.memory.save_messages(
+                messages=[sample_message(thread, text="new", created_at=start + timedelta(milliseconds=5))]
+            )
+            wrapped = {id: {"format": 2, "content": text, "parts": [{"type": "text", "text": text}]}
+                       for id, _, text in legacy}  # fmt: skip
+            page = await store.memory.list_messages(thread_id=thread.id)
+            assert [m.content for m in page.messages[:2]] == [wrapped["m-quoted"], wrapped["m-plain"]]
+            assert page.messages[0].created_at == start and page.messages[0].resource_id is None
+            assert page.messages[2].content["parts"] == [{"type": "text", "text": "new"}] and page.total == 3
+            window = await store.memory.list_messages(
+                thread_id=thread.id, per_page=0, include=[{"id": "m-plain", "with_previous_messages": 1}]
+            )
+            assert [m.id for m in window.messages] == ["m-quoted", "m-plain"]
+            by_id = await store.memory.list_messages_by_id(message_ids=["m-plain", "m-quoted"])
+            assert sorted(m.content["content"] for m in by_id) == sorted(text for _, _, text in legacy)
+
+            await conn.execute(
+                f'UPDATE "{schema}".mastra_messages SET content = $1 WHERE id = $2', "{not json", "m-plain"
+            )
+            for read in (
+                store.memory.list_messages(thread_id=thread.id),
+                store.memory.list_messages_by_id(message_ids=["m-plain"]),
+            ):
+                with pytest.raises(BackendError, match="m-plain"):
+                    await read
+        finally:
+            await conn.close()
+
+
 async def test_hot_queries_use_indexes(schema: str) -> None:
     async with PostgresStore(id="plans", connection_string=PG_URL, schema_name=schema) as store:
         base = utc_now() - timedelta(days=30)

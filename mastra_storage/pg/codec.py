@@ -2,7 +2,9 @@
 
 Writes fill each ``timestamp`` column and its ``…Z`` timestamptz companion; JSON goes to ``jsonb`` as
 text. Batches travel as one JSON document (``json_insert``). Reads select one JSON object column per
-row, built by PostgreSQL and decoded straight into the Struct by msgspec.
+row, built by PostgreSQL and decoded straight into the Struct by msgspec (messages, whose few
+columns cost the server more as an object than the client as columns, read their columns: see
+``memory.MessageCodec``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+import msgspec
+
 from .._sql.params import Params, where
 from .._sql.schema import MESSAGES, RESOURCES, THREADS
 from ..core.coalesce import Coalescer, UpdateGroups, WriteGroups
@@ -24,28 +26,63 @@ from ..domains.memory_rules import (
     thread_exists,
     thread_not_found,
 )
+from ..errors import BackendError
 from ..types import CloneThreadResult, DateRange, IncludeContext, Message, MessageUpdate, StorageResource, StorageThread
 from .base import PGDomain
 from .codec import PGRowCodec, json_insert
 from .sqlfrag import bump, date_range, json_equals
 
-# Mastra keeps message content as JSON text; legacy rows hold a JSON string or plain text, which
-# reads back wrapped as a v2 text part. As json, not jsonb: the row's JSON object takes the text as
-# it is, where jsonb would build a binary value only to render it back (message pages +8-27%).
-_TEXT = "CASE WHEN {a}content LIKE '\"%' THEN {a}content::jsonb #>> '{}' ELSE {a}content END"
-_CONTENT = (
-    "CASE WHEN {a}content LIKE '{%' THEN {a}content::json ELSE json_build_object('format', 2, 'content', "
-    + _TEXT
-    + ", 'parts', json_build_array(json_build_object('type', 'text', 'text', "
-    + _TEXT
-    + "))) END"
-)
 _METADATA = "(CASE WHEN content LIKE '{%' THEN content::jsonb -> 'metadata' END)"
 
+# Mastra keeps message content as JSON text; legacy rows hold a JSON string or plain text, which
+# reads back wrapped as a v2 text part.
+_CONTENT_OBJECT = msgspec.json.Decoder(dict[str, Any])
+_CONTENT_STRING = msgspec.json.Decoder(str)
+
+
+def _content(text: str) -> dict[str, Any]:
+    if text.startswith("{"):
+        return _CONTENT_OBJECT.decode(text)
+    body = _CONTENT_STRING.decode(text) if text.startswith('"') else text
+    return {"format": 2, "content": body, "parts": [{"type": "text", "text": body}]}
+
+
+class MessageCodec(PGRowCodec[Message]):
+    """Messages write as every record does, but read as their plain columns, decoded here: building
+    one JSON object per row on the server (``row_to_json``, each content parsed by ``::json``) took
+    it 84-142 µs of a page of 20's execution against 24-43 µs for the columns, and the client builds
+    the records from columns no slower (22 -> 19 µs per page). Every column read is NOT NULL but
+    ``resourceId``, so each value has its field's type."""
+
+    def __init__(self) -> None:
+        super().__init__(Message, MESSAGES, columns={"thread_id": "thread_id"}, json=("content",))
+        self._use(
+            "{a}id, {a}role, {a}content, "
+            'COALESCE({a}"createdAtZ", {a}"createdAt" AT TIME ZONE \'UTC\'), {a}thread_id, {a}"resourceId", {a}type'
+        )
+
+    def decode(self, row: Any) -> Message:
+        id, role, content, created_at, thread_id, resource_id, kind = row
+        try:
+            body = _content(content)
+        except msgspec.MsgspecError as exc:
+            raise BackendError(f"stored mastra_messages row {id!r} holds content that is not JSON: {exc}") from exc
+        return Message(
+            id=id,
+            role=role,
+            content=body,
+            created_at=created_at,
+            thread_id=thread_id,
+            resource_id=resource_id,
+            type=kind,
+        )
+
+    def decode_all(self, rows: list[Any]) -> list[Message]:
+        return list(map(self.decode, rows))
+
+
 THREAD = PGRowCodec(StorageThread, THREADS)
-MESSAGE = PGRowCodec(
-    Message, MESSAGES, columns={"thread_id": "thread_id"}, json=("content",), reads={"content": _CONTENT}
-)
+MESSAGE = MessageCodec()
 RESOURCE = PGRowCodec(StorageResource, RESOURCES)
 _MESSAGE_CONFLICT = (
     " ON CONFLICT (id) DO UPDATE SET thread_id = EXCLUDED.thread_id, content = EXCLUDED.content, "
@@ -254,8 +291,8 @@ class MemoryPG(PGDomain, MemoryStorage):
         if include_sql:
             parts.append(f"SELECT -1::bigint, i.* FROM ({include_sql}) AS i")
         rows = await self.fetch(" UNION ALL ".join(parts), *p.values)
-        page = [(r[1],) for r in rows if r[0] != -1 and r[1] is not None]
-        included = [(r[1],) for r in rows if r[0] == -1]
+        page = [r[1:] for r in rows if r[0] != -1 and r[1] is not None]
+        included = [r[1:] for r in rows if r[0] == -1]
         total = int(rows[0][0]) if q.include_total else None
         return MessagePage(MESSAGE.decode_all(page), total, MESSAGE.decode_all(included))
 
