@@ -578,16 +578,41 @@ async def test_a_page_builds_the_json_of_its_own_rows_only(schema: str) -> None:
 
     pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=1, init=log)
     async with PostgresStore(id="plan", pool=pool, schema_name=schema) as store:
-        table = f'"{schema}".mastra_workflow_snapshot'
-        await store.workflows.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")  # no statistics
-        snapshot = {"context": {f"step-{k}": {"output": "x" * 300} for k in range(20)}}
-        for i in range(200):
-            await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id=f"run-{i}", snapshot=snapshot)
-        page = await store.workflows.list_workflow_runs(workflow_name="wf", page=1, per_page=20)
-        assert page.total == 200 and len(page.runs) == 20
+        table = f'"{schema}".mastra_scorers'
+        await store.scores.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")  # no statistics
+        for _ in range(200):
+            await store.scores.save_score(score=sample_score(scorer_id="s", input={"text": "x" * 3000}))
+        page = await store.scores.list_scores_by_scorer_id(scorer_id="s", page=1, per_page=20)
+        assert page.total == 200 and len(page.scores) == 20
         ((sql, args),) = sent
-        plan = await store.workflows.fetch(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
-        # A snapshot's JSON is built for the 20 rows of the page, not for the 200 the sort went through.
+        plan = await store.scores.fetch(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+        # A score's JSON is built for the 20 rows of the page, not for the 200 the sort went through.
         loops = _subplan_loops(msgspec.json.decode(plan[0][0])[0]["Plan"])
         assert loops and max(loops) <= 20, loops
     await pool.close()
+
+
+async def test_workflow_runs_read_as_columns_take_what_mastra_stored(schema: str) -> None:
+    """Runs read as plain columns (``ColumnCodec``): a snapshot Mastra stored as a JSON string of
+    JSON reads as the object, in a page and by id; a snapshot that is not an object is a
+    BackendError naming the run."""
+    async with PostgresStore(id="cols", connection_string=PG_URL, schema_name=schema) as store:
+        wf = store.workflows
+        table = f'"{schema}".mastra_workflow_snapshot'
+        await wf.persist_workflow_snapshot(workflow_name="wf", run_id="ours", snapshot={"status": "running"})
+        insert = (
+            f'INSERT INTO {table} (workflow_name, run_id, snapshot, "createdAt", "updatedAt") '
+            "VALUES ('wf', $1, $2::jsonb, now() AT TIME ZONE 'UTC' - interval '1 hour', now() AT TIME ZONE 'UTC')"
+        )
+        await wf.execute(insert, "stringified", msgspec.json.encode('{"status": "suspended"}').decode())
+        page = await wf.list_workflow_runs(workflow_name="wf", page=0, per_page=10)
+        assert page.total == 2
+        assert [(r.run_id, r.snapshot, r.created_at.tzinfo is not None) for r in page.runs] == [
+            ("ours", {"status": "running"}, True),
+            ("stringified", {"status": "suspended"}, True),
+        ]
+        run = await wf.get_workflow_run_by_id(run_id="stringified", workflow_name="wf")
+        assert run is not None and run.snapshot == {"status": "suspended"} and run.resource_id is None
+        await wf.execute(insert, "not-an-object", "[1, 2]")
+        with pytest.raises(BackendError, match="'wf', 'not-an-object'"):
+            await wf.list_workflow_runs(workflow_name="wf")

@@ -465,7 +465,8 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
             extra = [win.limit, win.offset]
         sql = f"SELECT c.total, p.* FROM ({count}) AS c(total) LEFT JOIN LATERAL ({page}) AS p ON true"
         found = await self.fetch(sql, *args, *extra)
-        return [(row[1],) for row in found if row[1] is not None], int(found[0][0])
+        # An empty page is the one row whose page columns are all NULL (the first is never NULL).
+        return [row[1:] for row in found if row[1] is not None], int(found[0][0])
 
     async def close(self) -> None:
         await self._init_once.stop()

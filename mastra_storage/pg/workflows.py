@@ -15,10 +15,10 @@ from ..domains.workflow_rules import apply_step_result, empty_run, status_matche
 from ..domains.workflows import RunQuery, WorkflowsStorage
 from ..types import DateRange, WorkflowRun
 from .base import PGDomain
-from .codec import PGRowCodec
+from .codec import ColumnCodec
 from .sqlfrag import bump, date_range
 
-RUN = PGRowCodec(WorkflowRun, WORKFLOW_SNAPSHOT, columns={"workflow_name": "workflow_name", "run_id": "run_id"})
+RUN = ColumnCodec(WorkflowRun, WORKFLOW_SNAPSHOT, columns={"workflow_name": "workflow_name", "run_id": "run_id"})
 
 
 def _naive_now() -> datetime:
