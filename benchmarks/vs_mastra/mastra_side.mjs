@@ -1,7 +1,9 @@
 // The Mastra side of benchmarks/vs_mastra: the workload run by Mastra's own TypeScript stores.
 // Usage: node mastra_side.mjs '<json plan>'  (the plan comes from run.py; see workload.py for the operations)
-// Prints one JSON line: {"op name": ops per second, ...}. Seeding (plan.seed) is not timed.
+// Opens the store (and seeds it when plan.seed, untimed), prints "ready", then serves run.py: each
+// line read names an operation to time, answered by one JSON line {"op name": ops per second}.
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 
 const plan = JSON.parse(process.argv[2]);
 const p = plan.prefix;
@@ -115,21 +117,25 @@ const s = {
 };
 if (plan.seed) await seed(s);
 const ops = operations(s);
-const results = {};
-for (const name of plan.operations) {
-  if (name === 'init') continue;
-  if (!ops[name]) { results[name] = null; continue; }
-  await ops[name](0); // warm-up call, not timed
-  results[name] = await timed(plan.n[name], plan.concurrency, ops[name]);
-}
-if (plan.operations.includes('init')) {
-  const start = performance.now();
-  for (let i = 0; i < plan.inits; i++) {
-    const fresh = await openStore();
-    await fresh.init();
-    await fresh.close?.();
+
+async function measure(name) {
+  if (name === 'init') {
+    const start = performance.now();
+    for (let i = 0; i < plan.inits; i++) {
+      const fresh = await openStore();
+      await fresh.init();
+      await fresh.close?.();
+    }
+    return plan.inits / ((performance.now() - start) / 1000);
   }
-  results.init = plan.inits / ((performance.now() - start) / 1000);
+  if (!ops[name]) return null;
+  await ops[name](0); // warm-up call, not timed
+  return timed(plan.n[name], plan.concurrency, ops[name]);
+}
+
+console.log('ready');
+for await (const name of createInterface({ input: process.stdin })) {
+  console.log(JSON.stringify({ [name]: await measure(name) }));
 }
 await store.close?.();
-console.log(JSON.stringify(results));
+process.exit(0); // a driver's idle handles must not keep the process alive

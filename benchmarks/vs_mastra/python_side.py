@@ -1,8 +1,9 @@
 """The Python side of ``benchmarks/vs_mastra``: the workload of ``mastra_side.mjs``, operation for
 operation and record for record, through mastra_storage.
 
-Usage: ``python -m benchmarks.vs_mastra.python_side '<json plan>'`` (run.py writes the plan); prints
-one JSON line ``{"op name": ops per second, ...}``. Seeding (``plan["seed"]``) is not timed.
+Usage: ``python -m benchmarks.vs_mastra.python_side '<json plan>'`` (run.py writes the plan). Opens
+the store (and seeds it when ``plan["seed"]``, untimed), prints ``ready``, then serves run.py: each
+line read names an operation to time, answered by one JSON line ``{"op name": ops per second}``.
 """
 
 from __future__ import annotations
@@ -228,29 +229,32 @@ async def timed(n: int, concurrency: int, op: Op, seconds: float) -> float:
     return done / (time.perf_counter() - start)
 
 
-async def main(plan: dict[str, Any]) -> dict[str, float | None]:
+async def main(plan: dict[str, Any]) -> None:
     workload = Workload(plan)
     store = open_store(plan)
     await store.init()
     if plan["seed"]:
         await workload.seed(store)
     ops = workload.operations(store)
-    results: dict[str, float | None] = {}
-    for name in plan["operations"]:
+
+    async def measure(name: str) -> float:
         if name == "init":
-            continue
+            start = time.perf_counter()
+            for _ in range(plan["inits"]):
+                fresh = open_store(plan)
+                await fresh.init()
+                await fresh.close()
+            return float(plan["inits"] / (time.perf_counter() - start))
         await ops[name](0)  # warm-up call, not timed
-        results[name] = await timed(plan["n"][name], plan["concurrency"], ops[name], plan["seconds"])
-    if "init" in plan["operations"]:
-        start = time.perf_counter()
-        for _ in range(plan["inits"]):
-            fresh = open_store(plan)
-            await fresh.init()
-            await fresh.close()
-        results["init"] = plan["inits"] / (time.perf_counter() - start)
+        return await timed(plan["n"][name], plan["concurrency"], ops[name], plan["seconds"])
+
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    # stdin is read on a thread: idle between commands, the process takes no CPU from the other side.
+    while name := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+        print(json.dumps({name: await measure(name)}), flush=True)
     await store.close()
-    return results
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))))
+    asyncio.run(main(json.loads(sys.argv[1])))

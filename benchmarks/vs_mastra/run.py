@@ -3,11 +3,13 @@
 For each backend, ``mastra_side.mjs`` (``@mastra/libsql``, ``@mastra/pg``, ``@mastra/dynamodb`` at the
 versions pinned in ``package.json``, installed by this script into ``.cache/vs_mastra``) and
 ``python_side.py`` run the same operations on the same records with 16 concurrent callers, in
-separate processes, alternating (Mastra, ours, ours, Mastra, ...). Each figure is the best of the
-rounds; ``ratio`` = our ops/s ÷ Mastra's (above 1: this package is faster). The last column gives
-the lowest and highest ratio within one round (the two sides' runs back to back): how far a single
-run moves it on a noisy machine. An operation is timed over its call count or 3 seconds, whichever
-ends first.
+separate processes that both stay open for a round and take turns operation by operation: each
+operation is timed on one side and then at once on the other, the side going first alternating
+between operations and rounds, so a slow stretch of a noisy machine falls on both. Each figure is
+the best of the rounds; ``ratio`` = our ops/s ÷ Mastra's (above 1: this package is faster). The
+last column gives the lowest and highest ratio within one round (the two sides' measurements back
+to back): how far a single measurement moves it. An operation is timed over its call count or 3
+seconds, whichever ends first.
 
 Run: ``make bench-mastra`` (or ``python -m benchmarks.vs_mastra.run --backends libsql --quick``).
 """
@@ -107,21 +109,47 @@ async def prepare(backend: str) -> dict[str, Any]:
     return {"url": DYNAMODB_URL, "table": "vs_mastra_ts", "py_table": "vs_mastra_py"}
 
 
-async def run_side(side: str, plan: dict[str, Any]) -> dict[str, float | None]:
-    if side == "mastra":
-        cmd = ["node", "mastra_side.mjs", json.dumps(plan)]
-        cwd = CACHE
-    else:
-        cmd = [sys.executable, "-m", "benchmarks.vs_mastra.python_side", json.dumps(plan)]
-        cwd = HERE.parent.parent
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{side} side failed:\n{err.decode()[-3000:]}")
-    result: dict[str, float | None] = json.loads(out.decode().strip().splitlines()[-1])
-    return result
+class Side:
+    """One side's process for a round: its store open (and seeded in the first round), timing one
+    operation per request."""
+
+    def __init__(self, name: str, plan: dict[str, Any]) -> None:
+        self.name = name
+        self.plan = plan
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        if self.name == "mastra":
+            cmd, cwd = ["node", "mastra_side.mjs", json.dumps(self.plan)], CACHE
+        else:
+            cmd = [sys.executable, "-m", "benchmarks.vs_mastra.python_side", json.dumps(self.plan)]
+            cwd = HERE.parent.parent
+        self.proc = await asyncio.create_subprocess_exec(
+            *cmd, cwd=cwd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, limit=2**20,
+        )  # fmt: skip
+        await self._line()  # "ready": opened and seeded
+
+    async def measure(self, op: str) -> float | None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(f"{op}\n".encode())
+        await self.proc.stdin.drain()
+        value: float | None = json.loads(await self._line())[op]
+        return value
+
+    async def stop(self) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.close()
+        if await self.proc.wait() != 0:
+            raise RuntimeError(f"{self.name} side failed on exit")
+
+    async def _line(self) -> str:
+        assert self.proc is not None and self.proc.stdout is not None and self.proc.stderr is not None
+        line = await self.proc.stdout.readline()
+        if not line:
+            err = await self.proc.stderr.read()
+            raise RuntimeError(f"{self.name} side failed:\n{err.decode()[-3000:]}")
+        return line.decode()
 
 
 class Row(NamedTuple):
@@ -137,18 +165,23 @@ async def compare(backend: str, rounds: int, scale: float) -> dict[str, Row]:
     target = await prepare(backend)
     seen: dict[str, dict[str, list[float | None]]] = {"mastra": {}, "ours": {}}
     for r in range(rounds):
-        for side in ("mastra", "ours") if r % 2 == 0 else ("ours", "mastra"):
+        sides = {}
+        for name in ("mastra", "ours"):  # one after the other: each seeds its own records
             plan = {
-                "backend": backend, **target, "prefix": "ts-" if side == "mastra" else "py-", "seed": r == 0,
+                "backend": backend, **target, "prefix": "ts-" if name == "mastra" else "py-", "seed": r == 0,
                 "round": r, "base": "2026-01-01T00:00:00.000Z", "concurrency": 16, "inits": max(3, int(20 * scale)),
-                "seconds": 3.0 * scale,
-                "operations": list(OPERATIONS), **SIZES,
+                "seconds": 3.0 * scale, **SIZES,
                 "n": {op: max(50, int(count * scale)) for op, (_, count) in OPERATIONS.items()},
             }  # fmt: skip
-            if side == "ours" and "py_table" in target:
+            if name == "ours" and "py_table" in target:
                 plan["table"] = target["py_table"]
-            for op, value in (await run_side(side, plan)).items():
-                seen[side].setdefault(op, []).append(value)
+            sides[name] = Side(name, plan)
+            await sides[name].start()
+        for i, op in enumerate(OPERATIONS):
+            for name in ("mastra", "ours") if (r + i) % 2 == 0 else ("ours", "mastra"):
+                seen[name].setdefault(op, []).append(await sides[name].measure(op))
+        for side in sides.values():
+            await side.stop()
     rows = {}
     for op in OPERATIONS:
         theirs, ours = seen["mastra"].get(op, [None]), [v or 0.0 for v in seen["ours"][op]]
