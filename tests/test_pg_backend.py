@@ -16,9 +16,11 @@ import msgspec
 import pytest
 
 from mastra_storage import BackendError, StorageInitError, ValidationError
+from mastra_storage._sql.schema import THREADS
 from mastra_storage.core.coalesce import GROUP_LIMIT
 from mastra_storage.core.codec import utc_now
 from mastra_storage.pg import MemoryPG, PostgresStore, WorkflowsPG
+from mastra_storage.pg.codec import ColumnCodec
 from mastra_storage.testing.samples import (
     sample_message,
     sample_score,
@@ -590,6 +592,11 @@ async def test_a_page_builds_the_json_of_its_own_rows_only(schema: str) -> None:
         loops = _subplan_loops(msgspec.json.decode(plan[0][0])[0]["Plan"])
         assert loops and max(loops) <= 20, loops
     await pool.close()
+
+
+def test_a_column_codec_builds_no_json_object_so_takes_no_object_options() -> None:
+    with pytest.raises(TypeError, match="no reads or computed"):
+        ColumnCodec(StorageThread, THREADS, computed={"extra": "1"})
 
 
 async def test_workflow_runs_read_as_columns_take_what_mastra_stored(schema: str) -> None:

@@ -168,6 +168,9 @@ class ColumnCodec(PGRowCodec[T]):
         **options: Unpack[CodecOptions],
     ) -> None:
         super().__init__(record, table, **options)
+        if self.reads or self.computed:  # they shape the JSON object, which this codec does not build
+            raise TypeError(f"ColumnCodec reads columns as they are: no reads or computed fields ({record.__name__})")
+        decoders = dict(decoders or {})
         types = {info.name: info.type for info in msgspec.structs.fields(record)}
         select: list[str] = []
         strict: dict[int, Callable[[str], Any]] = {}  # the column decoders, by position
@@ -178,8 +181,8 @@ class ColumnCodec(PGRowCodec[T]):
                 strict[i] = lenient[i] = _TIMESTAMP.decode
             else:
                 select.append(f'{{a}}"{column}"')
-            if column in (decoders or {}):
-                strict[i] = lenient[i] = (decoders or {})[column]
+            if column in decoders:
+                strict[i] = lenient[i] = decoders[column]
             elif kind == "json":
                 decoder = msgspec.json.Decoder(types[attr])
                 strict[i], lenient[i] = decoder.decode, _lenient(decoder)
