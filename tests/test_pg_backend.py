@@ -8,7 +8,7 @@ import math
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -623,3 +623,9 @@ async def test_workflow_runs_read_as_columns_take_what_mastra_stored(schema: str
         await wf.execute(insert, "not-an-object", "[1, 2]")
         with pytest.raises(BackendError, match="'wf', 'not-an-object'"):
             await wf.list_workflow_runs(workflow_name="wf")
+        await wf.delete_workflow_run_by_id(run_id="not-an-object", workflow_name="wf")
+        # A stored timestamp the records refuse is the row's fault: BackendError, not ValidationError.
+        old = datetime(500, 1, 1)
+        await wf.execute(f'UPDATE {table} SET "createdAt" = $1, "createdAtZ" = NULL WHERE run_id = $2', old, "ours")
+        with pytest.raises(BackendError, match="'wf', 'ours'"):
+            await wf.get_workflow_run_by_id(run_id="ours", workflow_name="wf")

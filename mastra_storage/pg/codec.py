@@ -212,13 +212,15 @@ class ColumnCodec(PGRowCodec[T]):
         build = self._build
         try:
             return [build(row) for row in rows]
-        except msgspec.MsgspecError:  # a row Mastra wrote (JSON kept as a string), or a bad one
+        except (msgspec.MsgspecError, ValueError):  # a row Mastra wrote (JSON kept as a string), or a bad one
             return [self._decode_lenient(row) for row in rows]
 
     def _decode_lenient(self, row: Any) -> T:
+        # ValueError too: a record's own checks (a timestamp outside years 1000-9999) raise
+        # ValidationError, which on a read is a stored row's fault, not the caller's.
         try:
             return self._build_lenient(row)
-        except msgspec.MsgspecError as exc:
+        except (msgspec.MsgspecError, ValueError) as exc:
             key = ", ".join(repr(row[i]) for i in self._key)
             raise BackendError(
                 f"stored {self.table.name} row ({key}) does not decode as {self.record.__name__}: {exc}"
