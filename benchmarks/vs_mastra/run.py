@@ -24,8 +24,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from ..harness import arguments, publish
 
@@ -117,6 +118,9 @@ class Side:
         self.name = name
         self.plan = plan
         self.proc: asyncio.subprocess.Process | None = None
+        # stderr goes to a file, read only on failure: a pipe nobody drains would stall a side
+        # that logs more than the pipe holds.
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the process; stop() closes it)
 
     async def start(self) -> None:
         if self.name == "mastra":
@@ -125,8 +129,8 @@ class Side:
             cmd = [sys.executable, "-m", "benchmarks.vs_mastra.python_side", json.dumps(self.plan)]
             cwd = HERE.parent.parent
         self.proc = await asyncio.create_subprocess_exec(
-            *cmd, cwd=cwd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, limit=2**20,
+            *cmd, cwd=cwd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self.errors,
+            limit=2**20,
         )  # fmt: skip
         await self._line()  # "ready": opened and seeded
 
@@ -141,15 +145,20 @@ class Side:
         assert self.proc is not None and self.proc.stdin is not None
         self.proc.stdin.close()
         if await self.proc.wait() != 0:
-            raise RuntimeError(f"{self.name} side failed on exit")
+            self._fail()
+        self.errors.close()
 
     async def _line(self) -> str:
-        assert self.proc is not None and self.proc.stdout is not None and self.proc.stderr is not None
+        assert self.proc is not None and self.proc.stdout is not None
         line = await self.proc.stdout.readline()
         if not line:
-            err = await self.proc.stderr.read()
-            raise RuntimeError(f"{self.name} side failed:\n{err.decode()[-3000:]}")
+            await self.proc.wait()
+            self._fail()
         return line.decode()
+
+    def _fail(self) -> NoReturn:
+        self.errors.seek(0)
+        raise RuntimeError(f"{self.name} side failed:\n{self.errors.read().decode(errors='replace')[-3000:]}")
 
 
 class Row(NamedTuple):
@@ -157,7 +166,7 @@ class Row(NamedTuple):
 
     theirs: float | None  # Mastra's best ops/s, None where Mastra lacks the operation
     ours: float
-    round_ratios: list[float]  # ours ÷ Mastra within each round (the two runs back to back)
+    round_ratios: list[float]  # ours ÷ Mastra within each round (the two measurements back to back)
 
 
 async def compare(backend: str, rounds: int, scale: float) -> dict[str, Row]:
@@ -184,8 +193,8 @@ async def compare(backend: str, rounds: int, scale: float) -> dict[str, Row]:
             await side.stop()
     rows = {}
     for op in OPERATIONS:
-        theirs, ours = seen["mastra"].get(op, [None]), [v or 0.0 for v in seen["ours"][op]]
-        pairs = [o / t for t, o in zip(theirs, ours, strict=False) if t]
+        theirs, ours = seen["mastra"][op], [v or 0.0 for v in seen["ours"][op]]
+        pairs = [o / t for t, o in zip(theirs, ours, strict=True) if t]
         best = None if any(t is None for t in theirs) else max(t or 0.0 for t in theirs)
         rows[op] = Row(best, max(ours), pairs)
     return rows
