@@ -204,3 +204,42 @@ class WriteGroups(UpdateGroups[K, A, None]):
 
     async def write(self, key: K, record: A) -> None:
         await self.update(key, record)
+
+
+class SharedReads(_Grouped[Hashable, Callable[[], Awaitable[V]], V]):
+    """``await read(statement, values, fetch)`` → ``fetch()``. Callers of the same statement with
+    the same values that wait in one group share a single ``fetch()`` and its answer: a page many
+    callers ask for at once is read once. Distinct statements of a group run at once, each on its
+    own. Each caller's read is still sent after its call was made, so it sees every write
+    acknowledged before it. The answer is handed to every sharer as it is, so it must be rows that
+    nobody changes: each caller decodes records of its own from them."""
+
+    async def read(self, statement: Hashable, values: Sequence[object], fetch: Callable[[], Awaitable[V]]) -> V:
+        # Equal values of different types (1 and True, 1 and 1.0) are kept apart.
+        key = (statement, tuple(values), tuple(map(type, values)))
+        try:
+            hash(key)
+        except TypeError:  # a value that is not hashable (a list of ids): read alone
+            return await fetch()
+        return await self._submit(key, fetch)  # type: ignore[return-value]  # a group answers every key
+
+    async def _alone(self, key: Hashable, arg: Callable[[], Awaitable[V]]) -> V:
+        return await arg()
+
+    async def _together(self, group: _Group[Hashable, Callable[[], Awaitable[V]], V]) -> None:
+        async def one(key: Hashable) -> None:
+            waiting = [future for future in group.waiters[key] if not future.done()]
+            if not waiting:  # every caller of this statement left before it went out
+                return
+            try:
+                answer = await group.args[key]()
+            except Exception as exc:  # handed to each caller, who raises it
+                for future in waiting:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            for future in waiting:
+                if not future.done():
+                    future.set_result(answer)
+
+        await asyncio.gather(*(one(key) for key in group.waiters))

@@ -7,11 +7,12 @@ import abc
 import asyncio
 import functools
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 from ..errors import BackendError, NotSupportedError, StorageError, ValidationError, storage_error_id
 from ..types import PruneResult
+from .coalesce import SharedReads
 from .migrations import MigrationStep, Versioned
 from .retention import retention_plan
 from .transfer import RecordKind, RecordPage, check_cursor, check_kind, check_limit, check_records
@@ -176,6 +177,15 @@ class DomainStore(abc.ABC):
         self.disable_init = disable_init or os.environ.get("MASTRA_DISABLE_STORAGE_INIT") == "true"
         self._init_once = InitOnce(self._initialize)
         self.calls = CallTracker()  # a backend shares one per connection (see its close())
+        self._shared_reads: SharedReads[Any] = SharedReads()
+
+    def shared_read(
+        self, statement: Hashable, values: Sequence[object], fetch: Callable[[], Awaitable[R]]
+    ) -> Awaitable[R]:
+        """``fetch()`` of the rows of ``statement`` with ``values``, shared by the callers asking for
+        the same at once (``core.coalesce.SharedReads``): a page read by many concurrent callers
+        costs the database one query. ``fetch``'s rows must never be changed; decode them."""
+        return self._shared_reads.read(statement, values, fetch)
 
     @abc.abstractmethod
     async def _initialize(self) -> None:

@@ -187,7 +187,9 @@ class LibSQLDomain(SqlSchema[RowCodec[Any]], DomainStore):
         if win.limit is not None:
             page_sql += " LIMIT ? OFFSET ?"
             args += [win.limit, win.offset]
-        rows, count = await self.db.read([Stmt(page_sql, args), Stmt(count_sql, values)])
+        statements = [Stmt(page_sql, args), Stmt(count_sql, values)]
+        # Concurrent callers of the same page share its read (core/coalesce.py); each decodes its own.
+        rows, count = await self.shared_read((page_sql, count_sql), args, lambda: self.db.read(statements))
         return decode(rows), int(count[0][0])
 
     @operation

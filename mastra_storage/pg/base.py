@@ -464,7 +464,9 @@ class PGDomain(SqlSchema[PGRowCodec[Any]], DomainStore):
             page = f"SELECT {select} FROM ({picked}) AS {alias} ORDER BY {order}"
             extra = [win.limit, win.offset]
         sql = f"SELECT c.total, p.* FROM ({count}) AS c(total) LEFT JOIN LATERAL ({page}) AS p ON true"
-        found = await self.fetch(sql, *args, *extra)
+        values = [*args, *extra]
+        # Concurrent callers of the same page share its statement (core/coalesce.py); each decodes its own.
+        found = await self.shared_read(sql, values, lambda: self.fetch(sql, *values))
         # An empty page is the one row whose page columns are all NULL (the first is never NULL).
         return [row[1:] for row in found if row[1] is not None], int(found[0][0])
 

@@ -257,7 +257,9 @@ class MemoryPG(PGDomain, MemoryStorage):
             parts = [f"SELECT 0::bigint, p.* FROM ({page_sql}) AS p"]
         if include_sql:
             parts.append(f"SELECT -1::bigint, i.* FROM ({include_sql}) AS i")
-        rows = await self.fetch(" UNION ALL ".join(parts), *p.values)
+        sql = " UNION ALL ".join(parts)
+        # Concurrent callers of the same page share its statement (core/coalesce.py); each decodes its own.
+        rows = await self.shared_read(sql, p.values, lambda: self.fetch(sql, *p.values))
         page = [r[1:] for r in rows if r[0] != -1 and r[1] is not None]
         included = [r[1:] for r in rows if r[0] == -1]
         total = int(rows[0][0]) if q.include_total else None
