@@ -564,6 +564,38 @@ async def test_the_last_messages_of_a_big_thread_walk_its_index(schema: str) -> 
         await pool.close()
 
 
+def _rows_read(node: dict[str, Any]) -> int:
+    """Rows the scans of an EXPLAIN (ANALYZE, FORMAT JSON) plan produced, over all their loops."""
+    own = node["Actual Rows"] * node["Actual Loops"] if "Scan" in node["Node Type"] else 0
+    return own + sum(_rows_read(child) for child in node.get("Plans", []))
+
+
+async def test_include_windows_of_a_big_thread_read_only_their_rows(schema: str) -> None:
+    """Each include window walks the thread's index from its target and stops at its limit: the
+    statement sent reads a few rows, not every message of the thread (ordered above a join with
+    the target, it sorted them all)."""
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def log(conn: Any) -> None:
+        conn.add_query_logger(lambda q: sent.append((q.query, q.args)) if "tgt" in q.query else None)
+
+    pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=1, init=log)
+    async with PostgresStore(id="plan", pool=pool, schema_name=schema) as store:
+        thread = await store.memory.save_thread(thread=sample_thread())
+        messages = timed_messages(thread, 2000)
+        for i in range(0, 2000, 500):
+            await store.memory.save_messages(messages=messages[i : i + 500])
+        await store.memory.execute(f'ANALYZE "{schema}".mastra_messages')
+        target = messages[1000].id
+        include = [{"id": target, "with_previous_messages": 3, "with_next_messages": 2}]
+        page = await store.memory.list_messages(thread_id=thread.id, per_page=0, include=include)
+        assert [m.id for m in page.messages] == [m.id for m in messages[997:1003]]
+        ((sql, args),) = sent
+        plan = await store.memory.fetch(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+        assert _rows_read(msgspec.json.decode(plan[0][0])[0]["Plan"]) <= 20, plan[0][0]
+    await pool.close()
+
+
 def _subplan_loops(node: dict[str, Any]) -> list[int]:
     """How many times each SubPlan of an EXPLAIN (ANALYZE, FORMAT JSON) plan ran."""
     loops = [node["Actual Loops"]] if node.get("Parent Relationship") == "SubPlan" else []
