@@ -1,15 +1,15 @@
-"""``core.coalesce.Coalescer`` on its own: how reads in flight together are grouped, and what a
+"""``core.coalesce`` on its own: how reads and writes in flight together are grouped, and what a
 failed or cancelled group does to its callers. (The backends' grouped statements are tested
 against their real servers in the conformance suite and the backend tests.)"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import pytest
 
-from mastra_storage.core.coalesce import Coalescer, UpdateGroups, WriteGroups
+from mastra_storage.core.coalesce import Coalescer, SharedReads, UpdateGroups, WriteGroups
 
 
 class Source:
@@ -194,3 +194,94 @@ async def test_updates_answer_each_caller_and_a_key_once_per_group() -> None:
     # A call the group left unanswered is sent again alone rather than left hanging.
     assert await asyncio.gather(*(updates.update(k, k) for k in ["g", "h", "skipped"])) == [1, 1, 2]
     assert sent == [["g"], ["h", "skipped"], ["skipped"]]
+
+
+class Pages:
+    """A statement source: each fetch is recorded, and answers a list of its own ending with its number."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, tuple[object, ...]]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.fail: Exception | None = None
+
+    def fetch(self, sql: str, *values: object) -> Callable[[], Awaitable[list[object]]]:
+        async def run() -> list[object]:
+            self.sent.append((sql, values))
+            number = len(self.sent)
+            await asyncio.sleep(0)  # a query takes at least one loop turn
+            await self.gate.wait()
+            if self.fail is not None:
+                raise self.fail
+            return [sql, *values, number]
+
+        return run
+
+    def read(self, reads: SharedReads[list[object]], sql: str, *values: object) -> Awaitable[list[object]]:
+        return reads.read(sql, values, self.fetch(sql, *values))
+
+
+async def test_callers_of_one_statement_in_one_group_share_its_answer() -> None:
+    pages, reads = Pages(), SharedReads[list[object]]()
+    calls = [("page", 1), ("page", 1), ("page", 2), ("page", True), ("page", 1.0), ("other", 1), ("page", 1)]
+    answers = await asyncio.gather(*(pages.read(reads, sql, value) for sql, value in calls))
+    # The first went out alone; the rest waited for one group: "page" with 1 once, shared by its
+    # three callers; equal values of other types (True, 1.0) and other statements on their own.
+    assert pages.sent == [("page", (1,)), ("page", (1,)), ("page", (2,)), ("page", (True,)), ("page", (1.0,)),
+                          ("other", (1,))]  # fmt: skip
+    assert answers[1] is answers[6] and answers[1] == ["page", 1, 2]
+    assert answers[0] == ["page", 1, 1] and answers[2] == ["page", 2, 3]
+    assert answers[3] == ["page", True, 4] and answers[4] == ["page", 1.0, 5]
+
+
+async def test_a_read_never_joins_one_already_sent() -> None:
+    """A caller's statement goes out after its call: it sees what was acknowledged before it."""
+    pages, reads = Pages(), SharedReads[list[object]]()
+    pages.gate.clear()
+    first = asyncio.ensure_future(pages.read(reads, "page", 1))
+    await turns(2)
+    assert pages.sent == [("page", (1,))]  # in flight, held
+    second = asyncio.ensure_future(pages.read(reads, "page", 1))
+    await turns(5)  # the call, its group sent, started, its statement started
+    assert len(pages.sent) == 2  # the same statement again, in a group of its own
+    pages.gate.set()
+    assert await first == ["page", 1, 1] and await second == ["page", 1, 2]
+
+
+async def test_values_that_cannot_be_hashed_are_read_alone() -> None:
+    pages, reads = Pages(), SharedReads[list[object]]()
+    answers = await asyncio.gather(*(pages.read(reads, "page", ["a", "b"]) for _ in range(3)))
+    assert len(pages.sent) == 3 and len({id(a) for a in answers}) == 3
+
+
+async def test_a_failed_shared_read_fails_each_of_its_callers() -> None:
+    pages, reads = Pages(), SharedReads[list[object]]()
+    pages.gate.clear()
+    held = asyncio.ensure_future(pages.read(reads, "held"))
+    await turns(2)
+    pages.fail = RuntimeError("server gone")
+    shared = [asyncio.ensure_future(pages.read(reads, "page", 1)) for _ in range(2)]
+    pages.gate.set()
+    results = await asyncio.gather(held, *shared, return_exceptions=True)
+    assert [type(r) for r in results] == [RuntimeError] * 3
+    assert pages.sent == [("held", ()), ("page", (1,))]
+    pages.fail = None
+    assert await pages.read(reads, "page", 1) == ["page", 1, 3]  # nothing stays failed
+
+
+async def test_a_shared_read_goes_on_for_callers_left_and_is_not_sent_for_none() -> None:
+    pages, reads = Pages(), SharedReads[list[object]]()
+    pages.gate.clear()
+    held = asyncio.ensure_future(pages.read(reads, "held"))
+    await turns(2)
+    leaving, staying = (asyncio.ensure_future(pages.read(reads, "page", 1)) for _ in range(2))
+    gone = asyncio.ensure_future(pages.read(reads, "page", 2))
+    await asyncio.sleep(0)  # all three wait for their group
+    gone.cancel()
+    await turns(3)  # the group is sent: "page" 1 is in flight, "page" 2 has nobody left
+    leaving.cancel()
+    pages.gate.set()
+    assert await staying == ["page", 1, 2] and await held == ["held", 1]
+    assert pages.sent == [("held", ()), ("page", (1,))]
+    with pytest.raises(asyncio.CancelledError):
+        await leaving

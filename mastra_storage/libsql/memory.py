@@ -172,7 +172,10 @@ class MemoryLibSQL(LibSQLDomain, MemoryStorage):
             reads.append(Stmt(f"SELECT COUNT(*) FROM mastra_messages{where(clauses)}", p.values))
         if include_stmt:
             reads.append(include_stmt)
-        results = await self.db.read(reads)
+        # Concurrent callers of the same page share its read (core/coalesce.py); each decodes its own.
+        statements = tuple(stmt.sql for stmt in reads)
+        values = [value for stmt in reads for value in stmt.params]
+        results = await self.shared_read(statements, values, lambda: self.db.read(reads))
         return MessagePage(
             MESSAGE.decode_all(results[0]),
             int(results[1][0][0]) if q.include_total else None,

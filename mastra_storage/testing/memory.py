@@ -597,6 +597,36 @@ class MemoryConformance:
         await asyncio.gather(*(writer(n) for n in range(50)))
         assert (await memory.list_messages(thread_id=thread.id, per_page=1)).total == 1000
 
+    async def test_a_page_listed_after_a_write_holds_it_while_others_list_it(self, memory: MemoryStorage) -> None:
+        # Concurrent lists of one page may share one read (core/coalesce.SharedReads): never one
+        # sent before a caller's own write was acknowledged.
+        thread, _ = await _thread_with_messages(memory, 3)
+        start = utc_now() + timedelta(minutes=1)
+
+        async def write_then_list(k: int) -> None:
+            message = sample_message(thread, text=f"new {k}", created_at=start + timedelta(seconds=k))
+            await memory.save_messages(messages=[message])
+            page = await memory.list_messages(thread_id=thread.id, per_page=False)
+            assert message.id in _ids(page.messages)
+
+        async def just_list() -> None:
+            await memory.list_messages(thread_id=thread.id, per_page=False)
+
+        await asyncio.gather(*(write_then_list(k) for k in range(12)), *(just_list() for _ in range(12)))
+        assert (await memory.list_messages(thread_id=thread.id, per_page=1)).total == 15
+
+    async def test_concurrent_lists_of_one_page_each_get_their_own(self, memory: MemoryStorage) -> None:
+        thread, _ = await _thread_with_messages(memory, 5)
+        other, _ = await _thread_with_messages(memory, 2)
+        asks = [(thread.id, 0), (thread.id, 0), (thread.id, 1), (other.id, 0), (thread.id, 0)]
+        expected = [await memory.list_messages(thread_id=t, page=p, per_page=2) for t, p in asks]
+        got = await asyncio.gather(*(memory.list_messages(thread_id=t, page=p, per_page=2) for t, p in asks))
+        assert got == expected and len(_ids(got[2].messages)) == 2 and got[3].total == 2
+        first, last = got[1].messages[0], got[4].messages[0]  # (the first call went out alone)
+        assert first == last and first is not last and first.content is not last.content
+        first.content["parts"] = []  # one caller changing its record changes nobody else's
+        assert last == expected[0].messages[0]
+
     # ------------------------------------------------------------ clone
 
     async def test_clone_thread(self, memory: MemoryStorage) -> None:

@@ -54,6 +54,22 @@ class WorkflowsConformance:
         got[0]["status"] = "changed by one caller"
         assert got[4] == expected[0]
 
+    async def test_concurrent_lists_of_one_page_each_get_their_own_runs(self, workflows: WorkflowsStorage) -> None:
+        # Lists in flight together may share one read of a page; each caller owns what it gets.
+        for _ in range(3):
+            await self._persist(workflows, "wf-a")
+        await self._persist(workflows, "wf-b")
+        asks = [("wf-a", 0), ("wf-a", 0), ("wf-a", 1), ("wf-b", 0), ("wf-a", 0)]
+        expected = [await workflows.list_workflow_runs(workflow_name=w, page=p, per_page=2) for w, p in asks]
+        got = await asyncio.gather(
+            *(workflows.list_workflow_runs(workflow_name=w, page=p, per_page=2) for w, p in asks)
+        )
+        assert got == expected and [len(g.runs) for g in got] == [2, 2, 1, 1, 2] and got[3].total == 1
+        first, last = got[1].runs[0], got[4].runs[0]  # (the first call went out alone)
+        assert first == last and first is not last and first.snapshot is not last.snapshot
+        first.snapshot["status"] = "changed by one caller"
+        assert last == expected[0].runs[0]
+
     async def test_concurrent_persists_each_land_whole(self, workflows: WorkflowsStorage) -> None:
         # Persists in flight together (a backend may write them in one statement) land as one by one.
         runs = [(uid("run"), sample_snapshot("running")) for _ in range(12)]
