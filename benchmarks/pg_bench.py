@@ -90,7 +90,7 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
     )
     assert d.score is not None
     score_params = SCORE.params(new_score(d.score))
-    where = {column.strip('"'): k for k, column in enumerate(SCORE.columns.split(", "))}
+    where = {column: k for k, (_, _, column, _) in enumerate(SCORE.fields)}  # parameter of each field
     list_scores_sql = (
         f'SELECT id, "scorerId", score, scorer, entity, input, output, "createdAtZ" FROM {s}.mastra_scorers '
         'WHERE "scorerId" = $1 ORDER BY "createdAt" DESC, ctid DESC LIMIT 20 OFFSET 0'
@@ -160,8 +160,7 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
         now = utc_now()
         args = list(score_params)
         args[where["id"]] = str(uuid.uuid4())
-        args[where["createdAt"]] = args[where["updatedAt"]] = _naive(now)
-        args[where["createdAtZ"]] = args[where["updatedAtZ"]] = now
+        args[where["createdAt"]] = args[where["updatedAt"]] = now
         await pool.execute(score_sql, *args)
 
     async def list_scores(i: int) -> None:
