@@ -85,6 +85,7 @@ function operations(s) {
     persist_snapshot: (i) => workflows.persistWorkflowSnapshot({ workflowName: `${p}wf2`, runId: `${r}run-${i}`, snapshot: snapshot(`${r}run-${i}`) }),
     load_snapshot: (i) => workflows.loadWorkflowSnapshot({ workflowName: `${p}wf`, runId: `${p}run-${i % plan.runs}` }),
     list_workflow_runs_page: () => workflows.listWorkflowRuns({ workflowName: `${p}wf`, page: 0, perPage: 20 }),
+    list_workflow_runs_pages: (i) => workflows.listWorkflowRuns({ workflowName: `${p}wf`, page: i % 16, perPage: 20 }),
     save_score: () => scores.saveScore(score(`${p}scorer2`)),
     list_scores_by_scorer: () => scores.listScoresByScorerId({ scorerId: `${p}scorer`, pagination: { page: 0, perPage: 20 } }),
   };

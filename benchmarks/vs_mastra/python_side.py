@@ -202,6 +202,9 @@ class Workload:
             "list_workflow_runs_page": lambda i: workflows.list_workflow_runs(
                 workflow_name=f"{p}wf", page=0, per_page=20
             ),
+            "list_workflow_runs_pages": lambda i: workflows.list_workflow_runs(
+                workflow_name=f"{p}wf", page=i % 16, per_page=20
+            ),
             "save_score": lambda i: scores.save_score(score=self.score(f"{p}scorer2")),
             "list_scores_by_scorer": lambda i: scores.list_scores_by_scorer_id(
                 scorer_id=f"{p}scorer", page=0, per_page=20

@@ -46,13 +46,15 @@ OPERATIONS = {  # name -> (label, calls per measurement)
     "persist_snapshot": ("persist snapshot", 2000),
     "load_snapshot": ("load snapshot", 4000),
     "list_workflow_runs_page": ("list workflow runs page (20)", 1000),
+    # Each of the 16 callers on a page of its own: nothing for concurrent callers to share.
+    "list_workflow_runs_pages": ("list workflow runs, 16 different pages (20)", 1000),
     "save_score": ("save score", 2000),
     "list_scores_by_scorer": ("list scores by scorer (20)", 1000),
     "batch_create_spans": ("batch-create 10 spans", 1000),
     "get_trace": ("get trace (10 spans)", 2000),
     "init": ("init (store on an existing database)", 0),
 }
-SIZES = {"threads": 200, "messages": 1000, "resources": 50, "runs": 200, "scores": 200, "traces": 100}
+SIZES = {"threads": 200, "messages": 1000, "resources": 50, "runs": 320, "scores": 200, "traces": 100}
 
 
 def install_mastra() -> None:
