@@ -57,15 +57,29 @@ class Record(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields
 
     _timestamps: ClassVar[tuple[str, ...]] = ()
 
-    def __post_init__(self) -> None:
-        for name in self._timestamps:
-            value = getattr(self, name)
-            # Inline test of the common case (decoded from storage: UTC at whole milliseconds).
-            if value is None or (
-                type(value) is datetime and value.tzinfo is UTC and not value.microsecond % 1000 and value.year >= 1000
-            ):
-                continue
-            setattr(self, name, check_timestamp(value, f"{type(self).__name__}.{name}"))
+    def __init_subclass__(cls, **options: Any) -> None:
+        super().__init_subclass__(**options)
+        if cls._timestamps:
+            cls.__post_init__ = _normalizer(cls._timestamps)  # type: ignore[attr-defined]
+
+
+def _normalizer(names: tuple[str, ...]) -> Any:
+    """The ``__post_init__`` of a record with timestamp fields ``names`` (msgspec calls it on
+    construction and on every decode), written out field by field: the loop over the names cost a
+    batch of 50 spans a third of its decoding (80.7 vs 54.3 µs without any ``__post_init__``)."""
+    lines = ["def __post_init__(self):"]
+    for name in names:
+        assert name.isidentifier()  # a field of the record's class, never data
+        # Inline test of the common case (decoded from storage: UTC at whole milliseconds).
+        lines += [
+            f"    v = self.{name}",
+            "    if v is not None and not (type(v) is datetime and v.tzinfo is UTC and not v.microsecond % 1000"
+            " and v.year >= 1000):",
+            f"        self.{name} = check_timestamp(v, type(self).__name__ + '.{name}')",
+        ]
+    scope: dict[str, Any] = {"datetime": datetime, "UTC": UTC, "check_timestamp": check_timestamp}
+    exec("\n".join(lines), scope)
+    return scope["__post_init__"]
 
 
 def check_timestamp(value: object, path: str) -> datetime:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from ..core.codec import iso, later_than, new_id, utc_now
 from ..core.paging import Window
-from ..core.validate import check_mapping, coerce, coerce_many, require_id
+from ..core.validate import check_mapping, coerce, coerce_many, require_id, require_ids
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..types import (
     DateRange,
@@ -115,8 +115,8 @@ def _sequence(value: object, what: str) -> Sequence[Any]:
 def check_messages(messages: object) -> list[Message]:
     """Every message of a batch validated before any is written: a bad one rejects the batch."""
     records = coerce_many(Message, _sequence(messages, "messages"), "message")
+    require_ids([m.id for m in records], "message.id")
     for m in records:
-        require_id(m.id, "message.id")
         if not isinstance(m.thread_id, str) or not m.thread_id.strip():
             raise ValidationError(f"Expected to find a threadId for message {m.id!r}", details={"messageId": m.id})
         if not isinstance(m.resource_id, str) or not m.resource_id.strip():

@@ -9,7 +9,15 @@ import msgspec
 
 from ..core.codec import utc_now
 from ..core.paging import Window, window
-from ..core.validate import check_choice, check_direction, check_metadata_key, coerce, coerce_many, require_id
+from ..core.validate import (
+    check_choice,
+    check_direction,
+    check_metadata_key,
+    coerce,
+    coerce_many,
+    require_id,
+    require_ids,
+)
 from ..errors import ValidationError
 from ..types import SpanContext, SpanRecord, SpanUpdate, TracesFilter
 
@@ -25,10 +33,10 @@ def new_spans(records: object) -> list[SpanRecord]:
     if isinstance(records, str | bytes) or not isinstance(records, Sequence):
         raise ValidationError("spans must be a sequence of spans")
     spans = coerce_many(SpanRecord, records, "span")
+    require_ids([span.trace_id for span in spans], "span.trace_id")
+    require_ids([span.span_id for span in spans], "span.span_id")
     now = utc_now()
     for span in spans:
-        require_id(span.trace_id, "span.trace_id")
-        require_id(span.span_id, "span.span_id")
         span.created_at = span.updated_at = now
     return spans
 
