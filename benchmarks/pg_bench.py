@@ -67,14 +67,13 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
         'ORDER BY "createdAt" DESC, id DESC LIMIT 20 OFFSET 0'
     )
     count_sql = f"SELECT COUNT(*) FROM {s}.mastra_messages WHERE thread_id = $1"
-    window_sql = (
-        f'(SELECT m.id, m.role, m.content, m."createdAt" FROM {s}.mastra_messages m, '
-        f'(SELECT thread_id, "createdAt" FROM {s}.mastra_messages WHERE id = $1) t '
-        'WHERE m.thread_id = t.thread_id AND m."createdAt" <= t."createdAt" ORDER BY m."createdAt" DESC, m.id DESC '
-        "LIMIT 3) UNION ALL "
-        f'(SELECT m.id, m.role, m.content, m."createdAt" FROM {s}.mastra_messages m, '
-        f'(SELECT thread_id, "createdAt" FROM {s}.mastra_messages WHERE id = $1) t '
-        'WHERE m.thread_id = t.thread_id AND m."createdAt" > t."createdAt" ORDER BY m."createdAt", m.id LIMIT 2)'
+    window_sql = (  # each window LATERAL to its target: an index walk from the target's time
+        f'SELECT w.* FROM (SELECT thread_id, "createdAt" FROM {s}.mastra_messages WHERE id = $1) t '
+        'CROSS JOIN LATERAL ((SELECT m.id, m.role, m.content, m."createdAt" '
+        f'FROM {s}.mastra_messages m WHERE m.thread_id = t.thread_id AND m."createdAt" <= t."createdAt" '
+        'ORDER BY m."createdAt" DESC, m.id DESC LIMIT 3) UNION ALL '
+        f'(SELECT m.id, m.role, m.content, m."createdAt" FROM {s}.mastra_messages m '
+        'WHERE m.thread_id = t.thread_id AND m."createdAt" > t."createdAt" ORDER BY m."createdAt", m.id LIMIT 2)) w'
     )
     snap_sql = (
         f'INSERT INTO {s}.mastra_workflow_snapshot (workflow_name, run_id, snapshot, "createdAt", "createdAtZ", '
