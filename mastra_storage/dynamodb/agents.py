@@ -15,7 +15,7 @@ from ..types import (
     AgentVersion,
     StoredAgent,
 )
-from .base import DynamoDomain, Kept, Partition, optimistic, put, read_page
+from .base import DynamoDomain, Kept, Partition, optimistic, put
 from .connection import ConditionFailed, Item
 from .counters import Write
 from .items import Expr, esc, keys_of, s, scalar_map, when, with_parts
@@ -127,7 +127,7 @@ class AgentsDynamoDB(DynamoDomain, AgentsStorage):
             return e
 
         part = Partition("gsi2" if q.column == "updatedAt" else "gsi1", "AGENTS")
-        found = await read_page(self.conn, [part], expr, q.win, forward=q.direction == "ASC", counting=self.counting)
+        found = await self.page([part], expr, q.win, forward=q.direction == "ASC")
         return await self.decode(found.items, StoredAgent), found.total or 0
 
     async def _create_version(
@@ -170,7 +170,7 @@ class AgentsDynamoDB(DynamoDomain, AgentsStorage):
             return e
 
         part = Partition(None, agent_key(agent_id)[0], *_VERSIONS)
-        found = await read_page(self.conn, [part], expr, win, forward=direction == "ASC", counting=self.counting)
+        found = await self.page([part], expr, win, forward=direction == "ASC")
         return await self.decode(found.items, AgentVersion), found.total or 0
 
     async def _delete_version(self, version_id: str) -> None:

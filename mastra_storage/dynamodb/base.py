@@ -277,6 +277,31 @@ class DynamoDomain(DomainStore):
         (decoded,) = await self.decode([item], record, kept)
         return decoded, item
 
+    async def page(
+        self,
+        partitions: Sequence[Partition],
+        filters: Callable[[], Expr],
+        win: Window,
+        *,
+        forward: bool,
+        count: bool = True,
+    ) -> PageOf:
+        """``read_page`` of this store, shared by the callers asking for the same page at once
+        (``core.coalesce.SharedReads``): its key is what the page's requests ask, as JSON. The
+        items are shared as read: ``decode`` makes each caller's records without changing them."""
+        e = filters()
+        key = msgspec.json.encode([
+            [(p.index, p.pk, p.lo, p.hi) for p in partitions], e.filters, e.names, e.values,
+            win.offset, win.limit, forward, count,
+        ])  # fmt: skip
+        return await self.shared_read(
+            key,
+            (),
+            lambda: read_page(
+                self.conn, partitions, filters, win, forward=forward, count=count, counting=self.counting
+            ),
+        )
+
     async def decode(self, items: Sequence[Item], record: type[T], kept: Kept[T] | None = None) -> list[T]:
         """The records of ``items``; ``kept`` copies onto each what its item holds outside the payload
         (values an UpdateItem kept or bumped without rewriting the record)."""

@@ -28,7 +28,7 @@ from ..domains.memory_rules import (
     updated_resource,
 )
 from ..types import CloneThreadResult, IncludeContext, Message, MessageUpdate, StorageResource, StorageThread
-from .base import DynamoDomain, Kept, Partition, optimistic, read_page
+from .base import DynamoDomain, Kept, Partition, optimistic
 from .connection import ConditionFailed, Item, gather_all
 from .counters import TX_ACTIONS, TX_BYTES, Counting, Write, size_of
 from .items import Expr, esc, expired, n, s, scalar_map, time_bounds, when
@@ -227,7 +227,7 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
             e.map_equals("meta", metadata)
             return e
 
-        found = await read_page(self.conn, [part], expr, win, forward=dir_ == "ASC", counting=self.counting)
+        found = await self.page([part], expr, win, forward=dir_ == "ASC")
         return await self.decode(found.items, StorageThread, _thread_kept), found.total or 0
 
     # ------------------------------------------------------------ messages
@@ -325,15 +325,7 @@ class MemoryDynamoDB(DynamoDomain, MemoryStorage):
             return e
 
         try:
-            found = await read_page(
-                self.conn,
-                partitions,
-                expr,
-                q.win,
-                forward=q.direction == "ASC",
-                count=q.include_total,
-                counting=self.counting,
-            )
+            found = await self.page(partitions, expr, q.win, forward=q.direction == "ASC", count=q.include_total)
             page = await self._messages(found.items)
         except BaseException:
             included_task.cancel()  # never left running (or its failure unretrieved) when the page fails

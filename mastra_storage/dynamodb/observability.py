@@ -12,7 +12,7 @@ from ..domains.record_rules import (
     TRACE_EQUALITY_FILTERS,
 )
 from ..types import DateRange, SpanRecord, TraceSpan
-from .base import DynamoDomain, Kept, Partition, optimistic, read_page
+from .base import DynamoDomain, Kept, Partition, optimistic
 from .connection import Item, gather_all
 from .counters import Write
 from .items import Expr, esc, keys_of, millis, n, s, scalar_map, time_bounds, when
@@ -158,7 +158,7 @@ class ObservabilityDynamoDB(DynamoDomain, ObservabilityStorage):
 
         forward = dir_ == "ASC"
         if f.has_child_error is None:
-            found = await read_page(self.conn, [part], expr, win, forward=forward, counting=self.counting)
+            found = await self.page([part], expr, win, forward=forward)
             items, total = found.items, found.total or 0
         else:
             # Whether a trace has a failed child span lives in its partition: test every candidate.

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from ..core.paging import Window
 from ..domains.scores import ScoresStorage
 from ..types import ScoreRow
-from .base import DynamoDomain, Kept, Partition, read_page
+from .base import DynamoDomain, Kept, Partition
 from .items import Expr, esc, s, when
 
 # Which GSI answers which list (the first key given picks it); the rest of ``equals`` are filters.
@@ -72,7 +72,7 @@ class ScoresDynamoDB(DynamoDomain, ScoresStorage):
                     e.equals(_FILTER_ATTRS[field], value)
             return e
 
-        found = await read_page(self.conn, [part], expr, win, forward=False, counting=self.counting)
+        found = await self.page([part], expr, win, forward=False)
         return await self.decode(found.items, ScoreRow), found.total or 0
 
 

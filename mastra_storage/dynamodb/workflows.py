@@ -10,7 +10,7 @@ from ..core.paging import window
 from ..domains.workflow_rules import apply_step_result, empty_run, status_matches
 from ..domains.workflows import RunQuery, WorkflowsStorage
 from ..types import WorkflowRun
-from .base import DynamoDomain, Kept, Partition, optimistic, read_page
+from .base import DynamoDomain, Kept, Partition, optimistic
 from .connection import Item
 from .counters import Write
 from .items import Expr, esc, keys_of, s, time_bounds, when
@@ -129,7 +129,7 @@ class WorkflowsDynamoDB(DynamoDomain, WorkflowsStorage):
             return e
 
         win = q.win or window(0, False)
-        found = await read_page(self.conn, [part], expr, win, forward=False, counting=self.counting)
+        found = await self.page([part], expr, win, forward=False)
         return await self.decode(found.items, WorkflowRun, _kept), found.total or 0
 
     async def _get_run(self, run_id: str, workflow_name: str | None) -> WorkflowRun | None:
