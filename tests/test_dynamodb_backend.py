@@ -107,6 +107,23 @@ async def test_ten_messages_are_one_request_and_large_batches_are_chunked(store:
     assert (await store.memory.list_messages(thread_id=thread.id, per_page=1)).total == 260
 
 
+async def test_concurrent_lists_of_one_page_share_its_requests(store: DynamoDBStore) -> None:
+    resource = "res-shared"
+    for _ in range(3):
+        await store.memory.save_thread(thread=sample_thread(resource_id=resource))
+    alone = await store.memory.list_threads(resource_id=resource, per_page=2)
+    sent = await requests_sent(store)
+    await store.memory.list_threads(resource_id=resource, per_page=2)
+    one_page = sum(sent.values())  # a Query for the page, a read of its counter
+    sent.clear()
+    got = await asyncio.gather(*(store.memory.list_threads(resource_id=resource, per_page=2) for _ in range(8)))
+    # The first alone, the 7 that arrived while it ran as one read: two pages' requests, not eight.
+    assert got == [alone] * 8 and sum(sent.values()) == 2 * one_page, sent
+    sent.clear()
+    pages = await asyncio.gather(*(store.memory.list_threads(resource_id=resource, page=p, per_page=2) for p in (0, 1)))
+    assert [len(p.threads) for p in pages] == [2, 1] and sum(sent.values()) == 2 * one_page  # other pages: their own
+
+
 async def test_concurrent_gets_go_out_together(store: DynamoDBStore) -> None:
     threads = [await store.memory.save_thread(thread=sample_thread()) for _ in range(40)]
     sent = await requests_sent(store)
