@@ -145,6 +145,27 @@ async def test_concurrent_point_reads_share_statements(schema: str) -> None:
         assert len(queries) == GROUPED, queries
 
 
+async def test_concurrent_lists_of_one_page_share_its_statement(schema: str) -> None:
+    async with logged_store(schema, size=16) as (store, queries):
+        thread = await store.memory.save_thread(thread=sample_thread())
+        await store.memory.save_messages(messages=timed_messages(thread, 30))
+        for i in range(3):
+            await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id=f"r{i}", snapshot={"i": i})
+        queries.clear()
+        lists = [store.memory.list_messages(thread_id=thread.id, per_page=20) for _ in range(8)]
+        runs = [store.workflows.list_workflow_runs(workflow_name="wf", page=0, per_page=2) for _ in range(8)]
+        pages = await asyncio.gather(*lists, *runs)
+        # Per domain store, the first list alone, the 7 that arrived while it ran as one (16 without).
+        assert len(queries) == 4, queries
+        assert all(p == pages[0] for p in pages[:8]) and len(pages[0].messages) == 20 and pages[0].total == 30
+        assert all(p == pages[8] for p in pages[8:]) and len(pages[8].runs) == 2 and pages[8].total == 3
+        queries.clear()
+        others = await asyncio.gather(
+            *(store.memory.list_messages(thread_id=thread.id, page=p, per_page=20) for p in (0, 1))
+        )
+        assert [len(p.messages) for p in others] == [20, 10] and len(queries) == 2  # other pages: their own
+
+
 async def test_concurrent_saves_share_statements(schema: str) -> None:
     async with logged_store(schema, size=16) as (store, queries):
         queries.clear()
