@@ -6,11 +6,9 @@ import contextlib
 import functools
 import gc
 import math
-import operator
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from itertools import repeat
 from typing import Any, TypeVar
 
 import msgspec
@@ -43,17 +41,24 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 def _suspicious(encoded: bytes) -> bool:
     """What the JSON text alone can flag cheaply (it may be inside a string: the walk decides): a NUL,
     or more brackets than MAX_JSON_DEPTH (only then can a value be nested too deep)."""
-    return _has_nul(encoded) or _brackets(encoded) > MAX_JSON_DEPTH
+    return _has_nul(encoded) or _many_brackets(encoded)
 
 
 def _has_nul(encoded: bytes) -> bool:
-    """A NUL character, which msgspec writes as ``\\u0000``. Searched from the end: the reverse
-    search skips on the rare backslash, the forward one on the common ``0`` (5.5 KB: 1.9 -> 0.65 µs)."""
-    return encoded.rfind(b"\\u0000") >= 0
+    """A NUL character, which msgspec writes as ``\\u0000``. Most texts hold no backslash at all,
+    which one ``memchr`` pass tells (42 KB: 7.5 -> 0.4 µs); the others are searched from the end:
+    the reverse search skips on the rare backslash, the forward one on the common ``0``."""
+    return encoded.find(b"\\") >= 0 and encoded.rfind(b"\\u0000") >= 0
 
 
-def _brackets(encoded: bytes) -> int:
-    return encoded.count(b"[") + encoded.count(b"{")
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[{")
+
+
+def _many_brackets(encoded: bytes) -> bool:
+    """More opening brackets than MAX_JSON_DEPTH: only then may a value nest too deep. A shorter
+    text cannot hold that many pairs; a longer one is counted in one pass (deleting every other
+    byte: 42 KB 14.6 µs, where two counts took 24.2)."""
+    return len(encoded) > 2 * MAX_JSON_DEPTH and len(encoded.translate(None, _NOT_BRACKETS)) > MAX_JSON_DEPTH
 
 
 _RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
@@ -62,9 +67,7 @@ _RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
 def _too_deep(encoded_batch: bytes) -> bool:
     """Whether a record of an encoded batch may nest more than MAX_JSON_DEPTH deep: only one with more
     brackets than that can. Each record's raw JSON is sliced out and counted, every step a C loop."""
-    texts = list(map(bytes, _RAW_ITEMS.decode(encoded_batch)))
-    counts = map(operator.add, map(bytes.count, texts, repeat(b"[")), map(bytes.count, texts, repeat(b"{")))
-    return max(counts, default=0) > MAX_JSON_DEPTH
+    return any(map(_many_brackets, map(bytes, _RAW_ITEMS.decode(encoded_batch))))
 
 
 def check_text(value: str, path: str) -> str:
@@ -127,7 +130,7 @@ def check_json_items(values: list[Any], path: str) -> None:
         encoded = _ENCODER.encode(values)
         with _gc_paused():  # thousands of new containers, no cycles
             clean = _DECODER.decode(encoded) == values and not _has_nul(encoded)
-        clean = clean and not (_brackets(encoded) > MAX_JSON_DEPTH and _too_deep(encoded))
+        clean = clean and not (_many_brackets(encoded) and _too_deep(encoded))
     except (TypeError, ValueError, RecursionError, msgspec.EncodeError):
         clean = False
     if not clean:
@@ -268,7 +271,7 @@ def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
                     encoded = _ENCODER.encode(chunk)
                     decoded = decoder.decode(encoded)
                     suspicious = _has_nul(encoded)
-                    if not suspicious and _brackets(encoded) > MAX_JSON_DEPTH:  # many records: count each
+                    if not suspicious and _many_brackets(encoded):  # many records: count each
                         suspicious = _too_deep(encoded)
                     if suspicious or decoded != list(chunk):
                         decoded = [coerce(cls, v, what) for v in chunk]
