@@ -13,6 +13,9 @@ fails, each write of the group is sent again alone, so only the write at fault f
 error. A cancelled caller leaves the group to the others: its write is not sent if the group has
 not gone out yet, and commits wholly or not at all if it has (as a single statement would). A
 failed read group fails each of its callers with the same exception.
+
+List pages (``SharedReads``) are grouped the same way, but a group does not merge different pages
+into one request: callers asking for the same page share its read, other pages go out on their own.
 """
 
 from __future__ import annotations
