@@ -615,6 +615,21 @@ class MemoryConformance:
         await asyncio.gather(*(write_then_list(k) for k in range(12)), *(just_list() for _ in range(12)))
         assert (await memory.list_messages(thread_id=thread.id, per_page=1)).total == 15
 
+    async def test_cancelled_lists_leave_the_others_their_shared_page(self, memory: MemoryStorage) -> None:
+        thread, _ = await _thread_with_messages(memory, 5)
+        expected = await memory.list_messages(thread_id=thread.id, per_page=3)
+        for turns in range(4):  # cancelled before their read goes out, as it goes, while it runs
+            lists = [asyncio.ensure_future(memory.list_messages(thread_id=thread.id, per_page=3)) for _ in range(8)]
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            for task in lists[::2]:
+                task.cancel()
+            done = await asyncio.gather(*lists, return_exceptions=True)
+            kept = done[1::2]
+            assert kept == [expected] * 4, kept
+            assert all(d == expected or isinstance(d, asyncio.CancelledError) for d in done[::2])
+        assert await memory.list_messages(thread_id=thread.id, per_page=3) == expected
+
     async def test_concurrent_lists_of_one_page_each_get_their_own(self, memory: MemoryStorage) -> None:
         thread, _ = await _thread_with_messages(memory, 5)
         other, _ = await _thread_with_messages(memory, 2)
