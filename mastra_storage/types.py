@@ -65,8 +65,9 @@ class Record(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields
 
 def _normalizer(names: tuple[str, ...]) -> Any:
     """The ``__post_init__`` of a record with timestamp fields ``names`` (msgspec calls it on
-    construction and on every decode), written out field by field: the loop over the names cost a
-    batch of 50 spans a third of its decoding (80.7 vs 54.3 µs without any ``__post_init__``)."""
+    construction and on every decode), written out field by field: a batch of 50 spans decodes in
+    71 µs, 81 with a loop over the names (54 with no ``__post_init__``). A record without timestamp
+    fields gets none: one Python call fewer per record decoded."""
     lines = ["def __post_init__(self):"]
     for name in names:
         assert name.isidentifier()  # a field of the record's class, never data
