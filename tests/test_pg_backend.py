@@ -8,7 +8,7 @@ import math
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -164,6 +164,20 @@ async def test_concurrent_lists_of_one_page_share_its_statement(schema: str) -> 
             *(store.memory.list_messages(thread_id=thread.id, page=p, per_page=20) for p in (0, 1))
         )
         assert [len(p.messages) for p in others] == [20, 10] and len(queries) == 2  # other pages: their own
+
+
+async def test_an_updated_span_time_fills_its_plain_column_in_utc(schema: str) -> None:
+    """Mastra reads the plain ``timestamp`` columns: a time given in another zone lands there as UTC
+    wall time, at milliseconds, as a created span's does."""
+    async with PostgresStore(id="tz", connection_string=PG_URL, schema_name=schema) as store:
+        await store.observability.batch_create_spans(spans=[sample_span(trace_id="t", span_id="s")])
+        ended = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+        await store.observability.update_span(trace_id="t", span_id="s", updates={"ended_at": ended})
+        rows = await store.observability.fetch(
+            f'SELECT "endedAt", "endedAtZ" FROM "{schema}".mastra_ai_spans WHERE "traceId" = \'t\''
+        )
+        assert rows[0][0] == datetime(2024, 5, 1, 10, 0, 0, 123000), rows
+        assert rows[0][1] == datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC), rows
 
 
 async def test_concurrent_saves_share_statements(schema: str) -> None:

@@ -19,7 +19,7 @@ from ..core.validate import (
     require_ids,
 )
 from ..errors import ValidationError
-from ..types import SpanContext, SpanRecord, SpanUpdate, TracesFilter
+from ..types import SpanContext, SpanRecord, SpanUpdate, TracesFilter, check_timestamp
 
 # Fields update_span may change: ids and createdAt are fixed, updatedAt is the store's.
 SPAN_FIXED = ("trace_id", "span_id", "created_at", "updated_at")
@@ -53,6 +53,8 @@ def check_span_changes(updates: object) -> dict[str, Any]:
             checked[key] = msgspec.convert(value, _SPAN_TYPES[key])
         except msgspec.ValidationError as exc:
             raise ValidationError(f"invalid value for span field {key!r}: {exc}") from exc
+        if key in SpanRecord._timestamps and checked[key] is not None:  # as a record's: UTC, milliseconds
+            checked[key] = check_timestamp(checked[key], f"span field {key!r}")
     return checked
 
 
