@@ -259,10 +259,28 @@ def _gc_paused() -> Iterator[None]:
 def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
     """``coerce`` for a batch; a batch made only of ``cls`` instances is validated in one JSON round trip
     (anything that does not come back equal is checked record by record, for the precise error)."""
+    return _coerce_batch(cls, values, what)[0]
+
+
+def coerce_many_json(cls: type[T], values: Sequence[object], what: str) -> tuple[list[T], bytes]:
+    """``coerce_many``, and the batch as one JSON array that decodes to records equal to those
+    returned: the text the validation encoded, where its records came back equal (timestamps as
+    the same instants, with explicit offsets), so a backend that sends JSON need not encode again."""
+    records, texts = _coerce_batch(cls, values, what)
+    if texts is None:
+        return records, _ENCODER.encode(records)
+    if len(texts) == 1:
+        return records, texts[0]
+    return records, b"[" + b",".join(text[1:-1] for text in texts) + b"]"
+
+
+def _coerce_batch(cls: type[T], values: Sequence[object], what: str) -> tuple[list[T], list[bytes] | None]:
+    """The records, and the JSON of each chunk when every chunk came back equal from its round trip."""
     if all(type(v) is cls for v in values):
         try:
             decoder: msgspec.json.Decoder[list[T]] = _json_list_decoder(cls)
             out: list[T] = []
+            texts: list[bytes] | None = []
             with _gc_paused():  # decoding a large batch makes no cycles; collections would only slow it
                 # In chunks: one C call holds the GIL throughout, and a worker thread doing this must
                 # let the event loop's thread run in between.
@@ -274,14 +292,16 @@ def coerce_many(cls: type[T], values: Sequence[object], what: str) -> list[T]:
                     if not suspicious and _many_brackets(encoded):  # many records: count each
                         suspicious = _too_deep(encoded)
                     if suspicious or decoded != list(chunk):
-                        decoded = [coerce(cls, v, what) for v in chunk]
+                        decoded, texts = [coerce(cls, v, what) for v in chunk], None
+                    elif texts is not None:
+                        texts.append(encoded)
                     out += decoded
-            return out
+            return out, texts
         except ValidationError:
             raise
         except (msgspec.ValidationError, msgspec.EncodeError, ValueError, TypeError, RecursionError):
-            return [coerce(cls, v, what) for v in values]  # raises the precise error
-    return [coerce(cls, v, what) for v in values]
+            return [coerce(cls, v, what) for v in values], None  # raises the precise error
+    return [coerce(cls, v, what) for v in values], None
 
 
 MAX_ID_BYTES = 256  # every backend keys and indexes an id of this size (DynamoDB keys, PostgreSQL btrees)

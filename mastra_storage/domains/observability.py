@@ -49,7 +49,7 @@ class ObservabilityStorage(DomainStore):
     @operation
     async def create_span(self, *, span: SpanRecord | Mapping[str, Any]) -> None:
         """Inserts or replaces one span (``created_at`` and ``updated_at`` set to now)."""
-        await self._write_spans(new_spans([span]))
+        await self._create_spans([span])
 
     @operation
     async def batch_create_spans(self, *, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
@@ -60,7 +60,8 @@ class ObservabilityStorage(DomainStore):
             await self._create_spans(spans)
 
     async def _create_spans(self, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
-        """Validates the batch and writes it (a backend may validate in its own layout, same rules)."""
+        """Validates new spans and writes them stamped (a backend may validate in its own layout,
+        same rules: ``new_spans``, ``new_spans_json``)."""
         await self._write_spans(new_spans(spans))
 
     @operation

@@ -15,6 +15,7 @@ from ..core.validate import (
     check_metadata_key,
     coerce,
     coerce_many,
+    coerce_many_json,
     require_id,
     require_ids,
 )
@@ -30,15 +31,31 @@ TRACE_EQUALITY_FILTERS = ["trace_id", "span_type", *(f.name for f in msgspec.str
 
 def new_spans(records: object) -> list[SpanRecord]:
     """Spans to create, validated, stamped with ``created_at = updated_at = now``."""
-    if isinstance(records, str | bytes) or not isinstance(records, Sequence):
-        raise ValidationError("spans must be a sequence of spans")
-    spans = coerce_many(SpanRecord, records, "span")
-    require_ids([span.trace_id for span in spans], "span.trace_id")
-    require_ids([span.span_id for span in spans], "span.span_id")
+    spans = coerce_many(SpanRecord, _span_batch(records), "span")
+    _require_span_ids(spans)
     now = utc_now()
     for span in spans:
         span.created_at = span.updated_at = now
     return spans
+
+
+def new_spans_json(records: object) -> tuple[list[SpanRecord], bytes]:
+    """Spans to create, validated as ``new_spans`` does, unstamped, with the batch as JSON (see
+    ``coerce_many_json``): for a backend that stamps them as it writes the text."""
+    spans, text = coerce_many_json(SpanRecord, _span_batch(records), "span")
+    _require_span_ids(spans)
+    return spans, text
+
+
+def _span_batch(records: object) -> Sequence[object]:
+    if isinstance(records, str | bytes) or not isinstance(records, Sequence):
+        raise ValidationError("spans must be a sequence of spans")
+    return records
+
+
+def _require_span_ids(spans: list[SpanRecord]) -> None:
+    require_ids([span.trace_id for span in spans], "span.trace_id")
+    require_ids([span.span_id for span in spans], "span.span_id")
 
 
 def check_span_changes(updates: object) -> dict[str, Any]:

@@ -9,7 +9,7 @@ plain columns (``ColumnCodec``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar, Unpack
 
@@ -51,28 +51,29 @@ class PGRowCodec(SqlCodec[T]):
         self.params = self._params_function(writes)
         # json_insert: each record is a JSON object under its wire names; json_to_recordset types the
         # fields, and the select list fills the columns (a timestamp and its Z companion from one field).
-        fields, values = [], []
+        self._fields: list[str] = []  # the recordset's column definitions
+        self._values: dict[str, list[str]] = {}  # wire name -> the select list's expressions
         for (_, wire, column, kind), (*_, required) in zip(self.fields, writes, strict=True):
             field = f'x."{wire}"'
             if kind == "timestamp":
-                fields.append(f'"{wire}" timestamptz')
-                values += [f"{field} AT TIME ZONE 'UTC'", field]
+                self._fields.append(f'"{wire}" timestamptz')
+                self._values[wire] = _timestamp(field)
             elif kind == "json":
                 stored = table.column(column).type
-                fields.append(f'"{wire}" {"jsonb" if stored == "jsonb" else "json"}')
+                self._fields.append(f'"{wire}" {"jsonb" if stored == "jsonb" else "json"}')
                 value = field if stored == "jsonb" else f"{field}::text"  # json keeps the text it was given
                 # JSON null arrives as SQL NULL: a NOT NULL JSON column keeps it as JSON null.
                 null = "'null'::jsonb" if stored == "jsonb" else "'null'"
-                values.append(f"COALESCE({value}, {null})" if required else value)
+                self._values[wire] = [f"COALESCE({value}, {null})" if required else value]
             else:
-                fields.append(f'"{wire}" {_FIELD_TYPES[table.column(column).type]}')
-                values.append(field)
+                self._fields.append(f'"{wire}" {_FIELD_TYPES[table.column(column).type]}')
+                self._values[wire] = [field]
         # Parsed once as jsonb, whose fields are then taken without parsing again (json_to_recordset
         # parses the document, then each jsonb field anew: persist snapshot with 16 callers +25%).
         # A JSON column kept as text keeps the text it was given, which only json passes through.
         keeps_text = any(kind == "json" and table.column(column).type != "jsonb" for _, _, column, kind in self.fields)
-        source = "json_to_recordset($1::text::json)" if keeps_text else "jsonb_to_recordset($1::text::jsonb)"
-        self._recordset = f"SELECT {', '.join(values)} FROM {source} AS x({', '.join(fields)})"
+        self._source = "json_to_recordset($1::text::json)" if keeps_text else "jsonb_to_recordset($1::text::jsonb)"
+        self._recordset = self.recordset()
         # Encoders run in Python before the record is encoded: (attribute, encoder)
         self._encoded = [(attr, self.encoders[column]) for attr, _, column, _ in self.fields if column in self.encoders]
         # A timestamp is one parameter, the timestamptz of the …Z column; the plain column takes its
@@ -107,8 +108,24 @@ class PGRowCodec(SqlCodec[T]):
         """The values of ``columns``: ``$1, $2, …``, one parameter per field (a timestamp fills two columns)."""
         return self._placeholders
 
-    def insert_sql(self, table: str) -> str:
-        return f"INSERT INTO {table} ({self.columns}) {self._recordset}"
+    def recordset(self, *, latest_by: Sequence[str] = (), stamps: Sequence[str] = ()) -> str:
+        """``SELECT`` of the columns from the JSON array ``$1`` (see ``json_insert``). ``latest_by``
+        (wire names of a key): one row per key, the last given, in key order — what an upsert
+        needs (a row is changed once per statement; two statements lock shared rows in one order).
+        ``stamps`` (wire names of timestamps): taken from ``$2``, not from the records."""
+        values = [
+            item for wire, exprs in self._values.items() for item in (_timestamp("$2") if wire in stamps else exprs)
+        ]
+        if not latest_by:
+            return f"SELECT {', '.join(values)} FROM {self._source} AS x({', '.join(self._fields)})"
+        key = ", ".join(f'x."{wire}"' for wire in latest_by)
+        names = ", ".join(f'"{wire}"' for wire in self._values)
+        source = f"ROWS FROM ({self._source} AS ({', '.join(self._fields)})) WITH ORDINALITY AS x({names}, _n)"
+        return f"SELECT DISTINCT ON ({key}) {', '.join(values)} FROM {source} ORDER BY {key}, x._n DESC"
+
+    def insert_sql(self, table: str, recordset: str | None = None) -> str:
+        """``INSERT`` of ``recordset`` (the plain one by default) into ``table``."""
+        return f"INSERT INTO {table} ({self.columns}) {recordset or self._recordset}"
 
     def encode_rows(self, records: list[T]) -> str:
         """The records as the JSON array ``insert_sql`` reads."""
@@ -139,6 +156,11 @@ class PGRowCodec(SqlCodec[T]):
                 items.append(value)
         params: Callable[[T], list[Any]] = eval(f"lambda r: [{', '.join(items)}]", scope)
         return params
+
+
+def _timestamp(value: str) -> list[str]:
+    """A timestamp's two columns from one timestamptz value: the plain one in UTC wall time."""
+    return [f"{value}::timestamptz AT TIME ZONE 'UTC'", value]
 
 
 def _stamp(value: datetime | None) -> datetime | None:

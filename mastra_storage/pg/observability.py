@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import functools
-import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._sql.params import Params, where
@@ -13,16 +12,17 @@ from .._sql.traces import SPAN_STATUS, root_span_filters
 from ..core.coalesce import Coalescer, WriteGroups
 from ..core.codec import dumps, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
+from ..domains.record_rules import new_spans_json
 from ..types import SpanRecord, TraceSpan
 from .base import PGDomain
-from .codec import PGRowCodec, json_insert
+from .codec import PGRowCodec
 from .sqlfrag import date_range, json_equals
 
 SPAN = PGRowCodec(SpanRecord, AI_SPANS)
 # A trace's status from its root span: an error wins, then no end means still running.
 TRACE_SPAN = PGRowCodec(TraceSpan, AI_SPANS, computed={"status": SPAN_STATUS})
 _KEYS = ("traceId", "spanId", "createdAt", "createdAtZ")
-_span_key = operator.itemgetter(0)
+_SPAN_KEY = ("traceId", "spanId")
 _UPSERT_SET = ", ".join(
     f'"{c}" = EXCLUDED."{c}"' for c in (col.strip('"') for col in SPAN.columns.split(", ")) if c not in _KEYS
 )
@@ -35,23 +35,32 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
 
     codecs = (SPAN,)
 
-    async def _upsert(self, spans: list[SpanRecord]) -> None:
-        # One row per key, the last one given winning; in key order, so two statements in flight
-        # lock shared rows in one order (no deadlock).
-        latest = [s for _, s in sorted({(s.trace_id, s.span_id): s for s in spans}.items(), key=_span_key)]
-        insert, args = json_insert(SPAN, self.t("mastra_ai_spans"), latest)
-        await self.execute(f'{insert} ON CONFLICT ("traceId", "spanId") DO UPDATE SET {_UPSERT_SET}', *args)
-
     @functools.cached_property
-    def _span_writes(self) -> WriteGroups[object, list[SpanRecord]]:
-        return WriteGroups(self._upsert, self._upsert_calls)
-
-    async def _upsert_calls(self, calls: Sequence[list[SpanRecord]]) -> None:
-        await self._upsert([span for spans in calls for span in spans])
+    def _upserts(self) -> tuple[str, str]:
+        """Upserts of a JSON array of spans: as given (import) and stamped now (``$2``: creates)."""
+        table, conflict = self.t("mastra_ai_spans"), f'ON CONFLICT ("traceId", "spanId") DO UPDATE SET {_UPSERT_SET}'
+        given = SPAN.recordset(latest_by=_SPAN_KEY)
+        stamped = SPAN.recordset(latest_by=_SPAN_KEY, stamps=("createdAt", "updatedAt"))
+        return f"{SPAN.insert_sql(table, given)} {conflict}", f"{SPAN.insert_sql(table, stamped)} {conflict}"
 
     async def _write_spans(self, spans: list[SpanRecord]) -> None:
-        # Concurrent span writes go out as one statement (core/coalesce.py); each call is its own key.
-        await self._span_writes.write(object(), spans)
+        await self.execute(self._upserts[0], SPAN.encode_rows(spans))
+
+    async def _create_spans(self, spans: Sequence[SpanRecord | Mapping[str, Any]]) -> None:
+        # The JSON the validation encoded goes out as it is, stamped by the statement; concurrent
+        # creates go out as one statement (core/coalesce.py), each call its own key.
+        _, text = new_spans_json(spans)
+        await self._span_creates.write(object(), text)
+
+    @functools.cached_property
+    def _span_creates(self) -> WriteGroups[object, bytes]:
+        return WriteGroups(self._create, self._create_calls)
+
+    async def _create_calls(self, texts: Sequence[bytes]) -> None:
+        await self._create(b"[" + b",".join(text[1:-1] for text in texts) + b"]")
+
+    async def _create(self, text: bytes) -> None:
+        await self.execute(self._upserts[1], text.decode(), utc_now())
 
     def _update(self, trace_id: str, span_id: str, changes: dict[str, Any]) -> tuple[str, list[Any]]:
         p = Params("numeric")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -158,6 +158,46 @@ class ObservabilityConformance:
         with pytest.raises(ValidationError):
             await observability.create_span(span=sample_span(trace_id="t-bad", span_id=""))
         assert await observability.get_trace(trace_id="t-bad") is None
+
+    async def test_a_batch_keeps_the_last_of_a_span_given_twice(self, observability: ObservabilityStorage) -> None:
+        trace_id = uid("trace")
+        spans = [
+            sample_span(trace_id=trace_id, span_id="s", name="first"),
+            sample_span(trace_id=trace_id, span_id="t", name="other"),
+            sample_span(trace_id=trace_id, span_id="s", name="last"),
+        ]
+        await observability.batch_create_spans(spans=spans)
+        trace = await observability.get_trace(trace_id=trace_id)
+        assert trace is not None and sorted((s.span_id, s.name) for s in trace.spans) == [("s", "last"), ("t", "other")]
+
+    async def test_created_spans_are_stamped_by_the_store(self, observability: ObservabilityStorage) -> None:
+        # created_at / updated_at are the store's: what the caller put there is not written.
+        long_ago = datetime(2001, 1, 1, tzinfo=UTC)
+        spans = [sample_span(created_at=long_ago, updated_at=long_ago) for _ in range(2)]
+        before = utc_now()
+        await observability.create_span(span=spans[0])
+        await observability.batch_create_spans(spans=spans[1:])
+        for span in spans:
+            stored = await observability.get_span(trace_id=span.trace_id, span_id=span.span_id)
+            assert stored is not None and stored.created_at is not None and stored.created_at >= before
+            assert stored.updated_at == stored.created_at
+            assert span.created_at == long_ago  # the caller's record is left as it was
+
+    async def test_span_times_are_stored_as_their_instants(self, observability: ObservabilityStorage) -> None:
+        # Set after construction, so the records do not normalize them: an aware time in another
+        # zone is the same instant in UTC; a naive one is UTC, cut to milliseconds.
+        aware, naive = sample_span(), sample_span()
+        aware.started_at = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=timezone(timedelta(hours=2)))
+        aware.ended_at = datetime(2026, 3, 1, 5, 0, 1, tzinfo=timezone(timedelta(hours=-5)))
+        naive.started_at = datetime(2026, 3, 1, 10, 0, 0, 456789)
+        await observability.batch_create_spans(spans=[aware, naive])
+        first = await observability.get_span(trace_id=aware.trace_id, span_id=aware.span_id)
+        second = await observability.get_span(trace_id=naive.trace_id, span_id=naive.span_id)
+        assert first is not None and second is not None
+        assert first.started_at == datetime(2026, 3, 1, 10, 0, 0, 123000, tzinfo=UTC)
+        assert first.ended_at == datetime(2026, 3, 1, 10, 0, 1, tzinfo=UTC)
+        assert second.started_at == datetime(2026, 3, 1, 10, 0, 0, 456000, tzinfo=UTC)
+        assert first.started_at.tzinfo is UTC and second.started_at.tzinfo is UTC
 
     async def test_batch_create_and_hierarchy(self, observability: ObservabilityStorage) -> None:
         root = sample_span()
