@@ -138,10 +138,7 @@ class MemoryStorage(DomainStore):
     async def save_messages(self, *, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
         """Upserts the messages all or nothing (a re-saved id keeps its first ``created_at``) and moves
         each touched thread's ``updated_at`` on. Every message needs a thread and a resource id."""
-        records = check_messages(messages)
-        if records:
-            await self._save_messages(records)
-        return records
+        return await self._save_new_messages(messages)
 
     @operation
     async def list_messages(
@@ -341,6 +338,14 @@ class MemoryStorage(DomainStore):
         self, resource_id: str | None, metadata: dict[str, Any], win: Window, column: str, direction: str
     ) -> tuple[list[StorageThread], int]:
         """One page of threads ordered by ``column`` (a camelCase column name) then id, and the total."""
+
+    async def _save_new_messages(self, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
+        """Validates a batch and saves it (a backend may validate in its own layout, same rules:
+        ``check_messages``, ``check_messages_json``); returns the records saved."""
+        records = check_messages(messages)
+        if records:
+            await self._save_messages(records)
+        return records
 
     @abc.abstractmethod
     async def _save_messages(self, messages: list[Message]) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from ..core.codec import iso, later_than, new_id, utc_now
 from ..core.paging import Window
-from ..core.validate import check_mapping, coerce, coerce_many, require_id, require_ids
+from ..core.validate import check_mapping, coerce, coerce_many, coerce_many_json, require_id, require_ids
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..types import (
     DateRange,
@@ -114,7 +114,17 @@ def _sequence(value: object, what: str) -> Sequence[Any]:
 
 def check_messages(messages: object) -> list[Message]:
     """Every message of a batch validated before any is written: a bad one rejects the batch."""
-    records = coerce_many(Message, _sequence(messages, "messages"), "message")
+    return _check_messages(coerce_many(Message, _sequence(messages, "messages"), "message"))
+
+
+def check_messages_json(messages: object) -> tuple[list[Message], bytes]:
+    """``check_messages``, with the batch as JSON (see ``coerce_many_json``): for a backend that
+    writes that text."""
+    records, text = coerce_many_json(Message, _sequence(messages, "messages"), "message")
+    return _check_messages(records), text
+
+
+def _check_messages(records: list[Message]) -> list[Message]:
     require_ids([m.id for m in records], "message.id")
     for m in records:
         if not isinstance(m.thread_id, str) or not m.thread_id.strip():

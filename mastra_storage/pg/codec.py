@@ -129,12 +129,16 @@ class PGRowCodec(SqlCodec[T]):
 
     def encode_rows(self, records: list[T]) -> str:
         """The records as the JSON array ``insert_sql`` reads."""
+        return self.encode_json(records).decode()
+
+    def encode_json(self, records: list[T]) -> bytes:
+        """``encode_rows`` as UTF-8."""
         if self._encoded:
             records = [
                 msgspec.structs.replace(r, **{attr: encode(getattr(r, attr)) for attr, encode in self._encoded})
                 for r in records
             ]
-        return _ENCODER.encode(records).decode()
+        return _ENCODER.encode(records)
 
     def _params_function(self, writes: list[tuple[str, str, str, bool]]) -> Callable[[T], list[Any]]:
         """``params(record)``: the statement parameters of a record, one per field (see ``placeholders``).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -21,6 +20,7 @@ from ..domains.memory_rules import (
     MessagePage,
     MessageQuery,
     apply_updates,
+    check_messages_json,
     clone_plan,
     source_not_found,
     thread_exists,
@@ -62,7 +62,7 @@ def _naive(moment: datetime) -> datetime:
 
 
 _ResourceUpdate = tuple[str, str | None, dict[str, Any] | None]  # id, working memory, metadata patch
-_message_id = operator.attrgetter("id")
+_MessageRows = tuple[bytes, set[str | None]]  # a JSON array of messages, and their threads
 
 
 class MemoryPG(PGDomain, MemoryStorage):
@@ -201,29 +201,40 @@ class MemoryPG(PGDomain, MemoryStorage):
     # ------------------------------------------------------------ messages
 
     @functools.cached_property
-    def _message_writes(self) -> WriteGroups[object, list[Message]]:
+    def _message_writes(self) -> WriteGroups[object, _MessageRows]:
         return WriteGroups(self._save_message_rows, self._save_message_groups)
 
+    async def _save_new_messages(self, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
+        # The JSON the validation encoded goes out as it is; concurrent saves go out as one
+        # statement (core/coalesce.py), each call its own key.
+        records, text = check_messages_json(messages)
+        if records:
+            await self._message_writes.write(object(), (text, {m.thread_id for m in records}))
+        return records
+
     async def _save_messages(self, messages: list[Message]) -> None:
-        # Concurrent saves go out as one statement (core/coalesce.py); each call is its own key.
-        await self._message_writes.write(object(), messages)
+        await self._message_writes.write(object(), (MESSAGE.encode_json(messages), {m.thread_id for m in messages}))
 
-    async def _save_message_groups(self, calls: Sequence[list[Message]]) -> None:
-        await self._save_message_rows([m for messages in calls for m in messages])
+    async def _save_message_groups(self, calls: Sequence[_MessageRows]) -> None:
+        rows = b"[" + b",".join(text[1:-1] for text, _ in calls) + b"]"
+        await self._save_message_rows((rows, set().union(*(threads for _, threads in calls))))
 
-    async def _save_message_rows(self, messages: list[Message]) -> None:
-        # One row per id, the last one given winning; in id order (and the threads, below): two
-        # statements in flight lock shared rows in one order (no deadlock).
-        latest = sorted({m.id: m for m in messages}.values(), key=_message_id)
-        insert, (rows,) = json_insert(MESSAGE, self.t("mastra_messages"), latest)
-        bumped = self._bumped("SELECT thread_id FROM saved", several=len({m.thread_id for m in latest}) > 1)
-        # One statement, one round trip: the upsert ($1, the rows) and the bump of every thread it touched.
+    async def _save_message_rows(self, batch: _MessageRows) -> None:
+        rows, threads = batch
+        bumped = self._bumped("SELECT thread_id FROM saved", several=len(threads) > 1)
+        # One statement, one round trip: the upsert ($1, the rows: the last of each id, in id
+        # order, as the threads below: two statements in flight lock shared rows in one order, no
+        # deadlock) and the bump of every thread it touched.
         await self.execute(
-            f"WITH saved AS ({insert}{_MESSAGE_CONFLICT} RETURNING thread_id) "
+            f"WITH saved AS ({self._message_insert}{_MESSAGE_CONFLICT} RETURNING thread_id) "
             f"UPDATE {self.t('mastra_threads')} SET {bump('updatedAt', '$2')} WHERE id IN ({bumped})",
-            rows,
+            rows.decode(),
             _naive(utc_now()),
         )
+
+    @functools.cached_property
+    def _message_insert(self) -> str:
+        return MESSAGE.insert_sql(self.t("mastra_messages"), MESSAGE.recordset(latest_by=("id",)))
 
     async def _message_page(self, q: MessageQuery) -> MessagePage:
         table = self.t("mastra_messages")

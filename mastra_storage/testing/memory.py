@@ -298,6 +298,17 @@ class MemoryConformance:
         assert saved == listed and listed.content["content"] == '{"a": 1}'
         assert await memory.save_messages(messages=[]) == []
 
+    async def test_a_batch_keeps_the_last_of_a_message_given_twice(self, memory: MemoryStorage) -> None:
+        thread = await memory.save_thread(thread=sample_thread())
+        first, other = timed_messages(thread, 2)
+        last = msgspec.structs.replace(first, role="assistant", content=sample_message(thread, text="last").content)
+        await memory.save_messages(messages=[first, other, last])
+        listed = (await memory.list_messages(thread_id=thread.id)).messages
+        assert {m.id: (m.role, m.content["content"]) for m in listed} == {
+            first.id: ("assistant", "last"),
+            other.id: (other.role, other.content["content"]),
+        }
+
     async def test_part_metadata_round_trips(self, memory: MemoryStorage) -> None:
         thread = await memory.save_thread(thread=sample_thread())
         msg = sample_message(thread)
