@@ -62,8 +62,8 @@ class _Grouped(abc.ABC, Generic[K, A, V]):
         self._direct = 0  # calls in flight on their own
 
     @abc.abstractmethod
-    async def _alone(self, key: K, arg: A) -> V | None:
-        """One call on its own."""
+    def _alone(self, key: K, arg: A) -> Awaitable[V | None]:
+        """One call on its own (the awaitable itself: no coroutine layer of its own)."""
 
     @abc.abstractmethod
     async def _together(self, group: _Group[K, A, V]) -> None:
@@ -155,8 +155,8 @@ class UpdateGroups(_Grouped[K, A, V]):
     async def update(self, key: K, arg: A) -> V:
         return await self._submit(key, arg)  # type: ignore[return-value]  # a group answers every key
 
-    async def _alone(self, key: K, arg: A) -> V:
-        return await self._update_one(arg)
+    def _alone(self, key: K, arg: A) -> Awaitable[V]:
+        return self._update_one(arg)
 
     async def _together(self, group: _Group[K, A, V]) -> None:
         pending = group.pending()  # a call whose caller left before it went out is not sent
@@ -205,8 +205,7 @@ class WriteGroups(UpdateGroups[K, A, None]):
 
         super().__init__(write_one, many, limit=limit)
 
-    async def write(self, key: K, record: A) -> None:
-        await self.update(key, record)
+    write = UpdateGroups.update  # ``await write(key, record)``
 
 
 class SharedReads(_Grouped[Hashable, Callable[[], Awaitable[V]], V]):
@@ -226,8 +225,8 @@ class SharedReads(_Grouped[Hashable, Callable[[], Awaitable[V]], V]):
             return await fetch()
         return await self._submit(key, fetch)  # type: ignore[return-value]  # a group answers every key
 
-    async def _alone(self, key: Hashable, arg: Callable[[], Awaitable[V]]) -> V:
-        return await arg()
+    def _alone(self, key: Hashable, arg: Callable[[], Awaitable[V]]) -> Awaitable[V]:
+        return arg()
 
     async def _together(self, group: _Group[Hashable, Callable[[], Awaitable[V]], V]) -> None:
         async def one(key: Hashable) -> None:
