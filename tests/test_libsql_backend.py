@@ -232,6 +232,21 @@ async def test_without_the_checkpoint_thread_the_writer_bounds_the_log(tmp_path:
     assert _raw(path, "SELECT COUNT(*) FROM mastra_workflow_snapshot") == [(n + 1,)]
 
 
+async def test_a_snapshot_is_stored_as_the_json_its_check_encoded(tmp_path: Path) -> None:
+    """The text the value contract encoded goes to the column as it is: a tuple as an array, key
+    order kept, nothing encoded twice."""
+    path = tmp_path / "snapshot-text.db"
+    snapshot = {"status": "running", "path": ("a", "b"), "context": {"z": 1, "a": [1.5, None, "é"]}}
+    async with LibSQLStore(id="s", url=f"file:{path}") as store:
+        await store.workflows.persist_workflow_snapshot(workflow_name="wf", run_id="r", snapshot=snapshot)
+        loaded = await store.workflows.load_workflow_snapshot(workflow_name="wf", run_id="r")
+    assert loaded == {**snapshot, "path": ["a", "b"]}
+    db = apsw.Connection(str(path))
+    ((stored,),) = db.execute("SELECT snapshot FROM mastra_workflow_snapshot").fetchall()
+    db.close()
+    assert stored == '{"status":"running","path":["a","b"],"context":{"z":1,"a":[1.5,null,"é"]}}'
+
+
 async def test_reads_rows_written_by_mastra(tmp_path: Path) -> None:
     """Mastra's @mastra/libsql writes JSON columns as SQLite binary JSON (``jsonb(?)``)."""
     path = tmp_path / "mastra-written.db"

@@ -112,6 +112,12 @@ def _explain(value: object, path: str, depth: int) -> None:
 def check_json(value: object, path: str) -> Any:
     """``value`` as stored — checked against the value contract, tuples become lists — or a
     ValidationError naming the first bad path. The common case costs one JSON round trip in C."""
+    return check_json_text(value, path)[0]
+
+
+def check_json_text(value: object, path: str) -> tuple[Any, bytes]:
+    """``check_json``, and the value's JSON: what the check encoded, which encoding the checked
+    copy would give again (so a backend writing JSON text need not)."""
     try:
         encoded = _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError, msgspec.EncodeError) as exc:
@@ -120,7 +126,7 @@ def check_json(value: object, path: str) -> Any:
     decoded = _DECODER.decode(encoded)
     if _suspicious(encoded) or decoded != value:  # NaN, bytes, datetime, sets, int keys... change on the way
         _explain(value, path, 0)
-    return decoded
+    return decoded, encoded
 
 
 def check_json_items(values: list[Any], path: str) -> None:
@@ -437,7 +443,12 @@ def check_datetime(value: object, name: str) -> datetime | None:
 
 def check_mapping(value: object, name: str) -> dict[str, Any]:
     """A JSON object under the value contract (a copy: later changes by the caller do not leak in)."""
+    return check_mapping_text(value, name)[0]
+
+
+def check_mapping_text(value: object, name: str) -> tuple[dict[str, Any], bytes]:
+    """``check_mapping``, and its JSON (see ``check_json_text``)."""
     if not isinstance(value, Mapping):
         raise ValidationError(f"{name} must be a mapping, got {type(value).__name__}")
-    checked: dict[str, Any] = check_json(value if type(value) is dict else dict(value), name)
+    checked: tuple[dict[str, Any], bytes] = check_json_text(value if type(value) is dict else dict(value), name)
     return checked

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core.codec import utc_now
-from ..core.validate import check_datetime, check_mapping, require_id
+from ..core.validate import check_datetime, check_mapping, check_mapping_text, require_id
 from ..errors import ValidationError
 from ..types import WorkflowRun
 
@@ -126,15 +126,16 @@ def check_run(
     resource_id: object,
     created_at: object,
     updated_at: object,
-) -> WorkflowRun:
-    """The run ``persist_workflow_snapshot`` writes, validated (timestamps default to now)."""
+) -> tuple[WorkflowRun, bytes]:
+    """The run ``persist_workflow_snapshot`` writes, validated (timestamps default to now), and its
+    snapshot's JSON as the check encoded it (see ``check_json_text``)."""
     require_id(workflow_name, "workflow_name")
     require_id(run_id, "run_id")
-    body = check_mapping(snapshot, "snapshot")
+    body, text = check_mapping_text(snapshot, "snapshot")
     if resource_id is not None and not isinstance(resource_id, str):
         raise ValidationError(f"resource_id must be a string, got {type(resource_id).__name__}")
     now = utc_now()
-    return WorkflowRun(
+    run = WorkflowRun(
         workflow_name=str(workflow_name),
         run_id=str(run_id),
         snapshot=body,
@@ -142,3 +143,4 @@ def check_run(
         created_at=check_datetime(created_at, "created_at") or now,
         updated_at=check_datetime(updated_at, "updated_at") or now,
     )
+    return run, text

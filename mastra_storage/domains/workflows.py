@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+import msgspec
+
 from ..core.lifecycle import DomainStore, operation
 from ..core.paging import Window, window
 from ..core.transfer import RecordKind
@@ -39,6 +41,11 @@ class WorkflowsStorage(DomainStore):
     domain = "workflows"
     record_kinds: ClassVar[dict[str, RecordKind]] = {"runs": RecordKind(WorkflowRun, ("workflow_name", "run_id"))}
 
+    # A backend that keeps the snapshot as JSON text gets, in ``_persist``'s run, the snapshot as a
+    # ``msgspec.Raw`` of the JSON its check encoded, rather than encoding the checked copy again
+    # (a 5.5 KB snapshot: 45,000 of the 190,000 instructions a persist added to the driver's).
+    writes_snapshot_text: ClassVar[bool] = False
+
     async def _import(self, kind: str, records: list[Any]) -> None:
         for run in records:
             await self._persist(run)
@@ -61,7 +68,10 @@ class WorkflowsStorage(DomainStore):
     ) -> None:
         """Inserts or replaces the run's snapshot. An existing run keeps its ``created_at``, and its
         stored ``resource_id`` when none is given."""
-        await self._persist(check_run(workflow_name, run_id, snapshot, resource_id, created_at, updated_at))
+        run, text = check_run(workflow_name, run_id, snapshot, resource_id, created_at, updated_at)
+        if self.writes_snapshot_text:  # the text the check encoded, written as it is (msgspec writes a Raw verbatim)
+            run = msgspec.structs.replace(run, snapshot=msgspec.Raw(text))
+        await self._persist(run)
 
     @operation
     async def load_workflow_snapshot(self, *, workflow_name: str, run_id: str) -> dict[str, Any] | None:
@@ -143,7 +153,9 @@ class WorkflowsStorage(DomainStore):
     # ------------------------------------------------------------ what a backend writes
 
     @abc.abstractmethod
-    async def _persist(self, run: WorkflowRun) -> None: ...
+    async def _persist(self, run: WorkflowRun) -> None:
+        """Upserts a validated run (its snapshot a ``msgspec.Raw`` where ``writes_snapshot_text``)."""
+
     @abc.abstractmethod
     async def _load(self, workflow_name: str, run_id: str) -> dict[str, Any] | None: ...
     @abc.abstractmethod

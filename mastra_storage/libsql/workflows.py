@@ -35,6 +35,7 @@ class WorkflowsLibSQL(LibSQLDomain, WorkflowsStorage):
     """Workflow snapshots on a libSQL/SQLite database; step results merge atomically."""
 
     codecs = (RUN,)
+    writes_snapshot_text = True  # a snapshot goes out as the JSON its check encoded
     retention_tables: ClassVar[dict[str, tuple[str, str]]] = {
         "workflowSnapshot": ("mastra_workflow_snapshot", "updatedAt"),
     }

@@ -33,6 +33,7 @@ class WorkflowsPG(PGDomain, WorkflowsStorage):
     }
 
     codecs = (RUN,)
+    writes_snapshot_text = True  # a snapshot goes out as the JSON its check encoded
 
     _UPSERT = (
         "ON CONFLICT (workflow_name, run_id) DO UPDATE SET snapshot = EXCLUDED.snapshot, "
