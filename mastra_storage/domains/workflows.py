@@ -43,7 +43,7 @@ class WorkflowsStorage(DomainStore):
 
     # A backend that keeps the snapshot as JSON text gets, in ``_persist``'s run, the snapshot as a
     # ``msgspec.Raw`` of the JSON its check encoded, rather than encoding the checked copy again
-    # (a 5.5 KB snapshot: 45,000 of the 190,000 instructions a persist added to the driver's).
+    # (a 5.5 KB snapshot on PostgreSQL: 48,600 instructions fewer per persist, of ~674,000).
     writes_snapshot_text: ClassVar[bool] = False
 
     async def _import(self, kind: str, records: list[Any]) -> None:
