@@ -107,6 +107,11 @@ def parse_duration(value: timedelta | int | float | str) -> timedelta:
     raise ValueError(f"not a duration: {value!r} (use e.g. '30d', '12h', a timedelta or milliseconds)")
 
 
+def json_in_a_string(value: object) -> bool:
+    """Whether a value read from a JSON column may be Mastra's stringified JSON object or array."""
+    return isinstance(value, str) and value[:1] in ("{", "[")
+
+
 def decode_row(decoder: msgspec.json.Decoder[T], text: str | bytes, record: type[T]) -> T:
     """Decodes a row's JSON object into its record.
 
@@ -119,7 +124,7 @@ def decode_row(decoder: msgspec.json.Decoder[T], text: str | bytes, record: type
     except msgspec.ValidationError:
         data = _JSON_DECODER.decode(text)
         for key, value in data.items():
-            if isinstance(value, str) and value[:1] in ("{", "["):
+            if json_in_a_string(value):
                 with contextlib.suppress(msgspec.DecodeError):  # a plain string that starts with a bracket
                     data[key] = _JSON_DECODER.decode(value)
         return msgspec.convert(data, record)

@@ -17,7 +17,7 @@ import msgspec
 
 from .._sql.codec import CodecOptions, SqlCodec
 from .._sql.schema import Table
-from ..core.codec import dumps, loads, to_utc_ms
+from ..core.codec import dumps, json_in_a_string, loads, to_utc_ms
 from ..errors import BackendError
 from .ddl import not_null
 
@@ -269,7 +269,7 @@ def _lenient(decoder: msgspec.json.Decoder[Any]) -> Callable[[str], Any]:
             return decoder.decode(text)
         except msgspec.ValidationError:
             value = loads(text)
-            if isinstance(value, str) and value[:1] in ("{", "["):
+            if json_in_a_string(value):
                 return decoder.decode(value)
             raise
 
