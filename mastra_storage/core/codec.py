@@ -10,6 +10,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -105,6 +106,11 @@ def parse_duration(value: timedelta | int | float | str) -> timedelta:
         if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
             return timedelta(seconds=float(text[: -len(unit)]) * _UNITS[unit])
     raise ValueError(f"not a duration: {value!r} (use e.g. '30d', '12h', a timedelta or milliseconds)")
+
+
+def join_json_arrays(texts: Sequence[bytes]) -> bytes:
+    """Non-empty JSON arrays, as msgspec writes them, as one array of all their items."""
+    return texts[0] if len(texts) == 1 else b"[" + b",".join(text[1:-1] for text in texts) + b"]"
 
 
 def json_in_a_string(value: object) -> bool:

@@ -16,6 +16,7 @@ import msgspec.inspect
 
 from ..errors import ValidationError
 from ..types import DateRange, PerPage, check_timestamp
+from .codec import join_json_arrays
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -273,11 +274,7 @@ def coerce_many_json(cls: type[T], values: Sequence[object], what: str) -> tuple
     returned: the text the validation encoded, where its records came back equal (timestamps as
     the same instants, with explicit offsets), so a backend that sends JSON need not encode again."""
     records, texts = _coerce_batch(cls, values, what)
-    if texts is None:
-        return records, _ENCODER.encode(records)
-    if len(texts) == 1:
-        return records, texts[0]
-    return records, b"[" + b",".join(text[1:-1] for text in texts) + b"]"
+    return records, _ENCODER.encode(records) if texts is None else join_json_arrays(texts)
 
 
 def _coerce_batch(cls: type[T], values: Sequence[object], what: str) -> tuple[list[T], list[bytes] | None]:

@@ -12,7 +12,7 @@ import msgspec
 from .._sql.params import Params, where
 from .._sql.schema import MESSAGES, RESOURCES, THREADS
 from ..core.coalesce import Coalescer, UpdateGroups, WriteGroups
-from ..core.codec import dumps, utc_now
+from ..core.codec import dumps, join_json_arrays, utc_now
 from ..core.paging import Window
 from ..domains.memory import MemoryStorage
 from ..domains.memory_rules import (
@@ -216,7 +216,7 @@ class MemoryPG(PGDomain, MemoryStorage):
         await self._message_writes.write(object(), (MESSAGE.encode_json(messages), {m.thread_id for m in messages}))
 
     async def _save_message_groups(self, calls: Sequence[_MessageRows]) -> None:
-        rows = b"[" + b",".join(text[1:-1] for text, _ in calls) + b"]"
+        rows = join_json_arrays([text for text, _ in calls])
         await self._save_message_rows((rows, set().union(*(threads for _, threads in calls))))
 
     async def _save_message_rows(self, batch: _MessageRows) -> None:

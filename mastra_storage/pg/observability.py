@@ -10,7 +10,7 @@ from .._sql.params import Params, where
 from .._sql.schema import AI_SPANS
 from .._sql.traces import SPAN_STATUS, root_span_filters
 from ..core.coalesce import Coalescer, WriteGroups
-from ..core.codec import dumps, utc_now
+from ..core.codec import dumps, join_json_arrays, utc_now
 from ..domains.observability import ObservabilityStorage, TraceQuery
 from ..domains.record_rules import new_spans_json
 from ..types import SpanRecord, TraceSpan
@@ -57,7 +57,7 @@ class ObservabilityPG(PGDomain, ObservabilityStorage):
         return WriteGroups(self._create, self._create_calls)
 
     async def _create_calls(self, texts: Sequence[bytes]) -> None:
-        await self._create(b"[" + b",".join(text[1:-1] for text in texts) + b"]")
+        await self._create(join_json_arrays(texts))
 
     async def _create(self, text: bytes) -> None:
         await self.execute(self._upserts[1], text.decode(), utc_now())
