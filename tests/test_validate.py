@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
+from mastra_storage.core.codec import join_json_arrays
 from mastra_storage.core.validate import coerce_many_json
 from mastra_storage.errors import ValidationError
 from mastra_storage.testing.samples import sample_span
@@ -40,3 +41,9 @@ def test_a_bad_record_in_any_chunk_rejects_the_batch() -> None:
     spans[650].attributes = {"x": float("nan")}
     with pytest.raises(ValidationError, match="attributes"):
         coerce_many_json(SpanRecord, spans, "span")
+
+
+def test_json_arrays_join_into_one() -> None:
+    parts = [b'[{"a":1}]', b"[]", b'[{"b":2},{"c":3}]']
+    assert msgspec.json.decode(join_json_arrays(parts)) == [{"a": 1}, {"b": 2}, {"c": 3}]
+    assert join_json_arrays([b"[]", b"[]"]) == b"[]" and join_json_arrays([b"[1]"]) == b"[1]"

@@ -109,8 +109,10 @@ def parse_duration(value: timedelta | int | float | str) -> timedelta:
 
 
 def join_json_arrays(texts: Sequence[bytes]) -> bytes:
-    """Non-empty JSON arrays, as msgspec writes them, as one array of all their items."""
-    return texts[0] if len(texts) == 1 else b"[" + b",".join(text[1:-1] for text in texts) + b"]"
+    """JSON arrays, as msgspec writes them (``[]`` when empty), as one array of all their items."""
+    if len(texts) == 1:
+        return texts[0]
+    return b"[" + b",".join(text[1:-1] for text in texts if text != b"[]") + b"]"
 
 
 def json_in_a_string(value: object) -> bool:

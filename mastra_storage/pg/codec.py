@@ -84,7 +84,7 @@ class PGRowCodec(SqlCodec[T]):
             insert_columns.append(f'"{column}"')
             if kind == "timestamp":
                 insert_columns.append(f'"{column}Z"')
-                placeholders += [f"${i}::timestamptz AT TIME ZONE 'UTC'", f"${i}"]
+                placeholders += _timestamp(f"${i}")
             else:
                 placeholders.append(f"${i}")
         self.columns = ", ".join(insert_columns)
