@@ -104,7 +104,8 @@ def floor(pool: Any, schema: str, d: Data) -> Operations:
         insert_names.append(f'"{c.name}"')
         kind = {"jsonb": "jsonb", "boolean": "bool", "timestamp": "timestamptz"}.get(c.type, "text")
         span_fields.append(f'"{c.name}" {kind}')
-        values.append(f'x."{c.name}"')
+        # A span's JSON leaves out fields at their defaults: isEvent's is false.
+        values.append(f'COALESCE(x."{c.name}", false)' if c.type == "boolean" else f'x."{c.name}"')
         if c.type == "timestamp":
             insert_names.append(f'"{c.name}Z"')
             values[-1] += " AT TIME ZONE 'UTC'"

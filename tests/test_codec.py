@@ -1,11 +1,15 @@
-"""Timestamps as every backend writes them: JavaScript ``Date.toISOString()`` text at the millisecond."""
+"""Records as JSON, and timestamps as every backend writes them: JavaScript ``Date.toISOString()`` text at
+the millisecond."""
 
 from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
+
 from mastra_storage.core.codec import iso, to_utc_ms, utc_now
+from mastra_storage.types import SpanRecord, TraceSpan
 
 
 def _reference(value: datetime) -> str:
@@ -32,3 +36,13 @@ def test_now_is_utc_at_the_millisecond() -> None:
     now = utc_now()
     assert now.tzinfo is UTC and now.microsecond % 1000 == 0
     assert before <= now <= datetime.now(UTC)
+
+
+def test_a_spans_json_leaves_out_its_defaults_and_decodes_back_equal() -> None:
+    span = SpanRecord(trace_id="t", span_id="s", name="n", span_type="generic", started_at=utc_now(), user_id="u")
+    text = msgspec.json.encode(span)
+    assert set(msgspec.json.decode(text)) == {"traceId", "spanId", "name", "spanType", "startedAt", "userId"}
+    assert msgspec.json.decode(text, type=SpanRecord) == span
+    # A trace's root span as list_traces returns it keeps every field, its status included.
+    root = TraceSpan(**msgspec.structs.asdict(span))
+    assert msgspec.json.decode(msgspec.json.encode(root))["status"] == "running"

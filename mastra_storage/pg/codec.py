@@ -53,7 +53,9 @@ class PGRowCodec(SqlCodec[T]):
         # fields, and the select list fills the columns (a timestamp and its Z companion from one field).
         self._fields: list[str] = []  # the recordset's column definitions
         self._values: dict[str, list[str]] = {}  # wire name -> the select list's expressions
-        for (_, wire, column, kind), (*_, required) in zip(self.fields, writes, strict=True):
+        # A record whose JSON leaves out fields at their defaults: those the recordset reads as NULL.
+        omitted = _omitted_defaults(record)
+        for (attr, wire, column, kind), (*_, required) in zip(self.fields, writes, strict=True):
             field = f'x."{wire}"'
             if kind == "timestamp":
                 self._fields.append(f'"{wire}" timestamptz')
@@ -67,7 +69,7 @@ class PGRowCodec(SqlCodec[T]):
                 self._values[wire] = [f"COALESCE({value}, {null})" if required else value]
             else:
                 self._fields.append(f'"{wire}" {_FIELD_TYPES[table.column(column).type]}')
-                self._values[wire] = [field]
+                self._values[wire] = [_or_default(field, omitted.get(attr))]
         # Parsed once as jsonb, whose fields are then taken without parsing again (json_to_recordset
         # parses the document, then each jsonb field anew: persist snapshot with 16 callers +25%).
         # A JSON column kept as text keeps the text it was given, which only json passes through.
@@ -160,6 +162,22 @@ class PGRowCodec(SqlCodec[T]):
                 items.append(value)
         params: Callable[[T], list[Any]] = eval(f"lambda r: [{', '.join(items)}]", scope)
         return params
+
+
+def _omitted_defaults(record: type[msgspec.Struct]) -> dict[str, object]:
+    """The fields ``record``'s JSON leaves out at a default other than None (``omit_defaults``)."""
+    if not record.__struct_config__.omit_defaults:
+        return {}
+    return {f.name: f.default for f in msgspec.structs.fields(record) if f.default not in (None, msgspec.NODEFAULT)}
+
+
+def _or_default(field: str, default: object) -> str:
+    """``field`` of the recordset, or the record's default where its JSON left the field out."""
+    if default is None:
+        return field
+    if not isinstance(default, bool):  # a literal written from code, never from data
+        raise TypeError(f"no SQL literal for the default {default!r}")
+    return f"COALESCE({field}, {'true' if default else 'false'})"
 
 
 def _timestamp(value: str) -> list[str]:

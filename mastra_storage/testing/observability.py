@@ -6,12 +6,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 import pytest
 
 from ..core.codec import utc_now
 from ..domains import ObservabilityStorage
 from ..errors import ValidationError
-from ..types import SpanRecord, SpanUpdate
+from ..types import SpanContext, SpanRecord, SpanUpdate
 from .samples import sample_span, uid
 
 
@@ -169,6 +170,28 @@ class ObservabilityConformance:
         await observability.batch_create_spans(spans=spans)
         trace = await observability.get_trace(trace_id=trace_id)
         assert trace is not None and sorted((s.span_id, s.name) for s in trace.spans) == [("s", "last"), ("t", "other")]
+
+    async def test_every_span_field_round_trips_at_and_away_from_its_default(
+        self, observability: ObservabilityStorage
+    ) -> None:
+        # A span's JSON leaves out fields at their defaults: each must still read back as given,
+        # defaults (is_event False) and every field set (is_event True) alike, alone or in a batch.
+        trace_id = uid("trace")
+        now = utc_now()
+        bare = SpanRecord(trace_id=trace_id, span_id="bare", name="n", span_type="generic", started_at=now)
+        context: dict[str, Any] = {f: f"{f}-value" for f in SpanContext.__struct_fields__}
+        full = SpanRecord(
+            **context, trace_id=trace_id, span_id="full", name="n", span_type="generic", started_at=now,
+            is_event=True, parent_span_id="bare", ended_at=now, attributes={"a": [1]}, metadata={"m": None},
+            tags=["x"], links=[{"spanId": "s"}], input="in", output=0, error={"message": "e"}, scope={"s": 1},
+            request_context={"r": False},
+        )  # fmt: skip
+        await observability.batch_create_spans(spans=[bare, full])
+        await observability.create_span(span=msgspec.structs.replace(bare, span_id="alone"))
+        for span in (bare, full, msgspec.structs.replace(bare, span_id="alone")):
+            stored = await observability.get_span(trace_id=trace_id, span_id=span.span_id)
+            assert stored is not None
+            assert msgspec.structs.replace(stored, created_at=None, updated_at=None) == span
 
     async def test_created_spans_are_stamped_by_the_store(self, observability: ObservabilityStorage) -> None:
         # created_at / updated_at are the store's: what the caller put there is not written.
