@@ -109,11 +109,16 @@ async def test_a_frozen_endpoint_fails_fast_and_recovers(private: PrivateDynamoD
     store = store_on(private.url, new_table(), connect_timeout=1, read_timeout=1, max_attempts=2)
     async with store:
         thread = await store.memory.save_thread(thread=sample_thread())
+        attempts: list[float] = []
+        client = await store.connection.client()
+        client.meta.events.register("before-send.dynamodb.GetItem", lambda **_: attempts.append(time.perf_counter()))
         private.signal(signal.SIGSTOP)  # the process is frozen: connections open, nothing answers
         try:
             start = time.perf_counter()
             with pytest.raises(BackendError):
                 await store.memory.get_thread_by_id(thread_id=thread.id)
+            # max_attempts counts every attempt (botocore's own "max_attempts" counts only retries).
+            assert len(attempts) == 2 and attempts[1] - attempts[0] >= 1  # the first waited its read timeout
             assert time.perf_counter() - start < 6  # 2 attempts x 1 s read timeout, plus backoff
             with pytest.raises(BackendError):
                 await store.memory.list_messages(thread_id=thread.id)

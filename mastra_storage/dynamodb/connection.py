@@ -411,7 +411,8 @@ def _prepare(settings: DynamoSettings) -> tuple[Any, Any]:
         http_session_cls=_SESSION,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
-        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+        # botocore's "max_attempts" counts the retries after the first attempt; ours counts them all.
+        retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
         max_pool_connections=64,
         # Requests are built by this package from values it has already validated; botocore's
         # model walk over every attribute of every item cost ~15% of a write's client time.
