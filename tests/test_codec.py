@@ -7,8 +7,11 @@ import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
+import pytest
 
+from mastra_storage._sql.schema import Column, Table
 from mastra_storage.core.codec import iso, to_utc_ms, utc_now
+from mastra_storage.pg.codec import PGRowCodec
 from mastra_storage.types import SpanRecord, TraceSpan
 
 
@@ -46,3 +49,20 @@ def test_a_spans_json_leaves_out_its_defaults_and_decodes_back_equal() -> None:
     # A trace's root span as list_traces returns it keeps every field, its status included.
     root = TraceSpan(**msgspec.structs.asdict(span))
     assert msgspec.json.decode(msgspec.json.encode(root))["status"] == "running"
+
+
+def test_a_default_left_out_that_postgresql_cannot_fill_is_refused() -> None:
+    # A field left out of a record's JSON is NULL in the recordset: only a default the codec can
+    # write as SQL (a bool) may be left out; any other is refused, not guessed.
+    class Listed(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+        id: str
+        items: list[str] = msgspec.field(default_factory=list)
+
+    class Named(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+        id: str
+        items: str = "none"
+
+    for record, kind in ((Listed, "jsonb"), (Named, "text")):
+        table = Table("t", (Column("id", "text", primary_key=True), Column("items", kind)))  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="no SQL literal"):
+            PGRowCodec(record, table)

@@ -57,6 +57,8 @@ class PGRowCodec(SqlCodec[T]):
         omitted = _omitted_defaults(record)
         for (attr, wire, column, kind), (*_, required) in zip(self.fields, writes, strict=True):
             field = f'x."{wire}"'
+            if attr in omitted and kind != "plain":
+                raise TypeError(f"no SQL literal for the default of {record.__name__}.{attr} (a {kind} field)")
             if kind == "timestamp":
                 self._fields.append(f'"{wire}" timestamptz')
                 self._values[wire] = _timestamp(field)
@@ -168,7 +170,12 @@ def _omitted_defaults(record: type[msgspec.Struct]) -> dict[str, object]:
     """The fields ``record``'s JSON leaves out at a default other than None (``omit_defaults``)."""
     if not record.__struct_config__.omit_defaults:
         return {}
-    return {f.name: f.default for f in msgspec.structs.fields(record) if f.default not in (None, msgspec.NODEFAULT)}
+    defaults = {
+        f.name: f.default if f.default is not msgspec.NODEFAULT else f.default_factory()
+        for f in msgspec.structs.fields(record)
+        if f.default is not msgspec.NODEFAULT or f.default_factory is not msgspec.NODEFAULT
+    }
+    return {name: value for name, value in defaults.items() if value is not None}
 
 
 def _or_default(field: str, default: object) -> str:
