@@ -53,12 +53,13 @@ class PGRowCodec(SqlCodec[T]):
         # fields, and the select list fills the columns (a timestamp and its Z companion from one field).
         self._fields: list[str] = []  # the recordset's column definitions
         self._values: dict[str, list[str]] = {}  # wire name -> the select list's expressions
-        # A record whose JSON leaves out fields at their defaults: those the recordset reads as NULL.
         omitted = _omitted_defaults(record)
         for (attr, wire, column, kind), (*_, required) in zip(self.fields, writes, strict=True):
             field = f'x."{wire}"'
-            if attr in omitted and kind != "plain":
-                raise TypeError(f"no SQL literal for the default of {record.__name__}.{attr} (a {kind} field)")
+            default = omitted.get(attr)
+            if default is not None and (kind != "plain" or not isinstance(default, bool)):
+                # Only a bool's literal is written here (from code, never from data): anything else is refused.
+                raise TypeError(f"no SQL literal for the default of {record.__name__}.{attr}: {default!r}")
             if kind == "timestamp":
                 self._fields.append(f'"{wire}" timestamptz')
                 self._values[wire] = _timestamp(field)
@@ -71,7 +72,8 @@ class PGRowCodec(SqlCodec[T]):
                 self._values[wire] = [f"COALESCE({value}, {null})" if required else value]
             else:
                 self._fields.append(f'"{wire}" {_FIELD_TYPES[table.column(column).type]}')
-                self._values[wire] = [_or_default(field, omitted.get(attr))]
+                # A field the JSON left out is NULL in the recordset: its default fills it.
+                self._values[wire] = [field if default is None else f"COALESCE({field}, {str(default).lower()})"]
         # Parsed once as jsonb, whose fields are then taken without parsing again (json_to_recordset
         # parses the document, then each jsonb field anew: persist snapshot with 16 callers +25%).
         # A JSON column kept as text keeps the text it was given, which only json passes through.
@@ -176,15 +178,6 @@ def _omitted_defaults(record: type[msgspec.Struct]) -> dict[str, object]:
         if f.default is not msgspec.NODEFAULT or f.default_factory is not msgspec.NODEFAULT
     }
     return {name: value for name, value in defaults.items() if value is not None}
-
-
-def _or_default(field: str, default: object) -> str:
-    """``field`` of the recordset, or the record's default where its JSON left the field out."""
-    if default is None:
-        return field
-    if not isinstance(default, bool):  # a literal written from code, never from data
-        raise TypeError(f"no SQL literal for the default {default!r}")
-    return f"COALESCE({field}, {'true' if default else 'false'})"
 
 
 def _timestamp(value: str) -> list[str]:
